@@ -1,0 +1,159 @@
+//! The commands: turns parsed arguments into a plan, drives the engine (signals, progress,
+//! checkpoints), and writes the results. `main` only maps what this returns to an exit code.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::cli::{Cli, Command, DemoArgs, LoadArgs, OutputArgs, RunArgs};
+use crate::client::{RequestTemplate, TlsConfigError, client_config};
+use crate::demo::{DemoServer, slipspace_targets};
+use crate::export::{Destination, WriteError, json, summary};
+use crate::plan::{Plan, RunSpec};
+use crate::targets::{Target, TargetsError};
+
+mod coordinator;
+pub mod signals;
+
+/// A failure that ends the program, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad targets file or URL arguments.
+    #[error(transparent)]
+    Targets(#[from] TargetsError),
+    /// Bad TLS settings.
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
+    /// A target that cannot be prepared for sending.
+    #[error("target `{name}`: {problem}")]
+    Target {
+        /// The target's name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The results file cannot be written (before the run: nothing was sent).
+    #[error("{0} (nothing was sent)")]
+    OutputUnwritable(WriteError),
+    /// The results could not be written after the run.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    /// The demo server could not start.
+    #[error("cannot start the demo API on {addr}: {source}")]
+    Demo {
+        /// Where it tried to listen.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Threads, runtimes or signal handlers could not be set up.
+    #[error("cannot start the run: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+impl AppError {
+    /// 2 for anything caught before a request was sent; 1 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Targets(_) | AppError::Tls(_) | AppError::Target { .. } | AppError::OutputUnwritable(_) => 2,
+            AppError::Demo { .. } => 2,
+            AppError::Write(_) | AppError::Runtime(_) => 1,
+        }
+    }
+}
+
+/// Runs the command line's command; returns the exit code of a run that went through.
+pub fn execute(cli: Cli) -> Result<u8, AppError> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Demo(args) => demo(args),
+    }
+}
+
+fn run(args: RunArgs) -> Result<u8, AppError> {
+    let timeout = args.load.timeout;
+    let targets = match &args.targets {
+        Some(path) => {
+            let lookup = |name: &str| std::env::var(name).ok();
+            crate::targets::load_file(path, timeout, &lookup)?
+        }
+        None => crate::targets::from_urls(&args.urls, timeout)?,
+    };
+    fire(targets, &args.load, &args.output)
+}
+
+fn demo(args: DemoArgs) -> Result<u8, AppError> {
+    let port = if args.serve { args.port } else { 0 };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let server = DemoServer::start(addr, args.seed).map_err(|source| AppError::Demo { addr, source })?;
+    if args.serve {
+        eprintln!("api-cannon demo: the Slipspace API is serving on {} (Ctrl-C stops it)", server.base_url());
+        for profile in crate::demo::model::SLIPSPACE {
+            eprintln!("  {}/slipspace/{}", server.base_url(), profile.name);
+        }
+        server.wait_for_signal()?;
+        return Ok(0);
+    }
+    let load = LoadArgs {
+        iterations: Some(30),
+        concurrency: 3,
+        sleep: Duration::from_millis(100),
+        duration: None,
+        timeout: Duration::from_secs(10),
+        fresh_connections: false,
+        cacert: Vec::new(),
+        threads: None,
+    };
+    if !args.output.quiet {
+        eprintln!(
+            "api-cannon demo: firing 30 iterations × 3 requests, 100 ms apart, at the simulated Slipspace API on {}",
+            server.base_url()
+        );
+    }
+    fire(slipspace_targets(&server.base_url(), load.timeout), &load, &args.output)
+}
+
+/// Everything checked; fires the run and writes its results.
+fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8, AppError> {
+    let templates = targets
+        .iter()
+        .map(|t| RequestTemplate::new(t).map(Arc::new).map_err(|problem| AppError::Target { name: t.name.clone(), problem }))
+        .collect::<Result<Vec<_>, _>>()?;
+    let needs_tls = targets.iter().any(|t| t.url.scheme_str() == Some("https"));
+    let tls = match needs_tls || !load.cacert.is_empty() {
+        true => Some(client_config(&load.cacert)?),
+        false => None,
+    };
+    let destination = Destination::from_arg(output.output.as_deref(), SystemTime::now());
+    destination.check_writable().map_err(AppError::OutputUnwritable)?;
+    let spec = RunSpec {
+        iterations: load.iterations,
+        concurrency: load.concurrency,
+        sleep: load.sleep,
+        duration: load.duration,
+        fresh_connections: load.fresh_connections,
+        threads: load.threads.map_or_else(default_threads, |n| n.get()),
+    };
+    let plan = Plan::new(targets, spec);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let settings = coordinator::Settings {
+        timeout: load.timeout,
+        checkpoint: output.checkpoint,
+        quiet: output.quiet,
+        destination: &destination,
+    };
+    let ended = runtime.block_on(coordinator::coordinate(&plan, templates, tls, &settings))?;
+    if !output.quiet {
+        eprint!("{}", summary::render(&ended.results));
+        match &destination {
+            Destination::File(path) => eprintln!("results: {}", path.display()),
+            Destination::Stdout => {}
+        }
+    }
+    destination.write(&json::render(&ended.results))?;
+    Ok(ended.signal.map_or(0, signals::Signal::exit_code))
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,176 @@
+//! Command-line definitions (clap derive). No side effects: parsing only; `app` acts on it.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # The story's run: every endpoint of targets.toml, 3 at a time, every 5 s, for 3 days
+  api-cannon run --targets targets.toml --iterations 50000 --concurrency 3 --sleep 5s
+
+  # Ad hoc, no file: 1000 requests on 50 keep-alive connections, as fast as they go
+  api-cannon run https://api.example.test/hello -n 1000 -c 50
+
+  # JSON on stdout for jq
+  api-cannon run --targets targets.toml -n 100 -c 3 --output - | jq '.endpoints[] | {name, p99: .latency_ms.p99}'
+
+Exit codes: 0 finished; 1 results could not be written; 2 bad usage or config (nothing sent);
+130 / 143 stopped by SIGINT / SIGTERM (results written).";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  api-cannon demo                      # serve the Slipspace API, fire a short run at it, show the summary
+  api-cannon demo --serve --port 8787  # only serve, then from another terminal:
+  api-cannon run --targets targets.toml -n 20 -c 3 --sleep 200ms";
+
+/// A load generator for HTTP APIs: fires bursts (or free-running lanes) of requests at
+/// each endpoint and records their latencies in HDR histograms, written out as JSON.
+#[derive(Debug, Parser)]
+#[command(name = "api-cannon", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fire at the endpoints of a targets file or of URL arguments.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Start the built-in simulated Slipspace API and fire a short run at it (works offline).
+    #[command(after_help = DEMO_EXAMPLES)]
+    Demo(DemoArgs),
+}
+
+/// Options of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// URLs to fire at, each a GET target named by its host and path (instead of --targets).
+    #[arg(value_name = "URL", required_unless_present = "targets", conflicts_with = "targets")]
+    pub urls: Vec<String>,
+
+    /// Targets file (TOML): names, URLs, methods, headers, bodies, expected statuses.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub load: LoadArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How hard and how long to fire.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Iterations per endpoint [default: 1, or unlimited when --duration is set].
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Option<u64>,
+
+    /// Concurrent requests (lanes, each its own connection) per endpoint.
+    #[arg(short = 'c', long, value_name = "C", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+
+    /// Pause after each iteration of an endpoint; 0s lets lanes run free (maximum throughput).
+    #[arg(short = 's', long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub sleep: Duration,
+
+    /// Stop after this long even if iterations remain (requests in flight then are dropped).
+    #[arg(short = 'z', long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    pub duration: Option<Duration>,
+
+    /// Per-request timeout, connection set-up included (targets.toml may override it).
+    #[arg(short = 't', long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
+    pub timeout: Duration,
+
+    /// Open a new connection for every request (as the original curl script did).
+    #[arg(long)]
+    pub fresh_connections: bool,
+
+    /// Extra trusted root certificate(s), PEM (repeatable), e.g. for a self-signed test server.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+
+    /// Worker threads [default: the number of CPU cores].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+}
+
+/// Where the results go and what is shown meanwhile.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Results file (JSON); `-` for stdout [default: api-cannon-YYYYMMDD-HHMMSS.json, UTC].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Rewrite the results file (complete=false) this often while the run goes on.
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_positive_duration)]
+    pub checkpoint: Duration,
+
+    /// No progress display and no summary (errors are still printed).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+}
+
+/// Options of `demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Only serve the demo API (until Ctrl-C), for `run --targets targets.toml` elsewhere.
+    #[arg(long)]
+    pub serve: bool,
+
+    /// Port for --serve (0 picks a free one).
+    #[arg(long, default_value_t = 8787, requires = "serve")]
+    pub port: u16,
+
+    /// Seed of the simulated latencies and cold starts (same seed, same behaviour).
+    #[arg(long, default_value_t = 2016)]
+    pub seed: u64,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{e}: expected a duration like 250ms, 5s, 1m30s or 2h"))
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be greater than zero".to_owned()),
+        d => Ok(d),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_bad_duration_names_the_flag() {
+        let err = Cli::try_parse_from(["api-cannon", "run", "http://x/", "--sleep", "5 parsecs"]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("--sleep"), "{text}");
+        assert!(text.contains("expected a duration"), "{text}");
+    }
+
+    #[test]
+    fn targets_and_urls_are_mutually_exclusive_and_one_is_required() {
+        assert!(Cli::try_parse_from(["api-cannon", "run"]).is_err());
+        assert!(Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml", "http://x/"]).is_err());
+        assert!(Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml"]).is_ok());
+    }
+}

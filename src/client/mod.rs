@@ -1,0 +1,195 @@
+//! The HTTP client: one connection per lane through hyper's connection-level API.
+//!
+//! Not a pooled client on purpose: a lane owns exactly one connection, re-opens it when the
+//! server closes it, and always knows whether a request paid for a new one. The request is
+//! prepared once per target ([`RequestTemplate`]); per request only reference-counted parts
+//! are cloned.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
+use http::{HeaderMap, Method, Request, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+use crate::outcome::ErrorKind;
+use crate::targets::{ExpectStatus, Target};
+
+mod tls;
+
+pub use tls::{TlsConfigError, client_config};
+
+/// The `User-Agent` sent unless a target sets its own.
+pub const DEFAULT_USER_AGENT: &str = concat!("api-cannon/", env!("CARGO_PKG_VERSION"));
+
+/// Everything needed to open a connection and send one target's request, computed once.
+#[derive(Debug)]
+pub struct RequestTemplate {
+    host: String,
+    port: u16,
+    server_name: Option<ServerName<'static>>,
+    method: Method,
+    path: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    /// Statuses that count as `ok`.
+    pub expect_status: ExpectStatus,
+    /// Per-request timeout, connection set-up included.
+    pub timeout: Duration,
+}
+
+impl RequestTemplate {
+    /// Prepares `target` for sending. Fails only for a host that is not a valid TLS name.
+    pub fn new(target: &Target) -> Result<Self, String> {
+        let url = &target.url;
+        let https = url.scheme_str() == Some("https");
+        let raw_host = url.host().unwrap_or_default();
+        let host = raw_host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let server_name = match https {
+            true => Some(
+                ServerName::try_from(host.clone())
+                    .map_err(|_| format!("`{host}` is not a valid TLS server name"))?,
+            ),
+            false => None,
+        };
+        let path = url
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse()
+            .map_err(|e| format!("invalid path: {e}"))?;
+        Ok(RequestTemplate {
+            headers: request_headers(target)?,
+            host,
+            port,
+            server_name,
+            method: target.method.clone(),
+            path,
+            body: target.body.clone(),
+            expect_status: target.expect_status.clone(),
+            timeout: target.timeout,
+        })
+    }
+
+    fn request(&self) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.path.clone();
+        *request.headers_mut() = self.headers.clone();
+        request
+    }
+}
+
+/// The target's headers plus Host, a default User-Agent, and Basic auth from `user:pass@`.
+fn request_headers(target: &Target) -> Result<HeaderMap, String> {
+    let mut headers = target.headers.clone();
+    let authority = target.url.authority().map_or("", |a| a.as_str());
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (Some(user), host),
+        None => (None, authority),
+    };
+    let host = HeaderValue::from_str(host).map_err(|_| format!("invalid host `{host}`"))?;
+    headers.insert(HOST, host);
+    if !headers.contains_key(USER_AGENT) {
+        headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
+    }
+    if let Some(userinfo) = userinfo.filter(|_| !headers.contains_key(AUTHORIZATION)) {
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode(userinfo);
+        let value = HeaderValue::from_str(&format!("Basic {token}"))
+            .map_err(|_| "credentials in the URL cannot be sent as a header".to_owned())?;
+        headers.insert(AUTHORIZATION, value);
+    }
+    Ok(headers)
+}
+
+/// A complete response, timed from the start instant the caller passed in.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// HTTP status code.
+    pub status: u16,
+    /// Until the response head was parsed.
+    pub ttfb: Duration,
+    /// Until the last byte of the body was read.
+    pub latency: Duration,
+}
+
+/// One open HTTP/1.1 connection.
+pub struct Connection {
+    sender: SendRequest<Full<Bytes>>,
+}
+
+impl Connection {
+    /// Resolves, connects and (for https) completes the TLS handshake.
+    pub async fn open(
+        template: &RequestTemplate,
+        tls: Option<&Arc<rustls::ClientConfig>>,
+    ) -> Result<Connection, ErrorKind> {
+        let tcp = connect_tcp(&template.host, template.port).await?;
+        // Small requests must not wait for Nagle's algorithm.
+        let _ = tcp.set_nodelay(true);
+        let sender = match (&template.server_name, tls) {
+            (Some(name), Some(config)) => {
+                let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+                let stream = connector.connect(name.clone(), tcp).await.map_err(|_| ErrorKind::Tls)?;
+                handshake(stream).await?
+            }
+            (Some(_), None) => return Err(ErrorKind::Tls),
+            (None, _) => handshake(tcp).await?,
+        };
+        Ok(Connection { sender })
+    }
+
+    /// Whether the connection can take another request (the server has not closed it).
+    pub async fn is_reusable(&mut self) -> bool {
+        self.sender.ready().await.is_ok()
+    }
+
+    /// Sends the template's request and reads the whole response body.
+    pub async fn exchange(&mut self, template: &RequestTemplate, start: Instant) -> Result<Exchange, ErrorKind> {
+        let response = self
+            .sender
+            .send_request(template.request())
+            .await
+            .map_err(|_| ErrorKind::Protocol)?;
+        let ttfb = start.elapsed();
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            frame.map_err(|_| ErrorKind::Body)?;
+        }
+        Ok(Exchange { status, ttfb, latency: start.elapsed() })
+    }
+}
+
+async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, ErrorKind>
+where
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (sender, connection) = http1::handshake(TokioIo::new(io)).await.map_err(|_| ErrorKind::Protocol)?;
+    // The connection task ends when the lane drops its sender or the server closes.
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ErrorKind> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return TcpStream::connect(SocketAddr::new(ip, port)).await.map_err(|_| ErrorKind::Connect);
+    }
+    let addresses = tokio::net::lookup_host((host, port)).await.map_err(|_| ErrorKind::Connect)?;
+    for address in addresses {
+        if let Ok(stream) = TcpStream::connect(address).await {
+            return Ok(stream);
+        }
+    }
+    Err(ErrorKind::Connect)
+}

@@ -1,0 +1,101 @@
+//! The demo: a simulated Slipspace API (five serverless "hello world" functions with cold
+//! starts) that `api-cannon demo`, the tests and the benchmark fire at. It also serves
+//! `/delay/{duration}`, `/status/{code}` and `/hello` for tests and benchmarks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use tokio::sync::oneshot;
+
+use crate::targets::{ExpectStatus, Target};
+
+pub mod model;
+mod server;
+
+/// A running demo server; stops when dropped.
+pub struct DemoServer {
+    addr: SocketAddr,
+    state: Arc<server::State>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl DemoServer {
+    /// Starts serving on `addr` (port 0 picks a free port) in a thread of its own.
+    pub fn start(addr: SocketAddr, seed: u64) -> std::io::Result<DemoServer> {
+        let listener = server::bind(addr)?;
+        let addr = listener.local_addr()?;
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let state = Arc::new(server::State::new(seed));
+        let (shutdown, stop) = oneshot::channel();
+        let served = Arc::clone(&state);
+        let thread = std::thread::Builder::new().name("api-cannon-demo".into()).spawn(move || {
+            runtime.block_on(async move {
+                match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => server::serve(listener, served, stop).await,
+                    Err(e) => eprintln!("api-cannon demo: cannot serve: {e}"),
+                }
+            });
+        })?;
+        Ok(DemoServer { addr, state, shutdown: Some(shutdown), thread: Some(thread) })
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR` for building URLs.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests the server has received for exactly `path` (the server's own count).
+    pub fn requests_to(&self, path: &str) -> u64 {
+        self.state.count(path)
+    }
+
+    /// Requests the server has received in all.
+    pub fn requests(&self) -> u64 {
+        self.state.total()
+    }
+
+    /// Waits until Ctrl-C or SIGTERM.
+    pub fn wait_for_signal(&self) -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        runtime.block_on(crate::app::signals::wait_any())
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The five Slipspace targets, pointed at a demo server at `base_url`.
+pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
+    model::SLIPSPACE
+        .iter()
+        .map(|p| {
+            let url = format!("{base_url}/slipspace/{}", p.name);
+            Target {
+                name: p.name.to_owned(),
+                method: Method::GET,
+                url: url.parse().unwrap_or_default(),
+                display_url: url,
+                headers: Default::default(),
+                body: Default::default(),
+                expect_status: ExpectStatus::AnySuccess,
+                timeout,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,145 @@
+//! The demo API's HTTP server: hyper on 127.0.0.1, its own thread and runtime.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+use super::model::{Pool, SLIPSPACE};
+
+/// The server's state: the simulated pools and its own count of requests per path.
+pub(super) struct State {
+    pools: Vec<Mutex<Pool>>,
+    counts: Mutex<HashMap<String, u64>>,
+}
+
+impl State {
+    pub fn new(seed: u64) -> State {
+        let pools = SLIPSPACE
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Mutex::new(Pool::new(*p, seed.wrapping_add(i as u64))))
+            .collect();
+        State { pools, counts: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn count(&self, path: &str) -> u64 {
+        self.counts.lock().map(|c| c.get(path).copied().unwrap_or(0)).unwrap_or(0)
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.lock().map(|c| c.values().sum()).unwrap_or(0)
+    }
+
+    fn note(&self, path: &str) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(path.to_owned()).or_default() += 1;
+        }
+    }
+}
+
+pub(super) async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors and the like: back off instead of spinning.
+                Err(_) => { tokio::time::sleep(Duration::from_millis(10)).await; continue; }
+            },
+            _ = &mut shutdown => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let service = service_fn(move |request| respond(request, Arc::clone(&state)));
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn respond(request: Request<Incoming>, state: Arc<State>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = request.uri().path().to_owned();
+    state.note(&path);
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let response = match segments.as_slice() {
+        ["slipspace", name] => slipspace(&state, name).await,
+        ["delay", duration] => delay(duration).await,
+        ["status", code] => status(code),
+        ["hello"] => json(StatusCode::OK, r#"{"message":"hello"}"#.to_owned()),
+        _ => json(StatusCode::NOT_FOUND, r#"{"error":"no such endpoint"}"#.to_owned()),
+    };
+    Ok(response)
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+async fn slipspace(state: &State, name: &str) -> Response<Full<Bytes>> {
+    let Some(index) = SLIPSPACE.iter().position(|p| p.name == name) else {
+        return json(StatusCode::NOT_FOUND, r#"{"error":"no such function"}"#.to_owned());
+    };
+    let Ok(assignment) = state.pools[index].lock().map(|mut pool| pool.acquire(Instant::now())) else {
+        return json(StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":"pool poisoned"}"#.to_owned());
+    };
+    precise_sleep(assignment.service).await;
+    if let Ok(mut pool) = state.pools[index].lock() {
+        pool.release(assignment.instance, Instant::now());
+    }
+    let body = format!(
+        r#"{{"message":"Hello from the {name} function","instance":{},"cold_start":{}}}"#,
+        assignment.instance, assignment.cold
+    );
+    json(StatusCode::OK, body)
+}
+
+async fn delay(text: &str) -> Response<Full<Bytes>> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d <= Duration::from_secs(3_600) => {
+            precise_sleep(d).await;
+            json(StatusCode::OK, r#"{"message":"delayed"}"#.to_owned())
+        }
+        _ => json(StatusCode::BAD_REQUEST, r#"{"error":"use /delay/20ms"}"#.to_owned()),
+    }
+}
+
+fn status(text: &str) -> Response<Full<Bytes>> {
+    match text.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+        Some(code) => json(code, format!(r#"{{"status":{}}}"#, code.as_u16())),
+        None => json(StatusCode::BAD_REQUEST, r#"{"error":"use /status/500"}"#.to_owned()),
+    }
+}
+
+/// Sleeps for `d` to within a few microseconds: tokio's timer fires up to ~1 ms late, too
+/// coarse for a delay server that measures a client's overhead, so the last stretch yields
+/// in a loop instead.
+async fn precise_sleep(d: Duration) {
+    const SPIN: Duration = Duration::from_micros(1_500);
+    let deadline = Instant::now() + d;
+    if d > SPIN {
+        tokio::time::sleep_until((deadline - SPIN).into()).await;
+    }
+    while Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
+pub(super) fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}

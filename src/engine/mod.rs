@@ -1,0 +1,208 @@
+//! The engine: starts the worker threads, hands out snapshots, stops on iterations,
+//! duration or request, and returns the merged figures.
+//!
+//! It knows nothing of JSON, terminals or signals: the caller decides when to snapshot and
+//! when to stop, and turns [`Stats`] into results.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::client::RequestTemplate;
+use crate::plan::{Plan, Schedule};
+use crate::record::Stats;
+
+mod lane;
+mod worker;
+
+/// How far a stop request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopLevel {
+    /// Keep going.
+    Running,
+    /// Start no new request; let those in flight finish (each within its timeout).
+    Graceful,
+    /// Abandon requests in flight too; they are not counted.
+    Immediate,
+}
+
+/// Why the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoppedBy {
+    /// Every lane sent its iterations.
+    Iterations,
+    /// The `--duration` elapsed.
+    Duration,
+    /// The caller asked it to stop (Ctrl-C, SIGTERM).
+    Signal,
+}
+
+/// What the workers share, read-only.
+struct Shared {
+    t0: Instant,
+    templates: Vec<Arc<RequestTemplate>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    schedule: Schedule,
+    iterations: u64,
+    fresh_connections: bool,
+}
+
+/// Controls a running engine: snapshots and stop requests. Cheap to share by reference.
+pub struct EngineControl {
+    stop: watch::Sender<StopLevel>,
+    workers: Vec<WorkerLink>,
+    endpoints: usize,
+    /// Monotonic start of the run; every offset in the figures is measured from it.
+    pub t0: Instant,
+    /// Wall-clock start of the run, for the timestamps written out.
+    pub started_at: SystemTime,
+}
+
+struct WorkerLink {
+    snapshots: mpsc::UnboundedSender<worker::SnapshotRequest>,
+    slot: worker::FinalSlot,
+}
+
+/// The running engine, to be awaited with [`EngineRun::finish`].
+pub struct EngineRun {
+    done: Vec<oneshot::Receiver<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    slots: Vec<worker::FinalSlot>,
+    stop: watch::Sender<StopLevel>,
+    deadline: Option<Instant>,
+    endpoints: usize,
+    t0: Instant,
+}
+
+/// The end of a run.
+#[derive(Debug)]
+pub struct Finished {
+    /// Every thread's figures, merged.
+    pub stats: Stats,
+    /// Why it ended.
+    pub stopped_by: StoppedBy,
+    /// Time from start to the last worker stopping.
+    pub elapsed: Duration,
+}
+
+/// Starts the workers of `plan`; `templates` is indexed like `plan.targets`.
+pub fn start(
+    plan: &Plan,
+    templates: Vec<Arc<RequestTemplate>>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> std::io::Result<(EngineControl, EngineRun)> {
+    // Build every runtime before the first thread starts, so a failure sends nothing.
+    let runtimes = plan
+        .threads
+        .iter()
+        .map(|_| tokio::runtime::Builder::new_current_thread().enable_all().build())
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let (stop, stop_rx) = watch::channel(StopLevel::Running);
+    let t0 = Instant::now();
+    let started_at = SystemTime::now();
+    let shared = Arc::new(Shared {
+        t0,
+        templates,
+        tls,
+        schedule: plan.schedule,
+        iterations: plan.iterations,
+        fresh_connections: plan.spec.fresh_connections,
+    });
+    let (mut links, mut done, mut threads) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, (runtime, thread_plan)) in runtimes.into_iter().zip(&plan.threads).enumerate() {
+        let (snapshot_tx, snapshots) = mpsc::unbounded_channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let slot: worker::FinalSlot = Arc::new(Mutex::new(None));
+        let channels = worker::Channels { stop: stop_rx.clone(), snapshots, slot: Arc::clone(&slot), done: done_tx };
+        threads.push(worker::spawn(index, runtime, thread_plan.clone(), Arc::clone(&shared), channels)?);
+        links.push(WorkerLink { snapshots: snapshot_tx, slot });
+        done.push(done_rx);
+    }
+    let endpoints = plan.targets.len();
+    let run = EngineRun {
+        done,
+        threads,
+        slots: links.iter().map(|l| Arc::clone(&l.slot)).collect(),
+        stop: stop.clone(),
+        deadline: plan.spec.duration.map(|d| t0 + d),
+        endpoints,
+        t0,
+    };
+    Ok((EngineControl { stop, workers: links, endpoints, t0, started_at }, run))
+}
+
+impl EngineControl {
+    /// Asks the workers to stop; a second, stronger request overrides a first.
+    pub fn stop(&self, level: StopLevel) {
+        self.stop.send_if_modified(|current| {
+            let stronger = matches!((*current, level), (StopLevel::Running, _) | (StopLevel::Graceful, StopLevel::Immediate));
+            if stronger {
+                *current = level;
+            }
+            stronger
+        });
+    }
+
+    /// A merged copy of every worker's figures so far (for progress and checkpoints).
+    pub async fn snapshot(&self) -> Stats {
+        let mut merged = Stats::new(self.endpoints);
+        for link in &self.workers {
+            let (reply, answer) = oneshot::channel();
+            let live = match link.snapshots.send(reply) {
+                Ok(()) => answer.await.ok(),
+                Err(_) => None,
+            };
+            match live {
+                Some(stats) => merged.merge(&stats),
+                // The worker has finished: its final figures are in its slot.
+                None => {
+                    if let Some(stats) = link.slot.lock().ok().as_deref().and_then(Option::as_ref) {
+                        merged.merge(stats);
+                    }
+                }
+            }
+        }
+        merged
+    }
+}
+
+impl EngineRun {
+    /// Waits for the run to end (iterations done, deadline passed, or stop requested) and
+    /// returns the merged figures.
+    pub async fn finish(self) -> Finished {
+        let EngineRun { done, threads, slots, stop, deadline, endpoints, t0 } = self;
+        let all_done = futures_util::future::join_all(done);
+        tokio::pin!(all_done);
+        let mut deadline_hit = false;
+        if let Some(deadline) = deadline {
+            tokio::select! {
+                _ = &mut all_done => {}
+                _ = tokio::time::sleep_until(deadline.into()) => deadline_hit = true,
+            }
+        }
+        // A stop already requested (by a signal) stays the reason, even if the deadline
+        // then cuts the drain short.
+        let signalled = *stop.borrow() != StopLevel::Running;
+        if deadline_hit {
+            stop.send_replace(StopLevel::Immediate);
+        }
+        all_done.await;
+        let elapsed = t0.elapsed();
+        for thread in threads {
+            let _ = thread.join();
+        }
+        let mut stats = Stats::new(endpoints);
+        for slot in &slots {
+            if let Some(worker_stats) = slot.lock().ok().as_deref().and_then(Option::as_ref) {
+                stats.merge(worker_stats);
+            }
+        }
+        let stopped_by = match (signalled, deadline_hit) {
+            (true, _) => StoppedBy::Signal,
+            (false, true) => StoppedBy::Duration,
+            (false, false) => StoppedBy::Iterations,
+        };
+        Finished { stats, stopped_by, elapsed }
+    }
+}

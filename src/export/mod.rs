@@ -1,0 +1,129 @@
+//! Exporters turn [`Results`](crate::results::Results) into bytes; [`Destination`] writes
+//! them, atomically for files so a reader (or a crash) never sees half a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+pub mod json;
+pub mod summary;
+
+/// Where results go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Standard output (`--output -`): written once, at the end, and nothing else goes there.
+    Stdout,
+    /// A file, rewritten atomically at every checkpoint and at the end.
+    File(PathBuf),
+}
+
+/// The results file could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write results to {}: {source}", path.display())]
+pub struct WriteError {
+    /// The file (or the temporary file beside it).
+    pub path: PathBuf,
+    /// What the OS said.
+    pub source: std::io::Error,
+}
+
+impl Destination {
+    /// `--output` as given, or `api-cannon-YYYYMMDD-HHMMSS.json` (UTC start time) in the
+    /// current folder when it was not.
+    pub fn from_arg(arg: Option<&Path>, started: SystemTime) -> Destination {
+        match arg {
+            Some(p) if p == Path::new("-") => Destination::Stdout,
+            Some(p) => Destination::File(p.to_owned()),
+            None => Destination::File(default_file_name(started).into()),
+        }
+    }
+
+    /// Whether checkpoints can be written (not to stdout, which cannot be rewritten).
+    pub fn takes_checkpoints(&self) -> bool {
+        matches!(self, Destination::File(_))
+    }
+
+    /// Checks, before anything is sent, that the file's folder takes a file.
+    pub fn check_writable(&self) -> Result<(), WriteError> {
+        match self {
+            Destination::Stdout => Ok(()),
+            Destination::File(path) => {
+                let probe = temp_path(path);
+                let result = std::fs::File::create(&probe).map(drop);
+                let _ = std::fs::remove_file(&probe);
+                result.map_err(|source| WriteError { path: path.clone(), source })
+            }
+        }
+    }
+
+    /// Writes `bytes`: to stdout, or to a temporary file beside the target then renamed
+    /// over it, so the file is always either the previous version or the new one.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), WriteError> {
+        match self {
+            Destination::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes)
+                    .and_then(|()| out.flush())
+                    .map_err(|source| WriteError { path: "<stdout>".into(), source })
+            }
+            Destination::File(path) => write_atomic(path, bytes),
+        }
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let temp = temp_path(path);
+    let fail = |source| WriteError { path: path.to_owned(), source };
+    let written = std::fs::File::create(&temp)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.map_err(fail)
+}
+
+fn default_file_name(started: SystemTime) -> String {
+    // "2026-11-27T15:28:41Z" → "api-cannon-20261127-152841.json"
+    let stamp = humantime::format_rfc3339_seconds(started).to_string();
+    let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
+    let (date, time) = digits.split_at(digits.len().min(8));
+    format!("api-cannon-{date}-{time}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn default_name_is_the_utc_start_time() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_793_321);
+        assert_eq!(default_file_name(t), "api-cannon-20261127-152841.json");
+    }
+
+    #[test]
+    fn atomic_write_replaces_the_file_and_leaves_no_temp_behind() {
+        let dir = std::env::temp_dir().join(format!("api-cannon-export-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("r.json");
+        let dest = Destination::File(file.clone());
+        dest.check_writable().unwrap();
+        dest.write(b"one").unwrap();
+        dest.write(b"two").unwrap();
+        assert_eq!(std::fs::read(&file).unwrap(), b"two");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unwritable_folder_is_caught_before_the_run() {
+        let dest = Destination::File("/nonexistent-folder/r.json".into());
+        assert!(dest.check_writable().unwrap_err().to_string().contains("/nonexistent-folder/r.json"));
+    }
+}

@@ -1,0 +1,125 @@
+//! The human summary: a table per endpoint, printed to stderr at the end of a run.
+
+use std::fmt::Write as _;
+
+use crate::results::{EndpointResult, Results};
+
+const HEADERS: [&str; 12] =
+    ["endpoint", "requests", "ok", "errors", "rps", "min", "mean", "p50", "p90", "p99", "max", "first"];
+
+/// Renders the summary table, error breakdown and run status as text.
+pub fn render(results: &Results) -> String {
+    let mut rows: Vec<[String; 12]> = results.endpoints.iter().map(row).collect();
+    if results.endpoints.len() > 1 {
+        rows.push(totals_row(results));
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", heading(results));
+    out.push_str(&table(&rows));
+    for e in &results.endpoints {
+        if let Some(line) = error_line(e) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+fn heading(r: &Results) -> String {
+    let ended = match (r.run.complete, r.run.stopped_by.as_deref()) {
+        (true, Some("duration")) => "ran for its duration".to_owned(),
+        (true, _) => "complete".to_owned(),
+        (false, Some(by)) => format!("INCOMPLETE (stopped by {by}): figures cover what finished"),
+        (false, None) => "in progress".to_owned(),
+    };
+    format!(
+        "api-cannon: {} requests in {:.2} s, {} errors, {}. Latencies in ms.",
+        r.totals.requests, r.run.elapsed_s, r.totals.errors, ended
+    )
+}
+
+fn number(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0}"),
+        Some(v) if v >= 10.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.2}"),
+        None => "-".to_owned(),
+    }
+}
+
+fn row(e: &EndpointResult) -> [String; 12] {
+    let l = &e.latency_ms;
+    [
+        e.name.clone(),
+        e.requests.to_string(),
+        e.ok.to_string(),
+        e.errors.to_string(),
+        format!("{:.1}", e.rps),
+        number(l.min),
+        number(l.mean),
+        number(l.p50),
+        number(l.p90),
+        number(l.p99),
+        number(l.max),
+        number(e.first_ms),
+    ]
+}
+
+fn totals_row(r: &Results) -> [String; 12] {
+    let l = &r.totals.latency_ms;
+    [
+        "(all)".to_owned(),
+        r.totals.requests.to_string(),
+        r.totals.ok.to_string(),
+        r.totals.errors.to_string(),
+        format!("{:.1}", r.totals.rps),
+        number(l.min),
+        number(l.mean),
+        number(l.p50),
+        number(l.p90),
+        number(l.p99),
+        number(l.max),
+        String::new(),
+    ]
+}
+
+fn table(rows: &[[String; 12]]) -> String {
+    let mut widths = HEADERS.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            let sep = if i == 0 { "" } else { "  " };
+            // Names left-aligned, numbers right-aligned.
+            let _ = if i == 0 { write!(out, "{cell:<w$}") } else { write!(out, "{sep}{cell:>w$}") };
+        }
+        out.push('\n');
+    };
+    line(&HEADERS);
+    for row in rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
+fn error_line(e: &EndpointResult) -> Option<String> {
+    let k = &e.error_kinds;
+    let kinds = [
+        ("status", k.status),
+        ("timeout", k.timeout),
+        ("connect", k.connect),
+        ("tls", k.tls),
+        ("protocol", k.protocol),
+        ("body", k.body),
+    ];
+    let parts: Vec<String> =
+        kinds.iter().filter(|(_, n)| *n > 0).map(|(kind, n)| format!("{n} {kind}")).collect();
+    if parts.is_empty() {
+        return None;
+    }
+    let statuses: Vec<String> = e.status.iter().map(|(code, n)| format!("{code}×{n}")).collect();
+    Some(format!("  {} errors: {}  (statuses: {})", e.name, parts.join(", "), statuses.join(" ")))
+}

@@ -1,0 +1,84 @@
+//! What one request came to: the vocabulary shared by the client, which produces it,
+//! and the recorder, which counts it.
+
+use std::time::Duration;
+
+/// Why a request did not count as `ok`. Every failure a server or the network can cause
+/// maps to exactly one kind; nothing a server sends stops the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A complete response arrived, but its status was not one the target expects.
+    Status,
+    /// No complete response within the target's timeout (connection set-up included).
+    Timeout,
+    /// The connection could not be opened: refused, unreachable, or the name did not resolve.
+    Connect,
+    /// The TLS handshake failed (untrusted certificate, wrong name, protocol mismatch).
+    Tls,
+    /// The server broke HTTP: a malformed response, or the connection closed before one arrived.
+    Protocol,
+    /// The response head arrived but reading its body failed.
+    Body,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order the results list them.
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Status,
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Tls,
+        ErrorKind::Protocol,
+        ErrorKind::Body,
+    ];
+
+    /// The kind's name in the results JSON and the summary.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Status => "status",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Body => "body",
+        }
+    }
+
+    /// Position in [`ErrorKind::ALL`], used to index fixed-size counters.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A response that arrived whole (any status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Whether the status is one the target expects (default: any 2xx).
+    pub expected: bool,
+    /// From just before the request was handed to the client to the last byte of the body.
+    pub latency: Duration,
+    /// From the same start to the moment the response head was parsed.
+    pub ttfb: Duration,
+}
+
+/// The outcome of one request, as the recorder sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// When the request started, measured from the start of the run.
+    pub started: Duration,
+    /// A complete response, or the transport failure that prevented one.
+    pub result: Result<Response, ErrorKind>,
+}
+
+impl Outcome {
+    /// The error kind this outcome counts under, if it is not `ok`.
+    pub fn error_kind(&self) -> Option<ErrorKind> {
+        match self.result {
+            Ok(response) if response.expected => None,
+            Ok(_) => Some(ErrorKind::Status),
+            Err(kind) => Some(kind),
+        }
+    }
+}

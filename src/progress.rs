@@ -1,0 +1,127 @@
+//! Live progress on stderr: an indicatif bar with a line per endpoint on a terminal, a
+//! status line every 10 s otherwise (CI logs), nothing with `--quiet`. It reads merged
+//! snapshots the coordinator takes a few times a second; it never touches the hot path.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::record::Stats;
+
+/// Endpoints shown with a line of their own; the rest are summed in the main bar.
+const MAX_ENDPOINT_LINES: usize = 10;
+
+/// What the run will do, for the bar's length and ETA.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// Requests the run sends if nothing stops it early.
+    pub total_requests: Option<u64>,
+    /// The run's duration limit.
+    pub duration: Option<Duration>,
+    /// Endpoint names, in results order.
+    pub names: Vec<String>,
+}
+
+/// The progress display.
+pub struct Progress {
+    mode: Mode,
+    scope: Scope,
+    last: Option<(Duration, u64)>,
+}
+
+enum Mode {
+    Off,
+    Lines,
+    Bar { _multi: MultiProgress, main: ProgressBar, endpoints: Vec<ProgressBar> },
+}
+
+impl Progress {
+    /// A bar on a terminal, status lines otherwise, nothing when `quiet`.
+    pub fn new(quiet: bool, scope: Scope) -> Progress {
+        let mode = match (quiet, std::io::stderr().is_terminal()) {
+            (true, _) => Mode::Off,
+            (false, false) => Mode::Lines,
+            (false, true) => bar(&scope),
+        };
+        Progress { mode, scope, last: None }
+    }
+
+    /// How often it wants a snapshot; `None` when it shows nothing.
+    pub fn interval(&self) -> Option<Duration> {
+        match self.mode {
+            Mode::Off => None,
+            Mode::Lines => Some(Duration::from_secs(10)),
+            Mode::Bar { .. } => Some(Duration::from_millis(250)),
+        }
+    }
+
+    /// Shows the figures of a snapshot taken `elapsed` into the run.
+    pub fn update(&mut self, stats: &Stats, elapsed: Duration) {
+        let done = stats.requests();
+        let rps = match self.last {
+            Some((at, before)) if elapsed > at => (done - before.min(done)) as f64 / (elapsed - at).as_secs_f64(),
+            _ => done as f64 / elapsed.as_secs_f64().max(1e-3),
+        };
+        self.last = Some((elapsed, done));
+        let errors = stats.errors();
+        match &self.mode {
+            Mode::Off => {}
+            Mode::Lines => eprintln!("{}", self.status_line(done, errors, rps, elapsed)),
+            Mode::Bar { main, endpoints, .. } => {
+                match self.scope.total_requests {
+                    Some(_) => main.set_position(done),
+                    None => main.set_position(elapsed.as_millis() as u64),
+                }
+                main.set_message(format!("{done} requests, {rps:.0} req/s, {errors} errors"));
+                for ((line, e), name) in endpoints.iter().zip(&stats.endpoints).zip(&self.scope.names) {
+                    let p = |q| e.latency.value_at_quantile(q) as f64 / 1_000.0;
+                    let (p50, p99) = if e.latency.is_empty() { (0.0, 0.0) } else { (p(0.5), p(0.99)) };
+                    line.set_message(format!(
+                        "{name:<16} {:>9} req  {:>6} err  p50 {p50:>8.2} ms  p99 {p99:>8.2} ms",
+                        e.requests,
+                        e.errors()
+                    ));
+                }
+            }
+        }
+    }
+
+    fn status_line(&self, done: u64, errors: u64, rps: f64, elapsed: Duration) -> String {
+        let of = match (self.scope.total_requests, self.scope.duration) {
+            (Some(total), _) => format!("{done}/{total} requests"),
+            (None, Some(d)) => format!("{done} requests, {:.0}/{:.0} s", elapsed.as_secs_f64(), d.as_secs_f64()),
+            (None, None) => format!("{done} requests"),
+        };
+        format!("api-cannon: {of}, {rps:.0} req/s, {errors} errors, {:.0} s elapsed", elapsed.as_secs_f64())
+    }
+
+    /// Removes the bar before the summary is printed.
+    pub fn finish(&self) {
+        if let Mode::Bar { main, endpoints, .. } = &self.mode {
+            for line in endpoints {
+                line.finish_and_clear();
+            }
+            main.finish_and_clear();
+        }
+    }
+}
+
+fn bar(scope: &Scope) -> Mode {
+    let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+    let (length, template) = match (scope.total_requests, scope.duration) {
+        (Some(total), _) => (total, "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} (ETA {eta}) {msg}"),
+        (None, Some(d)) => (d.as_millis() as u64, "{spinner} [{elapsed_precise}] {wide_bar} (ETA {eta}) {msg}"),
+        (None, None) => (1, "{spinner} [{elapsed_precise}] {msg}"),
+    };
+    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let main = multi.add(ProgressBar::new(length).with_style(style));
+    let line_style = ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+    let endpoints = scope
+        .names
+        .iter()
+        .take(MAX_ENDPOINT_LINES)
+        .map(|_| multi.add(ProgressBar::new(1).with_style(line_style.clone())))
+        .collect();
+    Mode::Bar { _multi: multi, main, endpoints }
+}

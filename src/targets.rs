@@ -1,0 +1,291 @@
+//! Targets: the endpoints a run fires at, read from targets.toml or from URL arguments.
+//!
+//! Every mistake in the input is found here, before a single request is sent, and
+//! reported with its place (file, line, column; or the argument's position), the target
+//! and the field, and what to do about it.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+
+mod env;
+mod raw;
+
+pub use env::expand as expand_env;
+
+/// Which response statuses count as `ok`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpectStatus {
+    /// Any 2xx (the default).
+    AnySuccess,
+    /// Exactly these codes.
+    Codes(Vec<u16>),
+}
+
+impl ExpectStatus {
+    /// Whether a response with `status` is `ok`.
+    pub fn matches(&self, status: u16) -> bool {
+        match self {
+            ExpectStatus::AnySuccess => (200..300).contains(&status),
+            ExpectStatus::Codes(codes) => codes.contains(&status),
+        }
+    }
+}
+
+/// One endpoint, validated and ready to be prepared for sending.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Unique name, the key of the endpoint in the results.
+    pub name: String,
+    /// HTTP method.
+    pub method: Method,
+    /// The URL with `${VAR}`s expanded; scheme is http or https and a host is present.
+    pub url: Uri,
+    /// The URL as the user wrote it (`${VAR}` not expanded, any password masked): the only
+    /// form written to results and summaries, so secrets never reach a file.
+    pub display_url: String,
+    /// Request headers (defaults merged, target values win).
+    pub headers: HeaderMap,
+    /// Request body (empty for none).
+    pub body: Bytes,
+    /// Statuses that count as `ok`.
+    pub expect_status: ExpectStatus,
+    /// Per-request timeout, connection set-up included.
+    pub timeout: Duration,
+}
+
+/// Where a bad input is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A position in a targets file (1-based line and column).
+    File {
+        /// The file as given.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// A URL given on the command line (1-based position among the URLs).
+    Argument(usize),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::File { path, line, column } => write!(f, "{}:{line}:{column}", path.display()),
+            Place::Argument(n) => write!(f, "URL argument {n}"),
+        }
+    }
+}
+
+/// A problem with the targets, found before anything is sent.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetsError {
+    /// The file could not be read.
+    #[error("cannot read targets file {}: {source}", path.display())]
+    Read {
+        /// The file as given.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key, a missing required key or a value of the wrong type.
+    #[error("{}: {message}", path.display())]
+    Syntax {
+        /// The file as given.
+        path: PathBuf,
+        /// The parser's message, with line, column and the offending line.
+        message: String,
+    },
+    /// A value that parses but is not valid.
+    #[error("{place}: {owner}, field `{field}`: {problem}")]
+    Field {
+        /// Where the value is.
+        place: Place,
+        /// ``target `name` `` or `[defaults]`.
+        owner: String,
+        /// The key.
+        field: &'static str,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// Two targets share a name.
+    #[error(
+        "{place}: duplicate target name `{name}` (first defined at {first}): names key the results, so each must be unique"
+    )]
+    Duplicate {
+        /// The second definition.
+        place: Place,
+        /// The name.
+        name: String,
+        /// The first definition.
+        first: Place,
+    },
+    /// The file defines no target.
+    #[error("{}: no targets: add at least one [[target]] table with a `name` and a `url`", path.display())]
+    Empty {
+        /// The file as given.
+        path: PathBuf,
+    },
+}
+
+/// How values are looked up for `${VAR}`: the process environment in the binary, a map in tests.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Reads and validates a targets file. `default_timeout` applies where neither the target
+/// nor `[defaults]` sets one.
+pub fn load_file(
+    path: &Path,
+    default_timeout: Duration,
+    lookup: EnvLookup<'_>,
+) -> Result<Vec<Target>, TargetsError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| TargetsError::Read { path: path.to_owned(), source })?;
+    parse_file(&text, path, default_timeout, lookup)
+}
+
+/// Validates targets file contents; `path` names the file in messages and anchors `body_file`.
+pub fn parse_file(
+    text: &str,
+    path: &Path,
+    default_timeout: Duration,
+    lookup: EnvLookup<'_>,
+) -> Result<Vec<Target>, TargetsError> {
+    let file: raw::File = toml::from_str(text)
+        .map_err(|e| TargetsError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+    let ctx = raw::Context { text, path, lookup, default_timeout };
+    let defaults = ctx.defaults(file.defaults.as_ref())?;
+    if file.target.is_empty() {
+        return Err(TargetsError::Empty { path: path.to_owned() });
+    }
+    let mut seen: HashMap<String, Place> = HashMap::new();
+    let mut targets = Vec::with_capacity(file.target.len());
+    for raw_target in &file.target {
+        let place = ctx.place(&raw_target.name);
+        let name = raw_target.name.get_ref().clone();
+        if let Some(first) = seen.get(&name) {
+            return Err(TargetsError::Duplicate { place, name, first: first.clone() });
+        }
+        targets.push(ctx.target(raw_target, &defaults)?);
+        seen.insert(name, place);
+    }
+    Ok(targets)
+}
+
+/// Turns URL arguments into GET targets named by host and path (`api.test/hello`).
+pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, TargetsError> {
+    let mut seen: HashMap<String, Place> = HashMap::new();
+    let mut targets = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let place = Place::Argument(i + 1);
+        let field_error = |problem: String| TargetsError::Field {
+            place: place.clone(),
+            owner: format!("URL `{url}`"),
+            field: "url",
+            problem,
+        };
+        let uri = parse_url(url).map_err(field_error)?;
+        let name = name_from_url(&uri);
+        if let Some(first) = seen.get(&name) {
+            return Err(TargetsError::Duplicate { place, name, first: first.clone() });
+        }
+        seen.insert(name.clone(), place);
+        targets.push(Target {
+            name,
+            method: Method::GET,
+            display_url: mask_password(url),
+            url: uri,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            expect_status: ExpectStatus::AnySuccess,
+            timeout,
+        });
+    }
+    Ok(targets)
+}
+
+fn name_from_url(uri: &Uri) -> String {
+    let authority = uri.authority().map_or("", |a| a.as_str());
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    match uri.path() {
+        "/" | "" => host.to_owned(),
+        path => format!("{host}{path}"),
+    }
+}
+
+/// Checks that `url` is an absolute http(s) URL with a host.
+pub fn parse_url(url: &str) -> Result<Uri, String> {
+    let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a valid URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => return Err(format!("scheme `{other}` is not supported: use http:// or https://")),
+        None => return Err(format!("`{url}` has no scheme: write http://HOST/PATH or https://HOST/PATH")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("`{url}` has no host"));
+    }
+    Ok(uri)
+}
+
+/// Replaces the password of `user:password@` in a URL with `***`.
+pub fn mask_password(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else { return url.to_owned() };
+    match authority[..at].split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end], &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
+/// The methods a target may use.
+const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+
+fn parse_method(text: &str) -> Result<Method, String> {
+    let upper = text.to_ascii_uppercase();
+    if !METHODS.contains(&upper.as_str()) {
+        return Err(format!("unknown method `{text}`: expected one of {}", METHODS.join(", ")));
+    }
+    Method::from_bytes(upper.as_bytes()).map_err(|e| e.to_string())
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}): write e.g. 500ms, 5s, 1m30s"))?;
+    if d.is_zero() {
+        return Err("must be greater than zero".to_owned());
+    }
+    Ok(d)
+}
+
+fn parse_statuses(codes: &[i64]) -> Result<ExpectStatus, String> {
+    if codes.is_empty() {
+        return Err("empty list: omit the key to accept any 2xx".to_owned());
+    }
+    let mut out = Vec::with_capacity(codes.len());
+    for &code in codes {
+        match u16::try_from(code) {
+            Ok(c) if (100..=599).contains(&c) => out.push(c),
+            _ => return Err(format!("{code} is not an HTTP status: use codes from 100 to 599")),
+        }
+    }
+    Ok(ExpectStatus::Codes(out))
+}
+
+fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let header = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("`{name}` is not a valid header name"))?;
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of `{name}` has characters a header cannot carry"))?;
+    Ok((header, value))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,169 @@
+//! The targets file as written (serde types with spans), and its conversion into
+//! validated [`Target`]s.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{
+    EnvLookup, ExpectStatus, Place, Target, TargetsError, env, mask_password, parse_duration,
+    parse_header, parse_method, parse_statuses, parse_url,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File {
+    pub defaults: Option<Spanned<Defaults>>,
+    #[serde(default)]
+    pub target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Defaults {
+    timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, Spanned<String>>,
+    expect_status: Option<Spanned<Vec<i64>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTarget {
+    pub name: Spanned<String>,
+    url: Spanned<String>,
+    method: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, Spanned<String>>,
+    body: Option<Spanned<String>>,
+    body_file: Option<Spanned<PathBuf>>,
+    expect_status: Option<Spanned<Vec<i64>>>,
+    timeout: Option<Spanned<String>>,
+}
+
+/// `[defaults]` after validation.
+pub(super) struct ResolvedDefaults {
+    timeout: Duration,
+    headers: HeaderMap,
+    expect_status: ExpectStatus,
+}
+
+pub(super) struct Context<'a> {
+    pub text: &'a str,
+    pub path: &'a Path,
+    pub lookup: EnvLookup<'a>,
+    pub default_timeout: Duration,
+}
+
+impl Context<'_> {
+    pub fn place<T>(&self, spanned: &Spanned<T>) -> Place {
+        let offset = spanned.span().start.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Place::File { path: self.path.to_owned(), line, column }
+    }
+
+    fn error<T>(&self, at: &Spanned<T>, owner: &str, field: &'static str, problem: String) -> TargetsError {
+        TargetsError::Field { place: self.place(at), owner: owner.to_owned(), field, problem }
+    }
+
+    fn expand(&self, at: &Spanned<String>, owner: &str, field: &'static str) -> Result<String, TargetsError> {
+        env::expand(at.get_ref(), self.lookup).map_err(|p| self.error(at, owner, field, p))
+    }
+
+    pub fn defaults(&self, raw: Option<&Spanned<Defaults>>) -> Result<ResolvedDefaults, TargetsError> {
+        let owner = "[defaults]";
+        let mut resolved = ResolvedDefaults {
+            timeout: self.default_timeout,
+            headers: HeaderMap::new(),
+            expect_status: ExpectStatus::AnySuccess,
+        };
+        let Some(raw) = raw.map(Spanned::get_ref) else { return Ok(resolved) };
+        if let Some(t) = &raw.timeout {
+            resolved.timeout = parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?;
+        }
+        if let Some(codes) = &raw.expect_status {
+            resolved.expect_status =
+                parse_statuses(codes.get_ref()).map_err(|p| self.error(codes, owner, "expect_status", p))?;
+        }
+        self.add_headers(&mut resolved.headers, &raw.headers, owner)?;
+        Ok(resolved)
+    }
+
+    fn add_headers(
+        &self,
+        into: &mut HeaderMap,
+        raw: &BTreeMap<String, Spanned<String>>,
+        owner: &str,
+    ) -> Result<(), TargetsError> {
+        for (name, value) in raw {
+            let expanded = self.expand(value, owner, "headers")?;
+            let (name, value) =
+                parse_header(name, &expanded).map_err(|p| self.error(value, owner, "headers", p))?;
+            into.insert(name, value);
+        }
+        Ok(())
+    }
+
+    pub fn target(&self, raw: &RawTarget, defaults: &ResolvedDefaults) -> Result<Target, TargetsError> {
+        let name = raw.name.get_ref();
+        if name.trim().is_empty() {
+            return Err(self.error(&raw.name, "a target", "name", "must not be empty".to_owned()));
+        }
+        let owner = format!("target `{name}`");
+        let owner = owner.as_str();
+        let url_text = self.expand(&raw.url, owner, "url")?;
+        let url = parse_url(&url_text).map_err(|p| self.error(&raw.url, owner, "url", p))?;
+        let method = match &raw.method {
+            Some(m) => parse_method(m.get_ref()).map_err(|p| self.error(m, owner, "method", p))?,
+            None => http::Method::GET,
+        };
+        let mut headers = defaults.headers.clone();
+        self.add_headers(&mut headers, &raw.headers, owner)?;
+        let expect_status = match &raw.expect_status {
+            Some(c) => parse_statuses(c.get_ref()).map_err(|p| self.error(c, owner, "expect_status", p))?,
+            None => defaults.expect_status.clone(),
+        };
+        let timeout = match &raw.timeout {
+            Some(t) => parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?,
+            None => defaults.timeout,
+        };
+        Ok(Target {
+            name: name.clone(),
+            method,
+            url,
+            display_url: mask_password(raw.url.get_ref()),
+            headers,
+            body: self.body(raw, owner)?,
+            expect_status,
+            timeout,
+        })
+    }
+
+    fn body(&self, raw: &RawTarget, owner: &str) -> Result<Bytes, TargetsError> {
+        match (&raw.body, &raw.body_file) {
+            (Some(_), Some(file)) => Err(self.error(
+                file,
+                owner,
+                "body_file",
+                "set either `body` or `body_file`, not both".to_owned(),
+            )),
+            (Some(body), None) => Ok(Bytes::from(self.expand(body, owner, "body")?)),
+            (None, Some(file)) => {
+                // Relative to the targets file, so a checked-in targets.toml works from any folder.
+                let base = self.path.parent().unwrap_or(Path::new(""));
+                let full = base.join(file.get_ref());
+                std::fs::read(&full).map(Bytes::from).map_err(|e| {
+                    self.error(file, owner, "body_file", format!("cannot read {}: {e}", full.display()))
+                })
+            }
+            (None, None) => Ok(Bytes::new()),
+        }
+    }
+}

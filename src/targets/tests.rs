@@ -1,0 +1,117 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+fn parse(text: &str) -> Result<Vec<Target>, TargetsError> {
+    parse_file(text, Path::new("targets.toml"), Duration::from_secs(30), &no_env)
+}
+
+fn error(text: &str) -> String {
+    parse(text).expect_err("should be rejected").to_string()
+}
+
+#[test]
+fn reads_defaults_and_lets_targets_override_them() {
+    let targets = parse(
+        r#"
+[defaults]
+timeout = "10s"
+headers = { "User-Agent" = "api-cannon", "X-Env" = "prod" }
+[[target]]
+name = "rust"
+url = "http://127.0.0.1:8787/slipspace/rust"
+[[target]]
+name = "go"
+url = "https://api.test/go"
+method = "post"
+headers = { "X-Env" = "staging" }
+body = '{"id": 1}'
+expect_status = [201]
+timeout = "5s"
+"#,
+    )
+    .unwrap();
+    assert_eq!(targets[0].timeout, Duration::from_secs(10));
+    assert_eq!(targets[0].method, Method::GET);
+    assert!(targets[0].expect_status.matches(204));
+    assert_eq!(targets[1].method, Method::POST);
+    assert_eq!(targets[1].headers["x-env"], "staging");
+    assert_eq!(targets[1].headers["user-agent"], "api-cannon");
+    assert_eq!(&targets[1].body[..], br#"{"id": 1}"#);
+    assert!(targets[1].expect_status.matches(201) && !targets[1].expect_status.matches(200));
+    assert_eq!(targets[1].timeout, Duration::from_secs(5));
+}
+
+#[test]
+fn syntax_errors_carry_line_and_column() {
+    let msg = error("[[target]]\nname = \"a\"\nurl = \n");
+    assert!(msg.starts_with("targets.toml: TOML parse error at line 3, column"), "{msg}");
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_the_known_ones() {
+    let msg = error("[[target]]\nname = \"a\"\nurl = \"http://x/\"\ntmeout = \"1s\"\n");
+    assert!(msg.contains("line 4") && msg.contains("unknown field `tmeout`"), "{msg}");
+    assert!(msg.contains("`timeout`"), "{msg}");
+}
+
+#[test]
+fn invalid_values_name_target_field_and_place() {
+    let cases = [
+        ("url = \"ftp://x/\"", "field `url`: scheme `ftp`"),
+        ("url = \"not a url\"", "field `url`"),
+        ("url = \"http://x/\"\nmethod = \"GRAB\"", "field `method`: unknown method `GRAB`"),
+        ("url = \"http://x/\"\nexpect_status = [200, 700]", "field `expect_status`: 700"),
+        ("url = \"http://x/\"\ntimeout = \"5 parsecs\"", "field `timeout`"),
+        ("url = \"http://x/\"\ntimeout = \"0s\"", "greater than zero"),
+        ("url = \"http://x/${TOKEN}\"", "`TOKEN` is not set"),
+        ("url = \"http://x/\"\nbody_file = \"missing.json\"", "field `body_file`: cannot read"),
+        ("url = \"http://x/\"\nheaders = { \"Bad Name\" = \"v\" }", "not a valid header name"),
+    ];
+    for (fields, expected) in cases {
+        let msg = error(&format!("[[target]]\nname = \"rust\"\n{fields}\n"));
+        assert!(msg.starts_with("targets.toml:"), "{msg}");
+        assert!(msg.contains("target `rust`"), "{msg}");
+        assert!(msg.contains(expected), "expected {expected:?} in {msg}");
+    }
+}
+
+#[test]
+fn duplicate_names_point_at_both_definitions() {
+    let msg = error("[[target]]\nname = \"a\"\nurl = \"http://x/\"\n[[target]]\nname = \"a\"\nurl = \"http://y/\"\n");
+    assert!(msg.starts_with("targets.toml:5:8: duplicate target name `a`"), "{msg}");
+    assert!(msg.contains("first defined at targets.toml:2:8"), "{msg}");
+}
+
+#[test]
+fn an_empty_file_says_what_to_add() {
+    assert!(error("").contains("no targets"));
+    assert!(error("[defaults]\ntimeout = \"1s\"\n").contains("no targets"));
+}
+
+#[test]
+fn environment_values_never_reach_the_display_url() {
+    let lookup = |name: &str| (name == "HOST").then(|| "secret.test".to_owned());
+    let text = "[[target]]\nname = \"a\"\nurl = \"https://${HOST}/x\"\n";
+    let targets = parse_file(text, Path::new("t.toml"), Duration::from_secs(1), &lookup).unwrap();
+    assert_eq!(targets[0].url.host(), Some("secret.test"));
+    assert_eq!(targets[0].display_url, "https://${HOST}/x");
+}
+
+#[test]
+fn url_arguments_become_get_targets_named_by_host_and_path() {
+    let urls = ["http://127.0.0.1:8080/hello".to_owned(), "https://api.test".to_owned()];
+    let targets = from_urls(&urls, Duration::from_secs(3)).unwrap();
+    assert_eq!(targets[0].name, "127.0.0.1:8080/hello");
+    assert_eq!(targets[1].name, "api.test");
+    let dup = from_urls(&[urls[0].clone(), urls[0].clone()], Duration::from_secs(3));
+    assert!(dup.unwrap_err().to_string().contains("URL argument 2: duplicate"));
+}
+
+#[test]
+fn passwords_in_urls_are_masked() {
+    assert_eq!(mask_password("https://bob:hunter2@api.test/x"), "https://bob:***@api.test/x");
+    assert_eq!(mask_password("https://api.test/a@b"), "https://api.test/a@b");
+}

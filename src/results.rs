@@ -326,11 +326,13 @@ impl LatencySummary {
         if h.is_empty() {
             return LatencySummary::default();
         }
-        let q = |quantile: f64| Some(ms(h.value_at_quantile(quantile) as f64));
         let (min, max, mean) = match exact.filter(|e| e.count > 0) {
             Some(e) => (e.min_us as f64, e.max_us as f64, e.sum_us as f64 / e.count as f64),
             None => (h.min() as f64, h.max() as f64, h.mean()),
         };
+        // A percentile is its bucket's upper bound (within 0.1%); never report one above
+        // the exact maximum or below the exact minimum.
+        let q = |quantile: f64| Some(ms((h.value_at_quantile(quantile) as f64).clamp(min, max)));
         LatencySummary {
             min: Some(ms(min)),
             mean: Some(ms(mean)),

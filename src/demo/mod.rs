@@ -62,6 +62,11 @@ impl DemoServer {
         self.state.total()
     }
 
+    /// Connections the server has accepted.
+    pub fn connections(&self) -> u64 {
+        self.state.connections()
+    }
+
     /// Waits until Ctrl-C or SIGTERM.
     pub fn wait_for_signal(&self) -> std::io::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,7 @@ use super::model::{Pool, SLIPSPACE};
 pub(super) struct State {
     pools: Vec<Mutex<Pool>>,
     counts: Mutex<HashMap<String, u64>>,
+    connections: AtomicU64,
 }
 
 impl State {
@@ -29,7 +31,7 @@ impl State {
             .enumerate()
             .map(|(i, p)| Mutex::new(Pool::new(*p, seed.wrapping_add(i as u64))))
             .collect();
-        State { pools, counts: Mutex::new(HashMap::new()) }
+        State { pools, counts: Mutex::new(HashMap::new()), connections: AtomicU64::new(0) }
     }
 
     pub fn count(&self, path: &str) -> u64 {
@@ -38,6 +40,10 @@ impl State {
 
     pub fn total(&self) -> u64 {
         self.counts.lock().map(|c| c.values().sum()).unwrap_or(0)
+    }
+
+    pub fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
     }
 
     fn note(&self, path: &str) {
@@ -58,6 +64,7 @@ pub(super) async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, 
             _ = &mut shutdown => return,
         };
         let _ = stream.set_nodelay(true);
+        state.connections.fetch_add(1, Ordering::Relaxed);
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let service = service_fn(move |request| respond(request, Arc::clone(&state)));

@@ -174,20 +174,23 @@ impl EngineRun {
         let EngineRun { done, threads, slots, stop, deadline, endpoints, t0 } = self;
         let all_done = futures_util::future::join_all(done);
         tokio::pin!(all_done);
-        let mut deadline_hit = false;
-        if let Some(deadline) = deadline {
-            tokio::select! {
-                _ = &mut all_done => {}
-                _ = tokio::time::sleep_until(deadline.into()) => deadline_hit = true,
+        let deadline_hit = match deadline {
+            Some(deadline) => tokio::select! {
+                _ = &mut all_done => false,
+                _ = tokio::time::sleep_until(deadline.into()) => true,
+            },
+            None => {
+                (&mut all_done).await;
+                false
             }
-        }
+        };
         // A stop already requested (by a signal) stays the reason, even if the deadline
         // then cuts the drain short.
         let signalled = *stop.borrow() != StopLevel::Running;
         if deadline_hit {
             stop.send_replace(StopLevel::Immediate);
+            all_done.await;
         }
-        all_done.await;
         let elapsed = t0.elapsed();
         for thread in threads {
             let _ = thread.join();

@@ -1,0 +1,91 @@
+//! Long runs lose nothing: checkpoints during the run, results on Ctrl-C and SIGTERM.
+
+mod support;
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{TempDir, cannon, demo, finish};
+
+fn start_long_run(url: &str, out: &std::path::Path) -> Child {
+    cannon()
+        .args(["run", url, "-n", "100000", "-c", "2", "--sleep", "20ms", "--checkpoint", "150ms", "-q", "-o"])
+        .arg(out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts")
+}
+
+fn wait_for_checkpoint(out: &std::path::Path) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(bytes) = std::fs::read(out) {
+            // Atomic replacement: whenever the file exists it is a whole JSON document.
+            return serde_json::from_slice(&bytes).expect("a checkpoint is always complete JSON");
+        }
+        assert!(Instant::now() < deadline, "no checkpoint file appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill").args(["-s", name, &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+fn interrupt_and_check(signal_name: &str, expected_code: i32) {
+    let server = demo();
+    let dir = TempDir::new("signal");
+    let out = dir.join("results.json");
+    let url = format!("{}/delay/5ms", server.base_url());
+    let child = start_long_run(&url, &out);
+    let checkpoint = wait_for_checkpoint(&out);
+    assert_eq!(checkpoint["run"]["complete"], false);
+    assert!(checkpoint["run"]["stopped_by"].is_null());
+    assert_eq!(checkpoint["schema_version"], 1);
+    signal(&child, signal_name);
+    let run = finish(child.wait_with_output().unwrap(), &out);
+    assert_eq!(run.code, Some(expected_code), "{}", run.stderr);
+    let json = run.json();
+    assert_eq!(json["run"]["complete"], false);
+    assert_eq!(json["run"]["stopped_by"], "signal");
+    let requests = json["totals"]["requests"].as_u64().unwrap();
+    assert!(requests >= checkpoint["totals"]["requests"].as_u64().unwrap());
+    // Requests in flight were allowed to finish, so the server saw exactly what was counted.
+    assert_eq!(server.requests_to("/delay/5ms"), requests);
+    assert_eq!(requests % 2, 0, "bursts of 2 complete as a whole on a graceful stop");
+}
+
+#[test]
+fn ctrl_c_writes_partial_results_and_exits_130() {
+    interrupt_and_check("INT", 130);
+}
+
+#[test]
+fn sigterm_writes_partial_results_and_exits_143() {
+    interrupt_and_check("TERM", 143);
+}
+
+#[test]
+fn a_second_ctrl_c_abandons_requests_in_flight() {
+    let server = demo();
+    let dir = TempDir::new("second");
+    let out = dir.join("results.json");
+    let url = format!("{}/delay/30s", server.base_url());
+    let child = start_long_run(&url, &out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.requests_to("/delay/30s") < 2 {
+        assert!(Instant::now() < deadline, "requests never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    signal(&child, "INT");
+    let run = finish(child.wait_with_output().unwrap(), &out);
+    assert!(started.elapsed() < Duration::from_secs(10), "the second Ctrl-C must not wait for the 30 s requests");
+    assert_eq!(run.code, Some(130));
+    assert_eq!(run.json()["run"]["stopped_by"], "signal");
+    assert_eq!(run.json()["totals"]["requests"], 0, "abandoned requests are not counted");
+}

@@ -1,0 +1,167 @@
+//! Test support: run the binary, read its JSON, and servers that misbehave on purpose.
+//! Everything listens on 127.0.0.1 port 0.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+pub use api_cannon::demo::DemoServer;
+use serde_json::Value;
+
+pub fn demo() -> DemoServer {
+    DemoServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), 7).expect("demo server starts")
+}
+
+pub fn cannon() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_api-cannon"));
+    command.env_remove("HTTP_PROXY").env_remove("HTTPS_PROXY");
+    command
+}
+
+/// A folder removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("api-cannon-test-{}-{label}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, text).expect("write test file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a finished run left: exit code, stderr, and the results file parsed.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stderr: String,
+    pub stdout: String,
+    pub results: Option<Value>,
+}
+
+impl Run {
+    pub fn json(&self) -> &Value {
+        self.results.as_ref().unwrap_or_else(|| panic!("no results; stderr:\n{}", self.stderr))
+    }
+
+    pub fn endpoint(&self, name: &str) -> &Value {
+        self.json()["endpoints"]
+            .as_array()
+            .and_then(|all| all.iter().find(|e| e["name"] == name))
+            .unwrap_or_else(|| panic!("no endpoint {name} in {}", self.json()))
+    }
+}
+
+/// Runs `api-cannon run ARGS -q -o DIR/results.json` and reads the results.
+pub fn run(dir: &TempDir, args: &[&str]) -> Run {
+    let out = dir.join("results.json");
+    let _ = std::fs::remove_file(&out);
+    let output = cannon().arg("run").args(args).arg("-o").arg(&out).output().expect("binary runs");
+    finish(output, &out)
+}
+
+pub fn finish(output: Output, results: &Path) -> Run {
+    let results = std::fs::read(results).ok().map(|bytes| {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("results are not JSON: {e}"))
+    });
+    Run {
+        code: output.status.code(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        results,
+    }
+}
+
+/// What a raw TCP server does with each connection.
+#[derive(Clone, Copy, Debug)]
+pub enum Misbehaviour {
+    /// Accept, read the request, close without answering.
+    Drop,
+    /// Answer with bytes that are not HTTP.
+    Garbage,
+    /// Promise a 1000-byte body, send 10 bytes, close.
+    ShortBody,
+}
+
+/// A server on 127.0.0.1 that misbehaves the same way on every connection.
+pub struct RawServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+impl RawServer {
+    pub fn start(behaviour: Misbehaviour) -> RawServer {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        std::thread::spawn(move || misbehave(stream, behaviour));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        RawServer { addr, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn misbehave(mut stream: std::net::TcpStream, behaviour: Misbehaviour) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut buf = [0u8; 4096];
+    let _ = stream.read(&mut buf);
+    let reply: &[u8] = match behaviour {
+        Misbehaviour::Drop => b"",
+        Misbehaviour::Garbage => b"this is not HTTP at all\r\n\r\n",
+        Misbehaviour::ShortBody => b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789",
+    };
+    let _ = stream.write_all(reply);
+    let _ = stream.flush();
+}
+
+/// A port with nothing listening (bound, then released).
+pub fn refused_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+    listener.local_addr().expect("addr").port()
+}

@@ -1,0 +1,78 @@
+//! https against a local server with a self-signed certificate made at test time.
+
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use support::{TempDir, run};
+
+/// Serves `hello` over TLS on 127.0.0.1 with a certificate for `localhost`; returns its
+/// port and the certificate in PEM.
+fn start_tls_server() -> (u16, String) {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let pem = certified.cert.pem();
+    let chain = vec![CertificateDer::from(certified.cert.der().to_vec())];
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else { return };
+                    let service = service_fn(|_request| async {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"hello"))))
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+                });
+            }
+        });
+    });
+    (port, pem)
+}
+
+#[test]
+fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
+    let (port, pem) = start_tls_server();
+    let dir = TempDir::new("tls");
+    let cert = dir.write("server.pem", &pem);
+    // `localhost` goes through name resolution and SNI; the certificate is for that name.
+    let url = format!("https://localhost:{port}/hello");
+
+    let untrusted = run(&dir, &[url.as_str(), "-n", "3"]);
+    assert_eq!(untrusted.code, Some(0));
+    assert_eq!(untrusted.json()["endpoints"][0]["error_kinds"]["tls"], 3, "{}", untrusted.json());
+
+    let trusted = run(&dir, &[url.as_str(), "-n", "3", "-c", "2", "--cacert", cert.to_str().unwrap()]);
+    let e = &trusted.json()["endpoints"][0];
+    assert_eq!(e["ok"], 6, "{e}");
+    assert_eq!(e["name"], format!("localhost:{port}/hello"));
+}
+
+#[test]
+fn a_bad_cacert_file_is_a_config_error() {
+    let dir = TempDir::new("badca");
+    let not_pem = dir.write("junk.pem", "not a certificate\n");
+    let run = run(&dir, &["https://localhost:9/", "--cacert", not_pem.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("--cacert") && run.stderr.contains("junk.pem"), "{}", run.stderr);
+    assert!(run.results.is_none());
+}

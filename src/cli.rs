@@ -51,7 +51,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// URLs to fire at, each a GET target named by its host and path (instead of --targets).
-    #[arg(value_name = "URL", required_unless_present = "targets", conflicts_with = "targets")]
+    #[arg(
+        value_name = "URL",
+        required_unless_present = "targets",
+        conflicts_with = "targets"
+    )]
     pub urls: Vec<String>,
 
     /// Targets file (TOML): names, URLs, methods, headers, bodies, expected statuses.
@@ -161,7 +165,8 @@ mod tests {
 
     #[test]
     fn a_bad_duration_names_the_flag() {
-        let err = Cli::try_parse_from(["api-cannon", "run", "http://x/", "--sleep", "5 parsecs"]).unwrap_err();
+        let err = Cli::try_parse_from(["api-cannon", "run", "http://x/", "--sleep", "5 parsecs"])
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.contains("--sleep"), "{text}");
         assert!(text.contains("expected a duration"), "{text}");
@@ -170,7 +175,9 @@ mod tests {
     #[test]
     fn targets_and_urls_are_mutually_exclusive_and_one_is_required() {
         assert!(Cli::try_parse_from(["api-cannon", "run"]).is_err());
-        assert!(Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml", "http://x/"]).is_err());
+        assert!(
+            Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml", "http://x/"]).is_err()
+        );
         assert!(Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml"]).is_ok());
     }
 }

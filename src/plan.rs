@@ -81,14 +81,19 @@ impl Plan {
             Schedule::Burst { .. } => burst_layout(targets.len(), spec.concurrency, spec.threads),
             Schedule::Free => free_layout(targets.len(), spec.concurrency, spec.threads),
         };
-        Plan { targets, spec, schedule, iterations, threads }
+        Plan {
+            targets,
+            spec,
+            schedule,
+            iterations,
+            threads,
+        }
     }
 
     /// Requests the run sends if nothing stops it early; `None` when only a duration bounds it.
     pub fn total_requests(&self) -> Option<u64> {
-        (self.iterations != u64::MAX).then(|| {
-            self.iterations * u64::from(self.spec.concurrency) * self.targets.len() as u64
-        })
+        (self.iterations != u64::MAX)
+            .then(|| self.iterations * u64::from(self.spec.concurrency) * self.targets.len() as u64)
     }
 }
 
@@ -98,7 +103,10 @@ fn burst_layout(endpoints: usize, concurrency: u32, threads: usize) -> Vec<Threa
     let count = threads.clamp(1, endpoints.max(1));
     let mut plans = vec![ThreadPlan::default(); count];
     for endpoint in 0..endpoints {
-        plans[endpoint % count].units.push(Unit { endpoint, lanes: (0..concurrency).collect() });
+        plans[endpoint % count].units.push(Unit {
+            endpoint,
+            lanes: (0..concurrency).collect(),
+        });
     }
     plans
 }
@@ -114,7 +122,10 @@ fn free_layout(endpoints: usize, concurrency: u32, threads: usize) -> Vec<Thread
             let plan = &mut plans[next % count];
             match plan.units.last_mut() {
                 Some(unit) if unit.endpoint == endpoint => unit.lanes.push(lane),
-                _ => plan.units.push(Unit { endpoint, lanes: vec![lane] }),
+                _ => plan.units.push(Unit {
+                    endpoint,
+                    lanes: vec![lane],
+                }),
             }
             next += 1;
         }
@@ -142,7 +153,9 @@ mod tests {
         let plans = burst_layout(5, 3, 2);
         assert_eq!(plans.len(), 2);
         for endpoint in 0..5 {
-            let holders = plans.iter().filter(|p| p.units.iter().any(|u| u.endpoint == endpoint));
+            let holders = plans
+                .iter()
+                .filter(|p| p.units.iter().any(|u| u.endpoint == endpoint));
             assert_eq!(holders.count(), 1);
             assert_eq!(lanes_of(&plans, endpoint), vec![0, 1, 2]);
         }

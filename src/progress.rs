@@ -33,7 +33,11 @@ pub struct Progress {
 enum Mode {
     Off,
     Lines,
-    Bar { _multi: MultiProgress, main: ProgressBar, endpoints: Vec<ProgressBar> },
+    Bar {
+        _multi: MultiProgress,
+        main: ProgressBar,
+        endpoints: Vec<ProgressBar>,
+    },
 }
 
 impl Progress {
@@ -44,7 +48,11 @@ impl Progress {
             (false, false) => Mode::Lines,
             (false, true) => bar(&scope),
         };
-        Progress { mode, scope, last: None }
+        Progress {
+            mode,
+            scope,
+            last: None,
+        }
     }
 
     /// How often it wants a snapshot; `None` when it shows nothing.
@@ -60,7 +68,9 @@ impl Progress {
     pub fn update(&mut self, stats: &Stats, elapsed: Duration) {
         let done = stats.requests();
         let rps = match self.last {
-            Some((at, before)) if elapsed > at => (done - before.min(done)) as f64 / (elapsed - at).as_secs_f64(),
+            Some((at, before)) if elapsed > at => {
+                (done - before.min(done)) as f64 / (elapsed - at).as_secs_f64()
+            }
             _ => done as f64 / elapsed.as_secs_f64().max(1e-3),
         };
         self.last = Some((elapsed, done));
@@ -68,15 +78,25 @@ impl Progress {
         match &self.mode {
             Mode::Off => {}
             Mode::Lines => eprintln!("{}", self.status_line(done, errors, rps, elapsed)),
-            Mode::Bar { main, endpoints, .. } => {
+            Mode::Bar {
+                main, endpoints, ..
+            } => {
                 match self.scope.total_requests {
                     Some(_) => main.set_position(done),
                     None => main.set_position(elapsed.as_millis() as u64),
                 }
                 main.set_message(format!("{done} requests, {rps:.0} req/s, {errors} errors"));
-                for ((line, e), name) in endpoints.iter().zip(&stats.endpoints).zip(&self.scope.names) {
+                for ((line, e), name) in endpoints
+                    .iter()
+                    .zip(&stats.endpoints)
+                    .zip(&self.scope.names)
+                {
                     let p = |q| e.latency.value_at_quantile(q) as f64 / 1_000.0;
-                    let (p50, p99) = if e.latency.is_empty() { (0.0, 0.0) } else { (p(0.5), p(0.99)) };
+                    let (p50, p99) = if e.latency.is_empty() {
+                        (0.0, 0.0)
+                    } else {
+                        (p(0.5), p(0.99))
+                    };
                     line.set_message(format!(
                         "{name:<16} {:>9} req  {:>6} err  p50 {p50:>8.2} ms  p99 {p99:>8.2} ms",
                         e.requests,
@@ -90,15 +110,25 @@ impl Progress {
     fn status_line(&self, done: u64, errors: u64, rps: f64, elapsed: Duration) -> String {
         let of = match (self.scope.total_requests, self.scope.duration) {
             (Some(total), _) => format!("{done}/{total} requests"),
-            (None, Some(d)) => format!("{done} requests, {:.0}/{:.0} s", elapsed.as_secs_f64(), d.as_secs_f64()),
+            (None, Some(d)) => format!(
+                "{done} requests, {:.0}/{:.0} s",
+                elapsed.as_secs_f64(),
+                d.as_secs_f64()
+            ),
             (None, None) => format!("{done} requests"),
         };
-        format!("api-cannon: {of}, {rps:.0} req/s, {errors} errors, {:.0} s elapsed", elapsed.as_secs_f64())
+        format!(
+            "api-cannon: {of}, {rps:.0} req/s, {errors} errors, {:.0} s elapsed",
+            elapsed.as_secs_f64()
+        )
     }
 
     /// Removes the bar before the summary is printed.
     pub fn finish(&self) {
-        if let Mode::Bar { main, endpoints, .. } = &self.mode {
+        if let Mode::Bar {
+            main, endpoints, ..
+        } = &self.mode
+        {
             for line in endpoints {
                 line.finish_and_clear();
             }
@@ -110,18 +140,30 @@ impl Progress {
 fn bar(scope: &Scope) -> Mode {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
     let (length, template) = match (scope.total_requests, scope.duration) {
-        (Some(total), _) => (total, "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} (ETA {eta}) {msg}"),
-        (None, Some(d)) => (d.as_millis() as u64, "{spinner} [{elapsed_precise}] {wide_bar} (ETA {eta}) {msg}"),
+        (Some(total), _) => (
+            total,
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} (ETA {eta}) {msg}",
+        ),
+        (None, Some(d)) => (
+            d.as_millis() as u64,
+            "{spinner} [{elapsed_precise}] {wide_bar} (ETA {eta}) {msg}",
+        ),
         (None, None) => (1, "{spinner} [{elapsed_precise}] {msg}"),
     };
-    let style = ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+    let style =
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
     let main = multi.add(ProgressBar::new(length).with_style(style));
-    let line_style = ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+    let line_style =
+        ProgressStyle::with_template("  {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
     let endpoints = scope
         .names
         .iter()
         .take(MAX_ENDPOINT_LINES)
         .map(|_| multi.add(ProgressBar::new(1).with_style(line_style.clone())))
         .collect();
-    Mode::Bar { _multi: multi, main, endpoints }
+    Mode::Bar {
+        _multi: multi,
+        main,
+        endpoints,
+    }
 }

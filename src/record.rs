@@ -69,7 +69,12 @@ pub struct Extremes {
 impl Extremes {
     /// Adds one value.
     pub fn record(&mut self, us: u64) {
-        self.merge(&Extremes { count: 1, min_us: us, max_us: us, sum_us: u128::from(us) });
+        self.merge(&Extremes {
+            count: 1,
+            min_us: us,
+            max_us: us,
+            sum_us: u128::from(us),
+        });
     }
 
     /// Adds another series.
@@ -163,11 +168,15 @@ impl EndpointStats {
             latency: outcome.result.ok().map(|r| r.latency),
         };
         self.note_first(first);
-        self.timeline.record(micros(outcome.started), latency, error.is_some());
+        self.timeline
+            .record(micros(outcome.started), latency, error.is_some());
     }
 
     fn note_first(&mut self, candidate: FirstRequest) {
-        if self.first.is_none_or(|known| candidate.started < known.started) {
+        if self
+            .first
+            .is_none_or(|known| candidate.started < known.started)
+        {
             self.first = Some(candidate);
         }
     }
@@ -203,7 +212,9 @@ pub struct Stats {
 impl Stats {
     /// Empty figures for `endpoints` endpoints.
     pub fn new(endpoints: usize) -> Self {
-        Stats { endpoints: (0..endpoints).map(|_| EndpointStats::default()).collect() }
+        Stats {
+            endpoints: (0..endpoints).map(|_| EndpointStats::default()).collect(),
+        }
     }
 
     /// Adds another set of figures for the same endpoints.
@@ -242,7 +253,10 @@ mod tests {
     }
 
     fn failure(started_ms: u64, kind: ErrorKind) -> Outcome {
-        Outcome { started: Duration::from_millis(started_ms), result: Err(kind) }
+        Outcome {
+            started: Duration::from_millis(started_ms),
+            result: Err(kind),
+        }
     }
 
     #[test]
@@ -265,7 +279,11 @@ mod tests {
         let mut whole = EndpointStats::default();
         for i in 0..1_000 {
             let o = response(i + 5, 1 + i % 97, if i % 50 == 0 { 503 } else { 200 });
-            if i % 3 == 0 { a.record(&o) } else { b.record(&o) }
+            if i % 3 == 0 {
+                a.record(&o)
+            } else {
+                b.record(&o)
+            }
             whole.record(&o);
         }
         b.record(&response(1, 777, 200));
@@ -275,6 +293,9 @@ mod tests {
         assert_eq!(a.ok, whole.ok);
         assert_eq!(a.latency, whole.latency);
         assert_eq!(a.status.sorted(), whole.status.sorted());
-        assert_eq!(a.first.and_then(|f| f.latency), Some(Duration::from_millis(777)));
+        assert_eq!(
+            a.first.and_then(|f| f.latency),
+            Some(Duration::from_millis(777))
+        );
     }
 }

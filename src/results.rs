@@ -231,14 +231,23 @@ impl Results {
         });
         Results {
             schema_version: SCHEMA_VERSION,
-            tool: Tool { name: "api-cannon".into(), version: env!("CARGO_PKG_VERSION").into() },
+            tool: Tool {
+                name: "api-cannon".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
             run: RunInfo {
                 started_at: rfc3339(meta.started_at),
                 finished_at: rfc3339(meta.started_at + meta.elapsed),
                 elapsed_s,
-                complete: matches!(meta.stopped_by, Some(StoppedBy::Iterations | StoppedBy::Duration)),
+                complete: matches!(
+                    meta.stopped_by,
+                    Some(StoppedBy::Iterations | StoppedBy::Duration)
+                ),
                 stopped_by: stopped_by.map(str::to_owned),
-                iterations: meta.spec.iterations.or(meta.spec.duration.is_none().then_some(1)),
+                iterations: meta
+                    .spec
+                    .iterations
+                    .or(meta.spec.duration.is_none().then_some(1)),
                 concurrency: meta.spec.concurrency,
                 sleep_ms: meta.spec.sleep.as_secs_f64() * 1_000.0,
                 duration_s: meta.spec.duration.map(|d| d.as_secs_f64()),
@@ -259,7 +268,11 @@ impl Results {
 }
 
 fn rate(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 { count as f64 / seconds } else { 0.0 }
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
 }
 
 impl EndpointResult {
@@ -274,7 +287,12 @@ impl EndpointResult {
             ok: s.ok,
             errors: s.errors(),
             rps: rate(s.requests, elapsed_s),
-            status: s.status.sorted().into_iter().map(|(code, n)| (code.to_string(), n)).collect(),
+            status: s
+                .status
+                .sorted()
+                .into_iter()
+                .map(|(code, n)| (code.to_string(), n))
+                .collect(),
             error_kinds: ErrorKinds {
                 status: kinds(ErrorKind::Status),
                 timeout: kinds(ErrorKind::Timeout),
@@ -285,7 +303,10 @@ impl EndpointResult {
             },
             latency_ms: LatencySummary::of(&s.latency, Some(&s.latency_exact)),
             ttfb_ms: LatencySummary::of(&s.ttfb, None),
-            first_ms: s.first.and_then(|f| f.latency).map(|d| ms(d.as_micros() as f64)),
+            first_ms: s
+                .first
+                .and_then(|f| f.latency)
+                .map(|d| ms(d.as_micros() as f64)),
             histogram: encode_histogram(&s.latency),
             timeline_bucket_s: s.timeline.width_us() as f64 / 1e6,
             timeline: timeline_points(s),
@@ -311,7 +332,9 @@ fn timeline_points(s: &EndpointStats) -> Vec<TimelinePoint> {
                 // The 1-digit sketch reports its bucket's upper bound; keep it within the
                 // bucket's exact extremes.
                 p99_ms: b.sketch.as_ref().and_then(|h| {
-                    when_timed((h.value_at_quantile(0.99) as f64).clamp(b.min_us as f64, b.max_us as f64))
+                    when_timed(
+                        (h.value_at_quantile(0.99) as f64).clamp(b.min_us as f64, b.max_us as f64),
+                    )
                 }),
                 max_ms: when_timed(b.max_us as f64),
             }
@@ -327,7 +350,11 @@ impl LatencySummary {
             return LatencySummary::default();
         }
         let (min, max, mean) = match exact.filter(|e| e.count > 0) {
-            Some(e) => (e.min_us as f64, e.max_us as f64, e.sum_us as f64 / e.count as f64),
+            Some(e) => (
+                e.min_us as f64,
+                e.max_us as f64,
+                e.sum_us as f64 / e.count as f64,
+            ),
             None => (h.min() as f64, h.max() as f64, h.mean()),
         };
         // A percentile is its bucket's upper bound (within 0.1%); never report one above
@@ -398,6 +425,9 @@ mod tests {
         assert!((s.p50.unwrap() - 617.0).abs() < 0.7, "{s:?}");
         let approximate = LatencySummary::of(&h, None);
         assert!((approximate.max.unwrap() - 1_234.0).abs() < 1.3);
-        assert_eq!(LatencySummary::of(&new_histogram(), None), LatencySummary::default());
+        assert_eq!(
+            LatencySummary::of(&new_histogram(), None),
+            LatencySummary::default()
+        );
     }
 }

@@ -144,8 +144,10 @@ pub fn load_file(
     default_timeout: Duration,
     lookup: EnvLookup<'_>,
 ) -> Result<Vec<Target>, TargetsError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| TargetsError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| TargetsError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     parse_file(&text, path, default_timeout, lookup)
 }
 
@@ -156,12 +158,21 @@ pub fn parse_file(
     default_timeout: Duration,
     lookup: EnvLookup<'_>,
 ) -> Result<Vec<Target>, TargetsError> {
-    let file: raw::File = toml::from_str(text)
-        .map_err(|e| TargetsError::Syntax { path: path.to_owned(), message: e.to_string() })?;
-    let ctx = raw::Context { text, path, lookup, default_timeout };
+    let file: raw::File = toml::from_str(text).map_err(|e| TargetsError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let ctx = raw::Context {
+        text,
+        path,
+        lookup,
+        default_timeout,
+    };
     let defaults = ctx.defaults(file.defaults.as_ref())?;
     if file.target.is_empty() {
-        return Err(TargetsError::Empty { path: path.to_owned() });
+        return Err(TargetsError::Empty {
+            path: path.to_owned(),
+        });
     }
     let mut seen: HashMap<String, Place> = HashMap::new();
     let mut targets = Vec::with_capacity(file.target.len());
@@ -169,7 +180,11 @@ pub fn parse_file(
         let place = ctx.place(&raw_target.name);
         let name = raw_target.name.get_ref().clone();
         if let Some(first) = seen.get(&name) {
-            return Err(TargetsError::Duplicate { place, name, first: first.clone() });
+            return Err(TargetsError::Duplicate {
+                place,
+                name,
+                first: first.clone(),
+            });
         }
         targets.push(ctx.target(raw_target, &defaults)?);
         seen.insert(name, place);
@@ -192,7 +207,11 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
         let uri = parse_url(url).map_err(field_error)?;
         let name = name_from_url(&uri);
         if let Some(first) = seen.get(&name) {
-            return Err(TargetsError::Duplicate { place, name, first: first.clone() });
+            return Err(TargetsError::Duplicate {
+                place,
+                name,
+                first: first.clone(),
+            });
         }
         seen.insert(name.clone(), place);
         targets.push(Target {
@@ -220,11 +239,21 @@ fn name_from_url(uri: &Uri) -> String {
 
 /// Checks that `url` is an absolute http(s) URL with a host.
 pub fn parse_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url.parse().map_err(|e| format!("`{url}` is not a valid URL ({e})"))?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a valid URL ({e})"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
-        Some(other) => return Err(format!("scheme `{other}` is not supported: use http:// or https://")),
-        None => return Err(format!("`{url}` has no scheme: write http://HOST/PATH or https://HOST/PATH")),
+        Some(other) => {
+            return Err(format!(
+                "scheme `{other}` is not supported: use http:// or https://"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "`{url}` has no scheme: write http://HOST/PATH or https://HOST/PATH"
+            ));
+        }
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("`{url}` has no host"));
@@ -234,11 +263,15 @@ pub fn parse_url(url: &str) -> Result<Uri, String> {
 
 /// Replaces the password of `user:password@` in a URL with `***`.
 pub fn mask_password(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_owned() };
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
     let rest = &url[scheme_end..];
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else { return url.to_owned() };
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
     match authority[..at].split_once(':') {
         Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end], &rest[at..]),
         None => url.to_owned(),
@@ -246,12 +279,17 @@ pub fn mask_password(url: &str) -> String {
 }
 
 /// The methods a target may use.
-const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"];
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+];
 
 fn parse_method(text: &str) -> Result<Method, String> {
     let upper = text.to_ascii_uppercase();
     if !METHODS.contains(&upper.as_str()) {
-        return Err(format!("unknown method `{text}`: expected one of {}", METHODS.join(", ")));
+        return Err(format!(
+            "unknown method `{text}`: expected one of {}",
+            METHODS.join(", ")
+        ));
     }
     Method::from_bytes(upper.as_bytes()).map_err(|e| e.to_string())
 }
@@ -273,7 +311,11 @@ fn parse_statuses(codes: &[i64]) -> Result<ExpectStatus, String> {
     for &code in codes {
         match u16::try_from(code) {
             Ok(c) if (100..=599).contains(&c) => out.push(c),
-            _ => return Err(format!("{code} is not an HTTP status: use codes from 100 to 599")),
+            _ => {
+                return Err(format!(
+                    "{code} is not an HTTP status: use codes from 100 to 599"
+                ));
+            }
         }
     }
     Ok(ExpectStatus::Codes(out))

@@ -86,7 +86,10 @@ pub struct Timeline {
 
 impl Default for Timeline {
     fn default() -> Self {
-        Timeline { width_us: BASE_WIDTH_US, buckets: Vec::new() }
+        Timeline {
+            width_us: BASE_WIDTH_US,
+            buckets: Vec::new(),
+        }
     }
 }
 
@@ -166,7 +169,10 @@ mod tests {
         assert_eq!(t.buckets().len(), 3);
         let first = &t.buckets()[0];
         assert_eq!((first.requests, first.errors, first.timed()), (2, 1, 2));
-        assert_eq!((first.min_us, first.max_us, first.sum_us), (1_000, 3_000, 4_000));
+        assert_eq!(
+            (first.min_us, first.max_us, first.sum_us),
+            (1_000, 3_000, 4_000)
+        );
         assert_eq!(t.buckets()[1].requests, 0);
         assert_eq!((t.buckets()[2].requests, t.buckets()[2].timed()), (1, 0));
     }
@@ -199,7 +205,10 @@ mod tests {
         assert!(coarse.width_us() > fine.width_us());
         fine.merge(&coarse);
         assert_eq!(fine.width_us(), coarse.width_us());
-        assert_eq!(fine.buckets().iter().map(|b| b.requests).sum::<u64>(), 3_100);
+        assert_eq!(
+            fine.buckets().iter().map(|b| b.requests).sum::<u64>(),
+            3_100
+        );
         assert_eq!(fine.buckets().iter().map(|b| b.errors).sum::<u64>(), 300);
         assert_eq!(fine.buckets()[0].min_us, 1_000);
     }

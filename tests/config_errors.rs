@@ -17,9 +17,20 @@ fn rejected(toml: &str, extra: &[&str]) -> (Option<i32>, String) {
         .env_remove("API_CANNON_TEST_UNSET")
         .output()
         .unwrap();
-    assert_eq!(server.requests(), 0, "nothing may be sent when the input is bad");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no results file for a rejected run");
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    assert_eq!(
+        server.requests(),
+        0,
+        "nothing may be sent when the input is bad"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no results file for a rejected run"
+    );
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn assert_rejected(toml: &str, expected: &[&str]) {
@@ -27,38 +38,69 @@ fn assert_rejected(toml: &str, expected: &[&str]) {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.starts_with("Error: "), "{stderr}");
     for fragment in expected {
-        assert!(stderr.contains(fragment), "expected {fragment:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(fragment),
+            "expected {fragment:?} in:\n{stderr}"
+        );
     }
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
 }
 
 const GOOD: &str = "[[target]]\nname = \"a\"\nurl = \"BASE/hello\"\n";
 
 #[test]
 fn a_toml_syntax_error_gives_line_and_column() {
-    assert_rejected(&format!("{GOOD}[[target]\n"), &["targets.toml", "line 4, column"]);
+    assert_rejected(
+        &format!("{GOOD}[[target]\n"),
+        &["targets.toml", "line 4, column"],
+    );
 }
 
 #[test]
 fn an_unknown_key_names_the_key_and_the_known_ones() {
-    assert_rejected(&format!("{GOOD}methd = \"GET\"\n"), &["line 4", "unknown field `methd`", "`method`"]);
+    assert_rejected(
+        &format!("{GOOD}methd = \"GET\"\n"),
+        &["line 4", "unknown field `methd`", "`method`"],
+    );
 }
 
 #[test]
 fn a_duplicate_name_points_at_both() {
-    assert_rejected(&format!("{GOOD}{GOOD}"), &["targets.toml:5:8", "duplicate target name `a`", "targets.toml:2:8"]);
+    assert_rejected(
+        &format!("{GOOD}{GOOD}"),
+        &[
+            "targets.toml:5:8",
+            "duplicate target name `a`",
+            "targets.toml:2:8",
+        ],
+    );
 }
 
 #[test]
 fn an_invalid_url_method_status_or_duration_names_target_and_field() {
     let cases = [
         ("url = \"htp:/x\"", "field `url`"),
-        ("url = \"BASE/\"\nmethod = \"FETCH\"", "field `method`: unknown method `FETCH`"),
-        ("url = \"BASE/\"\nexpect_status = [2000]", "field `expect_status`: 2000 is not an HTTP status"),
-        ("url = \"BASE/\"\ntimeout = \"soon\"", "field `timeout`: `soon` is not a duration"),
+        (
+            "url = \"BASE/\"\nmethod = \"FETCH\"",
+            "field `method`: unknown method `FETCH`",
+        ),
+        (
+            "url = \"BASE/\"\nexpect_status = [2000]",
+            "field `expect_status`: 2000 is not an HTTP status",
+        ),
+        (
+            "url = \"BASE/\"\ntimeout = \"soon\"",
+            "field `timeout`: `soon` is not a duration",
+        ),
     ];
     for (fields, expected) in cases {
-        assert_rejected(&format!("[[target]]\nname = \"rust\"\n{fields}\n"), &["target `rust`", expected]);
+        assert_rejected(
+            &format!("[[target]]\nname = \"rust\"\n{fields}\n"),
+            &["target `rust`", expected],
+        );
     }
 }
 
@@ -66,7 +108,11 @@ fn an_invalid_url_method_status_or_duration_names_target_and_field() {
 fn a_missing_environment_variable_is_named() {
     assert_rejected(
         "[[target]]\nname = \"a\"\nurl = \"BASE/\"\nheaders = { Authorization = \"Bearer ${API_CANNON_TEST_UNSET}\" }\n",
-        &["target `a`", "field `headers`", "`API_CANNON_TEST_UNSET` is not set"],
+        &[
+            "target `a`",
+            "field `headers`",
+            "`API_CANNON_TEST_UNSET` is not set",
+        ],
     );
 }
 
@@ -80,14 +126,23 @@ fn a_missing_body_file_is_named() {
 
 #[test]
 fn an_empty_target_list_says_what_to_add() {
-    assert_rejected("[defaults]\ntimeout = \"1s\"\n", &["no targets", "[[target]]"]);
+    assert_rejected(
+        "[defaults]\ntimeout = \"1s\"\n",
+        &["no targets", "[[target]]"],
+    );
 }
 
 #[test]
 fn a_missing_targets_file_is_named() {
-    let output = cannon().args(["run", "--targets", "/nonexistent/targets.toml"]).output().unwrap();
+    let output = cannon()
+        .args(["run", "--targets", "/nonexistent/targets.toml"])
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot read targets file /nonexistent/targets.toml"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("cannot read targets file /nonexistent/targets.toml")
+    );
 }
 
 #[test]
@@ -103,25 +158,47 @@ fn usage_errors_exit_2_and_name_the_flag() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
     }
-    let output = cannon().args(["run", "http://127.0.0.1:9/", "--sleep", "5 parsecs"]).output().unwrap();
+    let output = cannon()
+        .args(["run", "http://127.0.0.1:9/", "--sleep", "5 parsecs"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--sleep") && stderr.contains("expected a duration like"), "{stderr}");
+    assert!(
+        stderr.contains("--sleep") && stderr.contains("expected a duration like"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn an_unwritable_output_is_caught_before_the_run() {
     let (code, stderr) = rejected(GOOD, &["-o", "/nonexistent-dir/out.json"]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("/nonexistent-dir/out.json") && stderr.contains("nothing was sent"), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent-dir/out.json") && stderr.contains("nothing was sent"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn help_shows_defaults_and_examples() {
     let output = cannon().args(["run", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
-    for fragment in ["[default: 30s]", "[default: 1]", "--sleep 5s", "-n 1000 -c 50", "jq", "Exit codes"] {
-        assert!(help.contains(fragment), "{fragment:?} missing from run --help:\n{help}");
+    for fragment in [
+        "[default: 30s]",
+        "[default: 1]",
+        "--sleep 5s",
+        "-n 1000 -c 50",
+        "jq",
+        "Exit codes",
+    ] {
+        assert!(
+            help.contains(fragment),
+            "{fragment:?} missing from run --help:\n{help}"
+        );
     }
     let version = cannon().arg("--version").output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&version.stdout).trim(), concat!("api-cannon ", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        concat!("api-cannon ", env!("CARGO_PKG_VERSION"))
+    );
 }

@@ -15,13 +15,29 @@ fn sends_exactly_iterations_times_concurrency_per_endpoint_in_bursts() {
             server.base_url()
         ),
     );
-    let run = run(&dir, &["--targets", targets.to_str().unwrap(), "-n", "20", "-c", "3", "--sleep", "5ms"]);
+    let run = run(
+        &dir,
+        &[
+            "--targets",
+            targets.to_str().unwrap(),
+            "-n",
+            "20",
+            "-c",
+            "3",
+            "--sleep",
+            "5ms",
+        ],
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     for (name, path) in [("hello", "/hello"), ("slow", "/delay/3ms")] {
         let e = run.endpoint(name);
         assert_eq!(e["requests"], 60, "{e}");
         assert_eq!(e["ok"], 60);
-        assert_eq!(server.requests_to(path), 60, "server's own count for {path}");
+        assert_eq!(
+            server.requests_to(path),
+            60,
+            "server's own count for {path}"
+        );
     }
     let json = run.json();
     assert_eq!(json["totals"]["requests"], 120);
@@ -36,7 +52,10 @@ fn free_running_lanes_still_send_exact_counts() {
     let server = demo();
     let dir = TempDir::new("free");
     let url = format!("{}/hello", server.base_url());
-    let run = run(&dir, &[url.as_str(), "-n", "250", "-c", "8", "--threads", "2"]);
+    let run = run(
+        &dir,
+        &[url.as_str(), "-n", "250", "-c", "8", "--threads", "2"],
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let e = &run.json()["endpoints"][0];
     assert_eq!(e["requests"], 2_000);
@@ -52,9 +71,14 @@ fn a_20ms_server_delay_measures_20_to_22ms() {
     let run = run(&dir, &[url.as_str(), "-n", "40", "-c", "1"]);
     let latency = &run.json()["endpoints"][0]["latency_ms"];
     let p50 = latency["p50"].as_f64().unwrap();
-    assert!((20.0..=22.0).contains(&p50), "p50 {p50} ms for a 20 ms delay: {latency}");
+    assert!(
+        (20.0..=22.0).contains(&p50),
+        "p50 {p50} ms for a 20 ms delay: {latency}"
+    );
     assert!(latency["min"].as_f64().unwrap() >= 20.0, "{latency}");
-    let ttfb = run.json()["endpoints"][0]["ttfb_ms"]["p50"].as_f64().unwrap();
+    let ttfb = run.json()["endpoints"][0]["ttfb_ms"]["p50"]
+        .as_f64()
+        .unwrap();
     assert!(ttfb >= 20.0 && ttfb <= p50, "ttfb {ttfb} vs latency {p50}");
 }
 
@@ -65,23 +89,43 @@ fn the_histogram_decodes_to_every_timed_request() {
     let ok = format!("{}/hello", server.base_url());
     let failing = format!("{}/status/503", server.base_url());
     let refused = format!("http://127.0.0.1:{}/", support::refused_port());
-    let run = run(&dir, &[ok.as_str(), failing.as_str(), refused.as_str(), "-n", "7", "-c", "3"]);
+    let run = run(
+        &dir,
+        &[
+            ok.as_str(),
+            failing.as_str(),
+            refused.as_str(),
+            "-n",
+            "7",
+            "-c",
+            "3",
+        ],
+    );
     for e in run.json()["endpoints"].as_array().unwrap() {
-        let histogram = api_cannon::results::decode_histogram(e["histogram"].as_str().unwrap()).unwrap();
+        let histogram =
+            api_cannon::results::decode_histogram(e["histogram"].as_str().unwrap()).unwrap();
         let kinds = &e["error_kinds"];
         let transport: u64 = ["timeout", "connect", "tls", "protocol", "body"]
             .iter()
             .map(|k| kinds[k].as_u64().unwrap())
             .sum();
-        assert_eq!(histogram.len(), e["requests"].as_u64().unwrap() - transport, "{e}");
+        assert_eq!(
+            histogram.len(),
+            e["requests"].as_u64().unwrap() - transport,
+            "{e}"
+        );
         assert_eq!(e["requests"], 21);
-        assert_eq!(e["requests"].as_u64(), Some(e["ok"].as_u64().unwrap() + e["errors"].as_u64().unwrap()));
+        assert_eq!(
+            e["requests"].as_u64(),
+            Some(e["ok"].as_u64().unwrap() + e["errors"].as_u64().unwrap())
+        );
     }
     let json = run.json();
     assert_eq!(json["endpoints"][1]["status"]["503"], 21);
     assert_eq!(json["endpoints"][2]["error_kinds"]["connect"], 21);
     assert!(json["endpoints"][2]["first_ms"].is_null());
-    let again: api_cannon::results::Results = serde_json::from_value(json.clone()).expect("parses back into the model");
+    let again: api_cannon::results::Results =
+        serde_json::from_value(json.clone()).expect("parses back into the model");
     assert_eq!(again.totals.requests, 63);
 }
 
@@ -89,12 +133,19 @@ fn the_histogram_decodes_to_every_timed_request() {
 fn output_dash_puts_only_json_on_stdout() {
     let server = demo();
     let url = format!("{}/hello", server.base_url());
-    let output = cannon().args(["run", url.as_str(), "-n", "3", "-o", "-"]).output().unwrap();
+    let output = cannon()
+        .args(["run", url.as_str(), "-n", "3", "-o", "-"])
+        .output()
+        .unwrap();
     assert!(output.status.success());
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("stdout is exactly one JSON document");
+    let json: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is exactly one JSON document");
     assert_eq!(json["totals"]["requests"], 3);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("endpoint") && stderr.contains("p99"), "summary goes to stderr: {stderr}");
+    assert!(
+        stderr.contains("endpoint") && stderr.contains("p99"),
+        "summary goes to stderr: {stderr}"
+    );
 }
 
 #[test]
@@ -121,7 +172,10 @@ fn fresh_connections_open_one_connection_per_request() {
     let server = demo();
     let dir = TempDir::new("fresh");
     let url = format!("{}/hello", server.base_url());
-    let run = run(&dir, &[url.as_str(), "-n", "15", "-c", "2", "--fresh-connections"]);
+    let run = run(
+        &dir,
+        &[url.as_str(), "-n", "15", "-c", "2", "--fresh-connections"],
+    );
     assert_eq!(run.json()["run"]["fresh_connections"], true);
     assert_eq!(run.json()["totals"]["ok"], 30);
     assert_eq!(server.connections(), 30);
@@ -132,15 +186,28 @@ fn the_timeline_accounts_for_every_request() {
     let server = demo();
     let dir = TempDir::new("timeline");
     let url = format!("{}/delay/2ms", server.base_url());
-    let run = run(&dir, &[url.as_str(), "-n", "12", "-c", "2", "--sleep", "40ms"]);
+    let run = run(
+        &dir,
+        &[url.as_str(), "-n", "12", "-c", "2", "--sleep", "40ms"],
+    );
     let e = &run.json()["endpoints"][0];
     let timeline = e["timeline"].as_array().unwrap();
-    let counted: u64 = timeline.iter().map(|b| b["requests"].as_u64().unwrap()).sum();
+    let counted: u64 = timeline
+        .iter()
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
     assert_eq!(counted, 24);
-    assert!(timeline.len() >= 4, "a ~0.5 s run spans several 100 ms buckets: {timeline:?}");
+    assert!(
+        timeline.len() >= 4,
+        "a ~0.5 s run spans several 100 ms buckets: {timeline:?}"
+    );
     assert_eq!(e["timeline_bucket_s"], 0.1);
     for bucket in timeline.iter().filter(|b| b["requests"] != 0) {
-        let (min, p99, max) = (bucket["min_ms"].as_f64().unwrap(), bucket["p99_ms"].as_f64().unwrap(), bucket["max_ms"].as_f64().unwrap());
+        let (min, p99, max) = (
+            bucket["min_ms"].as_f64().unwrap(),
+            bucket["p99_ms"].as_f64().unwrap(),
+            bucket["max_ms"].as_f64().unwrap(),
+        );
         assert!(min <= p99 && p99 <= max, "{bucket}");
     }
 }

@@ -9,7 +9,12 @@ fn kinds_for(url: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![url, "-n", "4", "-c", "2"];
     args.extend_from_slice(extra);
     let run = run(&dir, &args);
-    assert_eq!(run.code, Some(0), "a run with errors still finishes: {}", run.stderr);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "a run with errors still finishes: {}",
+        run.stderr
+    );
     let e = run.json()["endpoints"][0].clone();
     assert_eq!(e["requests"], 8, "{e}");
     assert_eq!(e["errors"], 8, "{e}");
@@ -27,7 +32,10 @@ fn a_slow_response_is_a_timeout() {
     let server = demo();
     let e = kinds_for(&format!("{}/delay/3s", server.base_url()), &["-t", "150ms"]);
     assert_eq!(e["error_kinds"]["timeout"], 8);
-    assert!(e["latency_ms"]["p50"].is_null(), "timeouts are counted, not timed");
+    assert!(
+        e["latency_ms"]["p50"].is_null(),
+        "timeouts are counted, not timed"
+    );
 }
 
 #[test]
@@ -57,7 +65,10 @@ fn a_500_is_a_status_error_and_still_timed() {
     let e = kinds_for(&format!("{}/status/500", server.base_url()), &[]);
     assert_eq!(e["error_kinds"]["status"], 8);
     assert_eq!(e["status"]["500"], 8);
-    assert!(e["latency_ms"]["p50"].as_f64().is_some(), "complete responses are timed whatever their status");
+    assert!(
+        e["latency_ms"]["p50"].as_f64().is_some(),
+        "complete responses are timed whatever their status"
+    );
 }
 
 #[test]
@@ -66,7 +77,10 @@ fn expect_status_decides_what_is_ok() {
     let dir = TempDir::new("expect");
     let targets = dir.write(
         "t.toml",
-        &format!("[[target]]\nname = \"gone\"\nurl = \"{}/status/404\"\nexpect_status = [404]\n", server.base_url()),
+        &format!(
+            "[[target]]\nname = \"gone\"\nurl = \"{}/status/404\"\nexpect_status = [404]\n",
+            server.base_url()
+        ),
     );
     let run = run(&dir, &["--targets", targets.to_str().unwrap(), "-n", "3"]);
     assert_eq!(run.endpoint("gone")["ok"], 3);

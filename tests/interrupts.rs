@@ -5,11 +5,24 @@ mod support;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{TempDir, cannon, demo, finish};
+use support::{TempDir, assert_valid, cannon, demo, finish};
 
 fn start_long_run(url: &str, out: &std::path::Path) -> Child {
     cannon()
-        .args(["run", url, "-n", "100000", "-c", "2", "--sleep", "20ms", "--checkpoint", "150ms", "-q", "-o"])
+        .args([
+            "run",
+            url,
+            "-n",
+            "100000",
+            "-c",
+            "2",
+            "--sleep",
+            "20ms",
+            "--checkpoint",
+            "150ms",
+            "-q",
+            "-o",
+        ])
         .arg(out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -30,7 +43,10 @@ fn wait_for_checkpoint(out: &std::path::Path) -> serde_json::Value {
 }
 
 fn signal(child: &Child, name: &str) {
-    let status = std::process::Command::new("kill").args(["-s", name, &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -43,18 +59,23 @@ fn interrupt_and_check(signal_name: &str, expected_code: i32) {
     let checkpoint = wait_for_checkpoint(&out);
     assert_eq!(checkpoint["run"]["complete"], false);
     assert!(checkpoint["run"]["stopped_by"].is_null());
-    assert_eq!(checkpoint["schema_version"], 1);
+    assert_valid(&checkpoint);
     signal(&child, signal_name);
     let run = finish(child.wait_with_output().unwrap(), &out);
     assert_eq!(run.code, Some(expected_code), "{}", run.stderr);
     let json = run.json();
     assert_eq!(json["run"]["complete"], false);
     assert_eq!(json["run"]["stopped_by"], "signal");
+    assert_valid(json);
     let requests = json["totals"]["requests"].as_u64().unwrap();
     assert!(requests >= checkpoint["totals"]["requests"].as_u64().unwrap());
     // Requests in flight were allowed to finish, so the server saw exactly what was counted.
     assert_eq!(server.requests_to("/delay/5ms"), requests);
-    assert_eq!(requests % 2, 0, "bursts of 2 complete as a whole on a graceful stop");
+    assert_eq!(
+        requests % 2,
+        0,
+        "bursts of 2 complete as a whole on a graceful stop"
+    );
 }
 
 #[test]
@@ -84,8 +105,15 @@ fn a_second_ctrl_c_abandons_requests_in_flight() {
     let started = Instant::now();
     signal(&child, "INT");
     let run = finish(child.wait_with_output().unwrap(), &out);
-    assert!(started.elapsed() < Duration::from_secs(10), "the second Ctrl-C must not wait for the 30 s requests");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the second Ctrl-C must not wait for the 30 s requests"
+    );
     assert_eq!(run.code, Some(130));
     assert_eq!(run.json()["run"]["stopped_by"], "signal");
-    assert_eq!(run.json()["totals"]["requests"], 0, "abandoned requests are not counted");
+    assert_eq!(
+        run.json()["totals"]["requests"],
+        0,
+        "abandoned requests are not counted"
+    );
 }

@@ -18,7 +18,9 @@ fn start_tls_server() -> (u16, String) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let pem = certified.cert.pem();
     let chain = vec![CertificateDer::from(certified.cert.der().to_vec())];
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        certified.signing_key.serialize_der(),
+    ));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -31,17 +33,26 @@ fn start_tls_server() -> (u16, String) {
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
             while let Ok((stream, _)) = listener.accept().await {
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(stream).await else { return };
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
                     let service = service_fn(|_request| async {
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"hello"))))
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                            Bytes::from_static(b"hello"),
+                        )))
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
                 });
             }
         });
@@ -59,9 +70,25 @@ fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
 
     let untrusted = run(&dir, &[url.as_str(), "-n", "3"]);
     assert_eq!(untrusted.code, Some(0));
-    assert_eq!(untrusted.json()["endpoints"][0]["error_kinds"]["tls"], 3, "{}", untrusted.json());
+    assert_eq!(
+        untrusted.json()["endpoints"][0]["error_kinds"]["tls"],
+        3,
+        "{}",
+        untrusted.json()
+    );
 
-    let trusted = run(&dir, &[url.as_str(), "-n", "3", "-c", "2", "--cacert", cert.to_str().unwrap()]);
+    let trusted = run(
+        &dir,
+        &[
+            url.as_str(),
+            "-n",
+            "3",
+            "-c",
+            "2",
+            "--cacert",
+            cert.to_str().unwrap(),
+        ],
+    );
     let e = &trusted.json()["endpoints"][0];
     assert_eq!(e["ok"], 6, "{e}");
     assert_eq!(e["name"], format!("localhost:{port}/hello"));
@@ -71,8 +98,19 @@ fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
 fn a_bad_cacert_file_is_a_config_error() {
     let dir = TempDir::new("badca");
     let not_pem = dir.write("junk.pem", "not a certificate\n");
-    let run = run(&dir, &["https://localhost:9/", "--cacert", not_pem.to_str().unwrap()]);
+    let run = run(
+        &dir,
+        &[
+            "https://localhost:9/",
+            "--cacert",
+            not_pem.to_str().unwrap(),
+        ],
+    );
     assert_eq!(run.code, Some(2), "{}", run.stderr);
-    assert!(run.stderr.contains("--cacert") && run.stderr.contains("junk.pem"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--cacert") && run.stderr.contains("junk.pem"),
+        "{}",
+        run.stderr
+    );
     assert!(run.results.is_none());
 }

@@ -43,7 +43,12 @@ pub(super) async fn coordinate(
         },
     );
     let mut progress_tick = ticker(progress.interval());
-    let mut checkpoint_tick = ticker(settings.destination.takes_checkpoints().then_some(settings.checkpoint));
+    let mut checkpoint_tick = ticker(
+        settings
+            .destination
+            .takes_checkpoints()
+            .then_some(settings.checkpoint),
+    );
     let mut signal = None;
     let finish = run.finish();
     tokio::pin!(finish);
@@ -73,7 +78,13 @@ pub(super) async fn coordinate(
         }
     };
     progress.finish();
-    let meta = meta(plan, settings, &control, finished.elapsed, Some(finished.stopped_by));
+    let meta = meta(
+        plan,
+        settings,
+        &control,
+        finished.elapsed,
+        Some(finished.stopped_by),
+    );
     let results = Results::build(&meta, &plan.targets, &finished.stats);
     let signal = signal.filter(|_| finished.stopped_by == StoppedBy::Signal);
     Ok(Ended { results, signal })

@@ -55,7 +55,10 @@ impl AppError {
     /// 2 for anything caught before a request was sent; 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            AppError::Targets(_) | AppError::Tls(_) | AppError::Target { .. } | AppError::OutputUnwritable(_) => 2,
+            AppError::Targets(_)
+            | AppError::Tls(_)
+            | AppError::Target { .. }
+            | AppError::OutputUnwritable(_) => 2,
             AppError::Demo { .. } => 2,
             AppError::Write(_) | AppError::Runtime(_) => 1,
         }
@@ -85,9 +88,13 @@ fn run(args: RunArgs) -> Result<u8, AppError> {
 fn demo(args: DemoArgs) -> Result<u8, AppError> {
     let port = if args.serve { args.port } else { 0 };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let server = DemoServer::start(addr, args.seed).map_err(|source| AppError::Demo { addr, source })?;
+    let server =
+        DemoServer::start(addr, args.seed).map_err(|source| AppError::Demo { addr, source })?;
     if args.serve {
-        eprintln!("api-cannon demo: the Slipspace API is serving on {} (Ctrl-C stops it)", server.base_url());
+        eprintln!(
+            "api-cannon demo: the Slipspace API is serving on {} (Ctrl-C stops it)",
+            server.base_url()
+        );
         for profile in crate::demo::model::SLIPSPACE {
             eprintln!("  {}/slipspace/{}", server.base_url(), profile.name);
         }
@@ -110,14 +117,25 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
             server.base_url()
         );
     }
-    fire(slipspace_targets(&server.base_url(), load.timeout), &load, &args.output)
+    fire(
+        slipspace_targets(&server.base_url(), load.timeout),
+        &load,
+        &args.output,
+    )
 }
 
 /// Everything checked; fires the run and writes its results.
 fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8, AppError> {
     let templates = targets
         .iter()
-        .map(|t| RequestTemplate::new(t).map(Arc::new).map_err(|problem| AppError::Target { name: t.name.clone(), problem }))
+        .map(|t| {
+            RequestTemplate::new(t)
+                .map(Arc::new)
+                .map_err(|problem| AppError::Target {
+                    name: t.name.clone(),
+                    problem,
+                })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let needs_tls = targets.iter().any(|t| t.url.scheme_str() == Some("https"));
     let tls = match needs_tls || !load.cacert.is_empty() {
@@ -125,7 +143,9 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
         false => None,
     };
     let destination = Destination::from_arg(output.output.as_deref(), SystemTime::now());
-    destination.check_writable().map_err(AppError::OutputUnwritable)?;
+    destination
+        .check_writable()
+        .map_err(AppError::OutputUnwritable)?;
     let spec = RunSpec {
         iterations: load.iterations,
         concurrency: load.concurrency,
@@ -135,7 +155,9 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
         threads: load.threads.map_or_else(default_threads, |n| n.get()),
     };
     let plan = Plan::new(targets, spec);
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let settings = coordinator::Settings {
         timeout: load.timeout,
         checkpoint: output.checkpoint,

@@ -51,7 +51,10 @@ impl RequestTemplate {
         let url = &target.url;
         let https = url.scheme_str() == Some("https");
         let raw_host = url.host().unwrap_or_default();
-        let host = raw_host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = raw_host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
         let server_name = match https {
             true => Some(
@@ -138,7 +141,10 @@ impl Connection {
         let sender = match (&template.server_name, tls) {
             (Some(name), Some(config)) => {
                 let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
-                let stream = connector.connect(name.clone(), tcp).await.map_err(|_| ErrorKind::Tls)?;
+                let stream = connector
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|_| ErrorKind::Tls)?;
                 handshake(stream).await?
             }
             (Some(_), None) => return Err(ErrorKind::Tls),
@@ -153,7 +159,11 @@ impl Connection {
     }
 
     /// Sends the template's request and reads the whole response body.
-    pub async fn exchange(&mut self, template: &RequestTemplate, start: Instant) -> Result<Exchange, ErrorKind> {
+    pub async fn exchange(
+        &mut self,
+        template: &RequestTemplate,
+        start: Instant,
+    ) -> Result<Exchange, ErrorKind> {
         let response = self
             .sender
             .send_request(template.request())
@@ -165,7 +175,11 @@ impl Connection {
         while let Some(frame) = body.frame().await {
             frame.map_err(|_| ErrorKind::Body)?;
         }
-        Ok(Exchange { status, ttfb, latency: start.elapsed() })
+        Ok(Exchange {
+            status,
+            ttfb,
+            latency: start.elapsed(),
+        })
     }
 }
 
@@ -173,7 +187,9 @@ async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, ErrorKind>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let (sender, connection) = http1::handshake(TokioIo::new(io)).await.map_err(|_| ErrorKind::Protocol)?;
+    let (sender, connection) = http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|_| ErrorKind::Protocol)?;
     // The connection task ends when the lane drops its sender or the server closes.
     tokio::spawn(async move {
         let _ = connection.await;
@@ -183,9 +199,13 @@ where
 
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ErrorKind> {
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return TcpStream::connect(SocketAddr::new(ip, port)).await.map_err(|_| ErrorKind::Connect);
+        return TcpStream::connect(SocketAddr::new(ip, port))
+            .await
+            .map_err(|_| ErrorKind::Connect);
     }
-    let addresses = tokio::net::lookup_host((host, port)).await.map_err(|_| ErrorKind::Connect)?;
+    let addresses = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|_| ErrorKind::Connect)?;
     for address in addresses {
         if let Ok(stream) = TcpStream::connect(address).await {
             return Ok(stream);

@@ -44,16 +44,23 @@ pub fn client_config(extra_roots: &[PathBuf]) -> Result<Arc<rustls::ClientConfig
 }
 
 fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsConfigError> {
-    let problem = |problem: String| TlsConfigError::CaCert { path: path.to_owned(), problem };
+    let problem = |problem: String| TlsConfigError::CaCert {
+        path: path.to_owned(),
+        problem,
+    };
     let pem = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| problem(format!("not a PEM certificate file: {e}")))?;
     if certs.is_empty() {
-        return Err(problem("holds no certificate (expected -----BEGIN CERTIFICATE-----)".to_owned()));
+        return Err(problem(
+            "holds no certificate (expected -----BEGIN CERTIFICATE-----)".to_owned(),
+        ));
     }
     for cert in certs {
-        roots.add(cert).map_err(|e| problem(format!("a certificate in it is not usable: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| problem(format!("a certificate in it is not usable: {e}")))?;
     }
     Ok(())
 }

@@ -27,19 +27,28 @@ impl DemoServer {
     pub fn start(addr: SocketAddr, seed: u64) -> std::io::Result<DemoServer> {
         let listener = server::bind(addr)?;
         let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let state = Arc::new(server::State::new(seed));
         let (shutdown, stop) = oneshot::channel();
         let served = Arc::clone(&state);
-        let thread = std::thread::Builder::new().name("api-cannon-demo".into()).spawn(move || {
-            runtime.block_on(async move {
-                match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => server::serve(listener, served, stop).await,
-                    Err(e) => eprintln!("api-cannon demo: cannot serve: {e}"),
-                }
-            });
-        })?;
-        Ok(DemoServer { addr, state, shutdown: Some(shutdown), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("api-cannon-demo".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => server::serve(listener, served, stop).await,
+                        Err(e) => eprintln!("api-cannon demo: cannot serve: {e}"),
+                    }
+                });
+            })?;
+        Ok(DemoServer {
+            addr,
+            state,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
     }
 
     /// Where it listens.
@@ -69,7 +78,9 @@ impl DemoServer {
 
     /// Waits until Ctrl-C or SIGTERM.
     pub fn wait_for_signal(&self) -> std::io::Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         runtime.block_on(crate::app::signals::wait_any())
     }
 }

@@ -34,7 +34,14 @@ pub const SLIPSPACE: [Profile; 5] = [
 ];
 
 impl Profile {
-    const fn new(name: &'static str, warm_ms: f64, jitter_ms: f64, cold_ms: f64, cold_jitter_ms: f64, recycle_one_in: u32) -> Profile {
+    const fn new(
+        name: &'static str,
+        warm_ms: f64,
+        jitter_ms: f64,
+        cold_ms: f64,
+        cold_jitter_ms: f64,
+        recycle_one_in: u32,
+    ) -> Profile {
         Profile {
             name,
             warm_ms,
@@ -101,7 +108,11 @@ pub struct Pool {
 impl Pool {
     /// An empty pool: the first requests all start cold.
     pub fn new(profile: Profile, seed: u64) -> Pool {
-        Pool { profile, instances: Vec::new(), rng: Rng::new(seed) }
+        Pool {
+            profile,
+            instances: Vec::new(),
+            rng: Rng::new(seed),
+        }
     }
 
     /// Takes a warm idle instance if there is one, else starts one cold.
@@ -115,7 +126,11 @@ impl Pool {
             None => match self.instances.iter().position(|i| !i.busy) {
                 Some(index) => (index, true),
                 None => {
-                    self.instances.push(Instance { busy: false, warm: false, last_used: now });
+                    self.instances.push(Instance {
+                        busy: false,
+                        warm: false,
+                        last_used: now,
+                    });
                     (self.instances.len() - 1, true)
                 }
             },
@@ -125,13 +140,20 @@ impl Pool {
         if cold {
             ms += p.cold_ms + p.cold_jitter_ms * self.rng.symmetric();
         }
-        Assignment { instance, service: Duration::from_secs_f64(ms.max(0.1) / 1_000.0), cold }
+        Assignment {
+            instance,
+            service: Duration::from_secs_f64(ms.max(0.1) / 1_000.0),
+            cold,
+        }
     }
 
     /// Returns an instance after its request; now and then the platform recycles it.
     pub fn release(&mut self, instance: usize, now: Instant) {
         let recycle = self.profile.recycle_one_in > 0
-            && self.rng.next_u64().is_multiple_of(u64::from(self.profile.recycle_one_in));
+            && self
+                .rng
+                .next_u64()
+                .is_multiple_of(u64::from(self.profile.recycle_one_in));
         if let Some(i) = self.instances.get_mut(instance) {
             i.busy = false;
             i.warm = !recycle;

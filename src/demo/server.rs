@@ -31,11 +31,18 @@ impl State {
             .enumerate()
             .map(|(i, p)| Mutex::new(Pool::new(*p, seed.wrapping_add(i as u64))))
             .collect();
-        State { pools, counts: Mutex::new(HashMap::new()), connections: AtomicU64::new(0) }
+        State {
+            pools,
+            counts: Mutex::new(HashMap::new()),
+            connections: AtomicU64::new(0),
+        }
     }
 
     pub fn count(&self, path: &str) -> u64 {
-        self.counts.lock().map(|c| c.get(path).copied().unwrap_or(0)).unwrap_or(0)
+        self.counts
+            .lock()
+            .map(|c| c.get(path).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     pub fn total(&self) -> u64 {
@@ -53,7 +60,11 @@ impl State {
     }
 }
 
-pub(super) async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, mut shutdown: oneshot::Receiver<()>) {
+pub(super) async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<State>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
     loop {
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -75,7 +86,10 @@ pub(super) async fn serve(listener: tokio::net::TcpListener, state: Arc<State>, 
     }
 }
 
-async fn respond(request: Request<Incoming>, state: Arc<State>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn respond(
+    request: Request<Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
     state.note(&path);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -84,7 +98,10 @@ async fn respond(request: Request<Incoming>, state: Arc<State>) -> Result<Respon
         ["delay", duration] => delay(duration).await,
         ["status", code] => status(code),
         ["hello"] => json(StatusCode::OK, r#"{"message":"hello"}"#.to_owned()),
-        _ => json(StatusCode::NOT_FOUND, r#"{"error":"no such endpoint"}"#.to_owned()),
+        _ => json(
+            StatusCode::NOT_FOUND,
+            r#"{"error":"no such endpoint"}"#.to_owned(),
+        ),
     };
     Ok(response)
 }
@@ -92,16 +109,28 @@ async fn respond(request: Request<Incoming>, state: Arc<State>) -> Result<Respon
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
-    response.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 async fn slipspace(state: &State, name: &str) -> Response<Full<Bytes>> {
     let Some(index) = SLIPSPACE.iter().position(|p| p.name == name) else {
-        return json(StatusCode::NOT_FOUND, r#"{"error":"no such function"}"#.to_owned());
+        return json(
+            StatusCode::NOT_FOUND,
+            r#"{"error":"no such function"}"#.to_owned(),
+        );
     };
-    let Ok(assignment) = state.pools[index].lock().map(|mut pool| pool.acquire(Instant::now())) else {
-        return json(StatusCode::INTERNAL_SERVER_ERROR, r#"{"error":"pool poisoned"}"#.to_owned());
+    let Ok(assignment) = state.pools[index]
+        .lock()
+        .map(|mut pool| pool.acquire(Instant::now()))
+    else {
+        return json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":"pool poisoned"}"#.to_owned(),
+        );
     };
     precise_sleep(assignment.service).await;
     if let Ok(mut pool) = state.pools[index].lock() {
@@ -120,14 +149,24 @@ async fn delay(text: &str) -> Response<Full<Bytes>> {
             precise_sleep(d).await;
             json(StatusCode::OK, r#"{"message":"delayed"}"#.to_owned())
         }
-        _ => json(StatusCode::BAD_REQUEST, r#"{"error":"use /delay/20ms"}"#.to_owned()),
+        _ => json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"use /delay/20ms"}"#.to_owned(),
+        ),
     }
 }
 
 fn status(text: &str) -> Response<Full<Bytes>> {
-    match text.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+    match text
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+    {
         Some(code) => json(code, format!(r#"{{"status":{}}}"#, code.as_u16())),
-        None => json(StatusCode::BAD_REQUEST, r#"{"error":"use /status/500"}"#.to_owned()),
+        None => json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"use /status/500"}"#.to_owned(),
+        ),
     }
 }
 

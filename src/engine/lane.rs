@@ -61,7 +61,12 @@ pub(super) struct Lane {
 
 impl Lane {
     pub fn new(endpoint: usize, template: Arc<RequestTemplate>, ctx: Rc<ThreadContext>) -> Lane {
-        Lane { endpoint, template, connection: None, ctx }
+        Lane {
+            endpoint,
+            template,
+            connection: None,
+            ctx,
+        }
     }
 
     /// Sends one request, waits for the whole response (or the timeout) and records it.
@@ -105,7 +110,12 @@ impl Lane {
 
 /// All lanes of an endpoint fire together; the iteration ends when every one has finished;
 /// then the endpoint sleeps.
-pub(super) async fn run_bursts(mut lanes: Vec<Lane>, iterations: u64, sleep: Duration, ctx: Rc<ThreadContext>) {
+pub(super) async fn run_bursts(
+    mut lanes: Vec<Lane>,
+    iterations: u64,
+    sleep: Duration,
+    ctx: Rc<ThreadContext>,
+) {
     for iteration in 0..iterations {
         if ctx.stop.requested() {
             break;

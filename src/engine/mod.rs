@@ -96,7 +96,11 @@ pub fn start(
     let runtimes = plan
         .threads
         .iter()
-        .map(|_| tokio::runtime::Builder::new_current_thread().enable_all().build())
+        .map(|_| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        })
         .collect::<std::io::Result<Vec<_>>>()?;
     let (stop, stop_rx) = watch::channel(StopLevel::Running);
     let t0 = Instant::now();
@@ -114,9 +118,23 @@ pub fn start(
         let (snapshot_tx, snapshots) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
         let slot: worker::FinalSlot = Arc::new(Mutex::new(None));
-        let channels = worker::Channels { stop: stop_rx.clone(), snapshots, slot: Arc::clone(&slot), done: done_tx };
-        threads.push(worker::spawn(index, runtime, thread_plan.clone(), Arc::clone(&shared), channels)?);
-        links.push(WorkerLink { snapshots: snapshot_tx, slot });
+        let channels = worker::Channels {
+            stop: stop_rx.clone(),
+            snapshots,
+            slot: Arc::clone(&slot),
+            done: done_tx,
+        };
+        threads.push(worker::spawn(
+            index,
+            runtime,
+            thread_plan.clone(),
+            Arc::clone(&shared),
+            channels,
+        )?);
+        links.push(WorkerLink {
+            snapshots: snapshot_tx,
+            slot,
+        });
         done.push(done_rx);
     }
     let endpoints = plan.targets.len();
@@ -129,14 +147,26 @@ pub fn start(
         endpoints,
         t0,
     };
-    Ok((EngineControl { stop, workers: links, endpoints, t0, started_at }, run))
+    Ok((
+        EngineControl {
+            stop,
+            workers: links,
+            endpoints,
+            t0,
+            started_at,
+        },
+        run,
+    ))
 }
 
 impl EngineControl {
     /// Asks the workers to stop; a second, stronger request overrides a first.
     pub fn stop(&self, level: StopLevel) {
         self.stop.send_if_modified(|current| {
-            let stronger = matches!((*current, level), (StopLevel::Running, _) | (StopLevel::Graceful, StopLevel::Immediate));
+            let stronger = matches!(
+                (*current, level),
+                (StopLevel::Running, _) | (StopLevel::Graceful, StopLevel::Immediate)
+            );
             if stronger {
                 *current = level;
             }
@@ -171,7 +201,15 @@ impl EngineRun {
     /// Waits for the run to end (iterations done, deadline passed, or stop requested) and
     /// returns the merged figures.
     pub async fn finish(self) -> Finished {
-        let EngineRun { done, threads, slots, stop, deadline, endpoints, t0 } = self;
+        let EngineRun {
+            done,
+            threads,
+            slots,
+            stop,
+            deadline,
+            endpoints,
+            t0,
+        } = self;
         let all_done = futures_util::future::join_all(done);
         tokio::pin!(all_done);
         let deadline_hit = match deadline {
@@ -206,6 +244,10 @@ impl EngineRun {
             (false, true) => StoppedBy::Duration,
             (false, false) => StoppedBy::Iterations,
         };
-        Finished { stats, stopped_by, elapsed }
+        Finished {
+            stats,
+            stopped_by,
+            elapsed,
+        }
     }
 }

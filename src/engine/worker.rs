@@ -32,13 +32,20 @@ pub(super) fn spawn(
     shared: Arc<Shared>,
     channels: Channels,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("api-cannon-worker-{index}")).spawn(move || {
-        let Channels { stop, snapshots, slot, done } = channels;
-        LocalSet::new().block_on(&runtime, work(plan, shared, stop, snapshots, &slot));
-        // Dropping the runtime here ends the connection tasks of this thread.
-        drop(runtime);
-        let _ = done.send(());
-    })
+    std::thread::Builder::new()
+        .name(format!("api-cannon-worker-{index}"))
+        .spawn(move || {
+            let Channels {
+                stop,
+                snapshots,
+                slot,
+                done,
+            } = channels;
+            LocalSet::new().block_on(&runtime, work(plan, shared, stop, snapshots, &slot));
+            // Dropping the runtime here ends the connection tasks of this thread.
+            drop(runtime);
+            let _ = done.send(());
+        })
 }
 
 async fn work(
@@ -86,10 +93,18 @@ fn start_drivers(plan: &ThreadPlan, shared: &Shared, ctx: &Rc<ThreadContext>) ->
     let mut drivers = JoinSet::new();
     for unit in &plan.units {
         let template = &shared.templates[unit.endpoint];
-        let mut lanes = unit.lanes.iter().map(|_| Lane::new(unit.endpoint, Arc::clone(template), Rc::clone(ctx)));
+        let mut lanes = unit
+            .lanes
+            .iter()
+            .map(|_| Lane::new(unit.endpoint, Arc::clone(template), Rc::clone(ctx)));
         match shared.schedule {
             Schedule::Burst { sleep } => {
-                drivers.spawn_local(run_bursts(lanes.collect(), shared.iterations, sleep, Rc::clone(ctx)));
+                drivers.spawn_local(run_bursts(
+                    lanes.collect(),
+                    shared.iterations,
+                    sleep,
+                    Rc::clone(ctx),
+                ));
             }
             Schedule::Free => {
                 for lane in lanes.by_ref() {

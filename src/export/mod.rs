@@ -51,7 +51,10 @@ impl Destination {
                 let probe = temp_path(path);
                 let result = std::fs::File::create(&probe).map(drop);
                 let _ = std::fs::remove_file(&probe);
-                result.map_err(|source| WriteError { path: path.clone(), source })
+                result.map_err(|source| WriteError {
+                    path: path.clone(),
+                    source,
+                })
             }
         }
     }
@@ -64,7 +67,10 @@ impl Destination {
                 let mut out = std::io::stdout().lock();
                 out.write_all(bytes)
                     .and_then(|()| out.flush())
-                    .map_err(|source| WriteError { path: "<stdout>".into(), source })
+                    .map_err(|source| WriteError {
+                        path: "<stdout>".into(),
+                        source,
+                    })
             }
             Destination::File(path) => write_atomic(path, bytes),
         }
@@ -72,13 +78,19 @@ impl Destination {
 }
 
 fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     let temp = temp_path(path);
-    let fail = |source| WriteError { path: path.to_owned(), source };
+    let fail = |source| WriteError {
+        path: path.to_owned(),
+        source,
+    };
     let written = std::fs::File::create(&temp)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
         .and_then(|()| std::fs::rename(&temp, path));
@@ -124,6 +136,11 @@ mod tests {
     #[test]
     fn an_unwritable_folder_is_caught_before_the_run() {
         let dest = Destination::File("/nonexistent-folder/r.json".into());
-        assert!(dest.check_writable().unwrap_err().to_string().contains("/nonexistent-folder/r.json"));
+        assert!(
+            dest.check_writable()
+                .unwrap_err()
+                .to_string()
+                .contains("/nonexistent-folder/r.json")
+        );
     }
 }

@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 
 use crate::results::{EndpointResult, Results};
 
-const HEADERS: [&str; 12] =
-    ["endpoint", "requests", "ok", "errors", "rps", "min", "mean", "p50", "p90", "p99", "max", "first"];
+const HEADERS: [&str; 12] = [
+    "endpoint", "requests", "ok", "errors", "rps", "min", "mean", "p50", "p90", "p99", "max",
+    "first",
+];
 
 /// Renders the summary table, error breakdown and run status as text.
 pub fn render(results: &Results) -> String {
@@ -94,7 +96,11 @@ fn table(rows: &[[String; 12]]) -> String {
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
             let sep = if i == 0 { "" } else { "  " };
             // Names left-aligned, numbers right-aligned.
-            let _ = if i == 0 { write!(out, "{cell:<w$}") } else { write!(out, "{sep}{cell:>w$}") };
+            let _ = if i == 0 {
+                write!(out, "{cell:<w$}")
+            } else {
+                write!(out, "{sep}{cell:>w$}")
+            };
         }
         out.push('\n');
     };
@@ -115,11 +121,23 @@ fn error_line(e: &EndpointResult) -> Option<String> {
         ("protocol", k.protocol),
         ("body", k.body),
     ];
-    let parts: Vec<String> =
-        kinds.iter().filter(|(_, n)| *n > 0).map(|(kind, n)| format!("{n} {kind}")).collect();
+    let parts: Vec<String> = kinds
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
     if parts.is_empty() {
         return None;
     }
-    let statuses: Vec<String> = e.status.iter().map(|(code, n)| format!("{code}×{n}")).collect();
-    Some(format!("  {} errors: {}  (statuses: {})", e.name, parts.join(", "), statuses.join(" ")))
+    let statuses: Vec<String> = e
+        .status
+        .iter()
+        .map(|(code, n)| format!("{code}×{n}"))
+        .collect();
+    Some(format!(
+        "  {} errors: {}  (statuses: {})",
+        e.name,
+        parts.join(", "),
+        statuses.join(" ")
+    ))
 }

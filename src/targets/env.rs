@@ -9,7 +9,10 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
         let Some(end) = after.find('}') else {
-            return Err(format!("`${{` at byte {} is not closed by `}}`", text.len() - rest.len() + start));
+            return Err(format!(
+                "`${{` at byte {} is not closed by `}}`",
+                text.len() - rest.len() + start
+            ));
         };
         let name = &after[..end];
         if !is_valid_name(name) {
@@ -33,7 +36,9 @@ pub fn expand(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Str
 
 fn is_valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -47,7 +52,10 @@ mod tests {
 
     #[test]
     fn substitutes_known_variables_and_keeps_lone_dollars() {
-        assert_eq!(expand("Bearer ${TOKEN} $5", &lookup).as_deref(), Ok("Bearer s3cret $5"));
+        assert_eq!(
+            expand("Bearer ${TOKEN} $5", &lookup).as_deref(),
+            Ok("Bearer s3cret $5")
+        );
     }
 
     #[test]
@@ -58,7 +66,15 @@ mod tests {
 
     #[test]
     fn rejects_unclosed_and_invalid_references() {
-        assert!(expand("${TOKEN", &lookup).unwrap_err().contains("not closed"));
-        assert!(expand("${1X}", &lookup).unwrap_err().contains("not a valid variable"));
+        assert!(
+            expand("${TOKEN", &lookup)
+                .unwrap_err()
+                .contains("not closed")
+        );
+        assert!(
+            expand("${1X}", &lookup)
+                .unwrap_err()
+                .contains("not a valid variable")
+        );
     }
 }

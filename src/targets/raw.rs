@@ -66,31 +66,57 @@ impl Context<'_> {
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        Place::File { path: self.path.to_owned(), line, column }
+        Place::File {
+            path: self.path.to_owned(),
+            line,
+            column,
+        }
     }
 
-    fn error<T>(&self, at: &Spanned<T>, owner: &str, field: &'static str, problem: String) -> TargetsError {
-        TargetsError::Field { place: self.place(at), owner: owner.to_owned(), field, problem }
+    fn error<T>(
+        &self,
+        at: &Spanned<T>,
+        owner: &str,
+        field: &'static str,
+        problem: String,
+    ) -> TargetsError {
+        TargetsError::Field {
+            place: self.place(at),
+            owner: owner.to_owned(),
+            field,
+            problem,
+        }
     }
 
-    fn expand(&self, at: &Spanned<String>, owner: &str, field: &'static str) -> Result<String, TargetsError> {
+    fn expand(
+        &self,
+        at: &Spanned<String>,
+        owner: &str,
+        field: &'static str,
+    ) -> Result<String, TargetsError> {
         env::expand(at.get_ref(), self.lookup).map_err(|p| self.error(at, owner, field, p))
     }
 
-    pub fn defaults(&self, raw: Option<&Spanned<Defaults>>) -> Result<ResolvedDefaults, TargetsError> {
+    pub fn defaults(
+        &self,
+        raw: Option<&Spanned<Defaults>>,
+    ) -> Result<ResolvedDefaults, TargetsError> {
         let owner = "[defaults]";
         let mut resolved = ResolvedDefaults {
             timeout: self.default_timeout,
             headers: HeaderMap::new(),
             expect_status: ExpectStatus::AnySuccess,
         };
-        let Some(raw) = raw.map(Spanned::get_ref) else { return Ok(resolved) };
+        let Some(raw) = raw.map(Spanned::get_ref) else {
+            return Ok(resolved);
+        };
         if let Some(t) = &raw.timeout {
-            resolved.timeout = parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?;
+            resolved.timeout =
+                parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?;
         }
         if let Some(codes) = &raw.expect_status {
-            resolved.expect_status =
-                parse_statuses(codes.get_ref()).map_err(|p| self.error(codes, owner, "expect_status", p))?;
+            resolved.expect_status = parse_statuses(codes.get_ref())
+                .map_err(|p| self.error(codes, owner, "expect_status", p))?;
         }
         self.add_headers(&mut resolved.headers, &raw.headers, owner)?;
         Ok(resolved)
@@ -104,17 +130,26 @@ impl Context<'_> {
     ) -> Result<(), TargetsError> {
         for (name, value) in raw {
             let expanded = self.expand(value, owner, "headers")?;
-            let (name, value) =
-                parse_header(name, &expanded).map_err(|p| self.error(value, owner, "headers", p))?;
+            let (name, value) = parse_header(name, &expanded)
+                .map_err(|p| self.error(value, owner, "headers", p))?;
             into.insert(name, value);
         }
         Ok(())
     }
 
-    pub fn target(&self, raw: &RawTarget, defaults: &ResolvedDefaults) -> Result<Target, TargetsError> {
+    pub fn target(
+        &self,
+        raw: &RawTarget,
+        defaults: &ResolvedDefaults,
+    ) -> Result<Target, TargetsError> {
         let name = raw.name.get_ref();
         if name.trim().is_empty() {
-            return Err(self.error(&raw.name, "a target", "name", "must not be empty".to_owned()));
+            return Err(self.error(
+                &raw.name,
+                "a target",
+                "name",
+                "must not be empty".to_owned(),
+            ));
         }
         let owner = format!("target `{name}`");
         let owner = owner.as_str();
@@ -127,11 +162,15 @@ impl Context<'_> {
         let mut headers = defaults.headers.clone();
         self.add_headers(&mut headers, &raw.headers, owner)?;
         let expect_status = match &raw.expect_status {
-            Some(c) => parse_statuses(c.get_ref()).map_err(|p| self.error(c, owner, "expect_status", p))?,
+            Some(c) => {
+                parse_statuses(c.get_ref()).map_err(|p| self.error(c, owner, "expect_status", p))?
+            }
             None => defaults.expect_status.clone(),
         };
         let timeout = match &raw.timeout {
-            Some(t) => parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?,
+            Some(t) => {
+                parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?
+            }
             None => defaults.timeout,
         };
         Ok(Target {
@@ -160,7 +199,12 @@ impl Context<'_> {
                 let base = self.path.parent().unwrap_or(Path::new(""));
                 let full = base.join(file.get_ref());
                 std::fs::read(&full).map(Bytes::from).map_err(|e| {
-                    self.error(file, owner, "body_file", format!("cannot read {}: {e}", full.display()))
+                    self.error(
+                        file,
+                        owner,
+                        "body_file",
+                        format!("cannot read {}: {e}", full.display()),
+                    )
                 })
             }
             (None, None) => Ok(Bytes::new()),

@@ -5,7 +5,12 @@ fn no_env(_: &str) -> Option<String> {
 }
 
 fn parse(text: &str) -> Result<Vec<Target>, TargetsError> {
-    parse_file(text, Path::new("targets.toml"), Duration::from_secs(30), &no_env)
+    parse_file(
+        text,
+        Path::new("targets.toml"),
+        Duration::from_secs(30),
+        &no_env,
+    )
 }
 
 fn error(text: &str) -> String {
@@ -47,13 +52,19 @@ timeout = "5s"
 #[test]
 fn syntax_errors_carry_line_and_column() {
     let msg = error("[[target]]\nname = \"a\"\nurl = \n");
-    assert!(msg.starts_with("targets.toml: TOML parse error at line 3, column"), "{msg}");
+    assert!(
+        msg.starts_with("targets.toml: TOML parse error at line 3, column"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unknown_keys_name_the_key_and_the_known_ones() {
     let msg = error("[[target]]\nname = \"a\"\nurl = \"http://x/\"\ntmeout = \"1s\"\n");
-    assert!(msg.contains("line 4") && msg.contains("unknown field `tmeout`"), "{msg}");
+    assert!(
+        msg.contains("line 4") && msg.contains("unknown field `tmeout`"),
+        "{msg}"
+    );
     assert!(msg.contains("`timeout`"), "{msg}");
 }
 
@@ -62,13 +73,28 @@ fn invalid_values_name_target_field_and_place() {
     let cases = [
         ("url = \"ftp://x/\"", "field `url`: scheme `ftp`"),
         ("url = \"not a url\"", "field `url`"),
-        ("url = \"http://x/\"\nmethod = \"GRAB\"", "field `method`: unknown method `GRAB`"),
-        ("url = \"http://x/\"\nexpect_status = [200, 700]", "field `expect_status`: 700"),
-        ("url = \"http://x/\"\ntimeout = \"5 parsecs\"", "field `timeout`"),
+        (
+            "url = \"http://x/\"\nmethod = \"GRAB\"",
+            "field `method`: unknown method `GRAB`",
+        ),
+        (
+            "url = \"http://x/\"\nexpect_status = [200, 700]",
+            "field `expect_status`: 700",
+        ),
+        (
+            "url = \"http://x/\"\ntimeout = \"5 parsecs\"",
+            "field `timeout`",
+        ),
         ("url = \"http://x/\"\ntimeout = \"0s\"", "greater than zero"),
         ("url = \"http://x/${TOKEN}\"", "`TOKEN` is not set"),
-        ("url = \"http://x/\"\nbody_file = \"missing.json\"", "field `body_file`: cannot read"),
-        ("url = \"http://x/\"\nheaders = { \"Bad Name\" = \"v\" }", "not a valid header name"),
+        (
+            "url = \"http://x/\"\nbody_file = \"missing.json\"",
+            "field `body_file`: cannot read",
+        ),
+        (
+            "url = \"http://x/\"\nheaders = { \"Bad Name\" = \"v\" }",
+            "not a valid header name",
+        ),
     ];
     for (fields, expected) in cases {
         let msg = error(&format!("[[target]]\nname = \"rust\"\n{fields}\n"));
@@ -80,8 +106,13 @@ fn invalid_values_name_target_field_and_place() {
 
 #[test]
 fn duplicate_names_point_at_both_definitions() {
-    let msg = error("[[target]]\nname = \"a\"\nurl = \"http://x/\"\n[[target]]\nname = \"a\"\nurl = \"http://y/\"\n");
-    assert!(msg.starts_with("targets.toml:5:8: duplicate target name `a`"), "{msg}");
+    let msg = error(
+        "[[target]]\nname = \"a\"\nurl = \"http://x/\"\n[[target]]\nname = \"a\"\nurl = \"http://y/\"\n",
+    );
+    assert!(
+        msg.starts_with("targets.toml:5:8: duplicate target name `a`"),
+        "{msg}"
+    );
     assert!(msg.contains("first defined at targets.toml:2:8"), "{msg}");
 }
 
@@ -102,16 +133,29 @@ fn environment_values_never_reach_the_display_url() {
 
 #[test]
 fn url_arguments_become_get_targets_named_by_host_and_path() {
-    let urls = ["http://127.0.0.1:8080/hello".to_owned(), "https://api.test".to_owned()];
+    let urls = [
+        "http://127.0.0.1:8080/hello".to_owned(),
+        "https://api.test".to_owned(),
+    ];
     let targets = from_urls(&urls, Duration::from_secs(3)).unwrap();
     assert_eq!(targets[0].name, "127.0.0.1:8080/hello");
     assert_eq!(targets[1].name, "api.test");
     let dup = from_urls(&[urls[0].clone(), urls[0].clone()], Duration::from_secs(3));
-    assert!(dup.unwrap_err().to_string().contains("URL argument 2: duplicate"));
+    assert!(
+        dup.unwrap_err()
+            .to_string()
+            .contains("URL argument 2: duplicate")
+    );
 }
 
 #[test]
 fn passwords_in_urls_are_masked() {
-    assert_eq!(mask_password("https://bob:hunter2@api.test/x"), "https://bob:***@api.test/x");
-    assert_eq!(mask_password("https://api.test/a@b"), "https://api.test/a@b");
+    assert_eq!(
+        mask_password("https://bob:hunter2@api.test/x"),
+        "https://bob:***@api.test/x"
+    );
+    assert_eq!(
+        mask_password("https://api.test/a@b"),
+        "https://api.test/a@b"
+    );
 }

@@ -30,7 +30,10 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("api-cannon-test-{}-{label}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!(
+            "api-cannon-test-{}-{label}-{n}",
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("temp dir");
         TempDir(path)
@@ -67,7 +70,9 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> &Value {
-        self.results.as_ref().unwrap_or_else(|| panic!("no results; stderr:\n{}", self.stderr))
+        self.results
+            .as_ref()
+            .unwrap_or_else(|| panic!("no results; stderr:\n{}", self.stderr))
     }
 
     pub fn endpoint(&self, name: &str) -> &Value {
@@ -82,7 +87,13 @@ impl Run {
 pub fn run(dir: &TempDir, args: &[&str]) -> Run {
     let out = dir.join("results.json");
     let _ = std::fs::remove_file(&out);
-    let output = cannon().arg("run").args(args).arg("-o").arg(&out).output().expect("binary runs");
+    let output = cannon()
+        .arg("run")
+        .args(args)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("binary runs");
     finish(output, &out)
 }
 
@@ -164,4 +175,29 @@ fn misbehave(mut stream: std::net::TcpStream, behaviour: Misbehaviour) {
 pub fn refused_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// The results schema, docs/results.schema.json.
+pub fn validator() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/results.schema.json"
+    ))
+    .unwrap();
+    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema")
+}
+
+/// Fails with every violation when `results` does not match the schema.
+pub fn assert_valid(results: &Value) {
+    let validator = validator();
+    let errors: Vec<String> = validator
+        .iter_errors(results)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "results do not match docs/results.schema.json:\n{}",
+        errors.join("\n")
+    );
 }

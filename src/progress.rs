@@ -81,11 +81,18 @@ impl Progress {
             Mode::Bar {
                 main, endpoints, ..
             } => {
+                // The message first: setting the position redraws, and would show the
+                // previous message beside the new count.
                 match self.scope.total_requests {
-                    Some(_) => main.set_position(done),
-                    None => main.set_position(elapsed.as_millis() as u64),
+                    Some(_) => {
+                        main.set_message(format!("{rps:.0} req/s, {errors} errors"));
+                        main.set_position(done);
+                    }
+                    None => {
+                        main.set_message(format!("{done} requests, {rps:.0} req/s, {errors} errors"));
+                        main.set_position(elapsed.as_millis() as u64);
+                    }
                 }
-                main.set_message(format!("{done} requests, {rps:.0} req/s, {errors} errors"));
                 for ((line, e), name) in endpoints
                     .iter()
                     .zip(&stats.endpoints)

@@ -30,6 +30,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         duration: None,
         fresh_connections: false,
         threads: 1,
+        open: None,
+        max_connections: 3,
     };
     let plan = Plan::new(targets, spec);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -47,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started_at,
         elapsed: finished.elapsed,
         stopped_by: Some(finished.stopped_by),
+        schedule: plan.schedule,
     };
     let results = Results::build(&meta, &plan.targets, &finished.stats);
     let go = &results.endpoints[0];

@@ -17,6 +17,9 @@ Examples:
   # JSON on stdout for jq
   api-cannon run --targets targets.toml -n 100 -c 3 --output - | jq '.endpoints[] | {name, p99: .latency_ms.p99}'
 
+  # Open model: 200 requests/s per endpoint for a minute, latency from the due time
+  api-cannon run --targets targets.toml --rate 200 --duration 1m
+
 Exit codes: 0 finished; 1 results could not be written; 2 bad usage or config (nothing sent);
 130 / 143 stopped by SIGINT / SIGTERM (results written).";
 
@@ -93,6 +96,25 @@ pub struct LoadArgs {
     #[arg(short = 't', long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 
+    /// Open model: requests per second per endpoint (500, 500/s, 30000/m), due on the clock
+    /// whatever earlier requests are doing; latency counts from the due time.
+    #[arg(long, value_name = "R", value_parser = parse_rate, conflicts_with_all = ["sleep", "every"])]
+    pub rate: Option<f64>,
+
+    /// Open model: a burst of C requests every DURATION on a fixed clock (the
+    /// coordinated-omission-safe form of --sleep).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, conflicts_with = "sleep")]
+    pub every: Option<Duration>,
+
+    /// With --rate: climb linearly from 0 to R over DURATION, then hold.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "rate")]
+    pub ramp_up: Option<Duration>,
+
+    /// With --rate or --every: most connections per endpoint; a request due while all are
+    /// busy waits, and the wait counts in its latency.
+    #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
     /// Open a new connection for every request (as the original curl script did).
     #[arg(long)]
     pub fresh_connections: bool,
@@ -146,6 +168,30 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|e| format!("{e}: expected a duration like 250ms, 5s, 1m30s or 2h"))
 }
 
+/// `500`, `500/s`, `30000/m` or `10/h`, as requests per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let (count, per) = match text.split_once('/') {
+        Some((count, unit)) => (count, unit),
+        None => (text, "s"),
+    };
+    let seconds = match per {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3_600.0,
+        other => {
+            return Err(format!(
+                "unknown unit `/{other}`: write 500, 500/s, 30000/m or 10/h"
+            ));
+        }
+    };
+    match count.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n / seconds),
+        _ => Err(format!(
+            "`{count}` is not a positive number: write 500, 500/s, 30000/m or 10/h"
+        )),
+    }
+}
+
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         d if d.is_zero() => Err("must be greater than zero".to_owned()),
@@ -170,6 +216,28 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("--sleep"), "{text}");
         assert!(text.contains("expected a duration"), "{text}");
+    }
+
+    #[test]
+    fn rates_read_per_second_per_minute_and_per_hour() {
+        assert_eq!(parse_rate("500"), Ok(500.0));
+        assert_eq!(parse_rate("500/s"), Ok(500.0));
+        assert_eq!(parse_rate("30000/m"), Ok(500.0));
+        assert_eq!(parse_rate("7200/h"), Ok(2.0));
+        assert!(
+            parse_rate("0").is_err() && parse_rate("5/d").is_err() && parse_rate("x/s").is_err()
+        );
+    }
+
+    #[test]
+    fn open_schedules_exclude_sleep_and_each_other() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from([&["api-cannon", "run", "http://x/"], args].concat())
+        };
+        assert!(parse(&["--rate", "10", "--sleep", "1s"]).is_err());
+        assert!(parse(&["--rate", "10", "--every", "1s"]).is_err());
+        assert!(parse(&["--ramp-up", "5s"]).is_err());
+        assert!(parse(&["--rate", "10", "--ramp-up", "5s", "-z", "10s"]).is_ok());
     }
 
     #[test]

@@ -57,17 +57,42 @@ pub struct Response {
     pub status: u16,
     /// Whether the status is one the target expects (default: any 2xx).
     pub expected: bool,
-    /// From just before the request was handed to the client to the last byte of the body.
+    /// From the intended send time to the last byte of the body: the headline latency. In
+    /// closed-loop modes the intended time is the actual send, so this equals `raw_latency`.
     pub latency: Duration,
-    /// From the same start to the moment the response head was parsed.
+    /// From just before the request was handed to the client to the last byte of the body.
+    pub raw_latency: Duration,
+    /// From the same actual start to the moment the response head was parsed.
     pub ttfb: Duration,
+}
+
+/// How long opening a connection took, phase by phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Setup {
+    /// Name resolution; `None` when the host was an IP address.
+    pub dns: Option<Duration>,
+    /// TCP connect.
+    pub connect: Duration,
+    /// TLS handshake; `None` for http://.
+    pub tls: Option<Duration>,
 }
 
 /// The outcome of one request, as the recorder sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
-    /// When the request started, measured from the start of the run.
+    /// When the schedule meant the request to start, from the start of the run.
+    pub intended: Duration,
+    /// When it actually started, from the start of the run.
     pub started: Duration,
+    /// Whether an open schedule (`--rate`, `--every`) set `intended`; only then does the
+    /// schedule lag (`started - intended`) mean anything.
+    pub scheduled: bool,
+    /// The request's iteration (burst number, lane-local count, or index in the rate schedule).
+    pub iteration: u64,
+    /// The lane (connection slot) that sent it.
+    pub lane: u32,
+    /// The connection set-up it paid for, if it opened one.
+    pub setup: Option<Setup>,
     /// A complete response, or the transport failure that prevented one.
     pub result: Result<Response, ErrorKind>,
 }
@@ -80,5 +105,10 @@ impl Outcome {
             Ok(_) => Some(ErrorKind::Status),
             Err(kind) => Some(kind),
         }
+    }
+
+    /// Actual start minus intended start (zero in closed-loop modes).
+    pub fn lag(&self) -> Duration {
+        self.started.saturating_sub(self.intended)
     }
 }

@@ -19,7 +19,32 @@ pub struct RunSpec {
     pub fresh_connections: bool,
     /// Worker threads (at least 1); the plan uses fewer when there is less work to share.
     pub threads: usize,
+    /// An open-model schedule (`--rate`, `--every`) instead of the closed loop.
+    pub open: Option<Open>,
+    /// Connections an endpoint may open at most in an open schedule.
+    pub max_connections: u32,
 }
+
+/// An open-model schedule: request times are fixed by the clock, not by earlier responses,
+/// so a stalled server cannot slow the load down (no coordinated omission).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Open {
+    /// Request `i` of an endpoint is due at `t0 + i / per_second` (after an optional linear
+    /// ramp from 0 over `ramp_up`).
+    Rate {
+        /// Requests per second per endpoint.
+        per_second: f64,
+        /// Time over which the rate climbs linearly from 0 to `per_second`.
+        ramp_up: Duration,
+    },
+    /// Burst `k` of `concurrency` requests is due at `t0 + k · period`.
+    Every {
+        /// The period.
+        period: Duration,
+    },
+}
+
+impl Eq for Open {}
 
 /// How the lanes of an endpoint are paced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +57,9 @@ pub enum Schedule {
     },
     /// Each lane sends its next request as soon as its previous one finished (closed loop).
     Free,
+    /// Requests are due at clock times; a dispatcher hands each to an idle connection or
+    /// opens another (up to a limit).
+    Open(Open),
 }
 
 /// Lanes of one endpoint that one thread runs.
@@ -39,8 +67,26 @@ pub enum Schedule {
 pub struct Unit {
     /// Index into [`Plan::targets`].
     pub endpoint: usize,
-    /// Lane numbers (0-based within the endpoint).
+    /// Lane numbers (0-based within the endpoint) started with the run.
     pub lanes: Vec<u32>,
+    /// In an open schedule: this unit sends requests `i` with `i % share.of == share.index`.
+    pub share: Share,
+    /// In an open schedule: how many lanes (connections) this unit may grow to.
+    pub max_lanes: u32,
+}
+
+/// A unit's part of an endpoint's request sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// Which residue this unit takes.
+    pub index: u32,
+    /// How many units share the endpoint.
+    pub of: u32,
+}
+
+impl Share {
+    /// The whole sequence.
+    pub const ALL: Share = Share { index: 0, of: 1 };
 }
 
 /// The work of one worker thread.
@@ -73,13 +119,25 @@ impl Plan {
             (None, Some(_)) => u64::MAX,
             (None, None) => 1,
         };
-        let schedule = match spec.sleep.is_zero() {
-            true => Schedule::Free,
-            false => Schedule::Burst { sleep: spec.sleep },
+        let schedule = match (spec.open, spec.sleep.is_zero()) {
+            (Some(open), _) => Schedule::Open(open),
+            (None, true) => Schedule::Free,
+            (None, false) => Schedule::Burst { sleep: spec.sleep },
         };
         let threads = match schedule {
-            Schedule::Burst { .. } => burst_layout(targets.len(), spec.concurrency, spec.threads),
+            Schedule::Burst { .. } | Schedule::Open(Open::Every { .. }) => burst_layout(
+                targets.len(),
+                spec.concurrency,
+                spec.max_connections,
+                spec.threads,
+            ),
             Schedule::Free => free_layout(targets.len(), spec.concurrency, spec.threads),
+            Schedule::Open(Open::Rate { .. }) => rate_layout(
+                targets.len(),
+                spec.concurrency,
+                spec.max_connections,
+                spec.threads,
+            ),
         };
         Plan {
             targets,
@@ -97,15 +155,23 @@ impl Plan {
     }
 }
 
-/// Whole endpoints round-robin over threads: a burst waits for all its lanes, so they share
-/// one thread and the wait needs no cross-thread synchronisation.
-fn burst_layout(endpoints: usize, concurrency: u32, threads: usize) -> Vec<ThreadPlan> {
+/// Whole endpoints round-robin over threads: a burst waits for all its lanes (or, with
+/// `--every`, is dispatched at once), so they share one thread and need no cross-thread
+/// synchronisation.
+fn burst_layout(
+    endpoints: usize,
+    concurrency: u32,
+    max_lanes: u32,
+    threads: usize,
+) -> Vec<ThreadPlan> {
     let count = threads.clamp(1, endpoints.max(1));
     let mut plans = vec![ThreadPlan::default(); count];
     for endpoint in 0..endpoints {
         plans[endpoint % count].units.push(Unit {
             endpoint,
             lanes: (0..concurrency).collect(),
+            share: Share::ALL,
+            max_lanes: max_lanes.max(concurrency),
         });
     }
     plans
@@ -125,8 +191,45 @@ fn free_layout(endpoints: usize, concurrency: u32, threads: usize) -> Vec<Thread
                 _ => plan.units.push(Unit {
                     endpoint,
                     lanes: vec![lane],
+                    share: Share::ALL,
+                    max_lanes: 0,
                 }),
             }
+            next += 1;
+        }
+    }
+    for unit in plans.iter_mut().flat_map(|p| &mut p.units) {
+        unit.max_lanes = unit.lanes.len() as u32;
+    }
+    plans
+}
+
+/// With more threads than endpoints, each endpoint's request sequence is split over
+/// `threads / endpoints` threads by residue (thread j sends requests j, j+k, j+2k, ...), so
+/// the merged schedule is exactly the endpoint's; lanes and the connection limit are split
+/// alike.
+fn rate_layout(
+    endpoints: usize,
+    concurrency: u32,
+    max_lanes: u32,
+    threads: usize,
+) -> Vec<ThreadPlan> {
+    let shares = (threads / endpoints.max(1)).max(1) as u32;
+    let count = threads.clamp(1, (endpoints * shares as usize).max(1));
+    let mut plans = vec![ThreadPlan::default(); count];
+    let mut next = 0;
+    for endpoint in 0..endpoints {
+        for index in 0..shares {
+            let lanes: Vec<u32> = (0..concurrency)
+                .filter(|lane| lane % shares == index)
+                .collect();
+            let max_lanes = max_lanes.div_ceil(shares).max(lanes.len() as u32).max(1);
+            plans[next % count].units.push(Unit {
+                endpoint,
+                lanes,
+                share: Share { index, of: shares },
+                max_lanes,
+            });
             next += 1;
         }
     }
@@ -150,7 +253,7 @@ mod tests {
 
     #[test]
     fn bursts_keep_each_endpoint_on_one_thread() {
-        let plans = burst_layout(5, 3, 2);
+        let plans = burst_layout(5, 3, 1_000, 2);
         assert_eq!(plans.len(), 2);
         for endpoint in 0..5 {
             let holders = plans
@@ -170,8 +273,31 @@ mod tests {
     }
 
     #[test]
+    fn a_rate_is_split_by_residue_over_spare_threads() {
+        let plans = rate_layout(1, 4, 1_000, 2);
+        assert_eq!(plans.len(), 2);
+        let shares: Vec<Share> = plans.iter().map(|p| p.units[0].share).collect();
+        assert_eq!(
+            shares,
+            [Share { index: 0, of: 2 }, Share { index: 1, of: 2 }]
+        );
+        assert_eq!(
+            plans[0].units[0].max_lanes + plans[1].units[0].max_lanes,
+            1_000
+        );
+        assert_eq!(lanes_of(&plans, 0), vec![0, 1, 2, 3]);
+        let crowded = rate_layout(3, 1, 10, 2);
+        assert!(
+            crowded
+                .iter()
+                .flat_map(|p| &p.units)
+                .all(|u| u.share == Share::ALL)
+        );
+    }
+
+    #[test]
     fn never_starts_idle_threads() {
         assert_eq!(free_layout(1, 1, 8).len(), 1);
-        assert_eq!(burst_layout(2, 10, 8).len(), 2);
+        assert_eq!(burst_layout(2, 10, 10, 8).len(), 2);
     }
 }

@@ -89,7 +89,9 @@ impl Progress {
                         main.set_position(done);
                     }
                     None => {
-                        main.set_message(format!("{done} requests, {rps:.0} req/s, {errors} errors"));
+                        main.set_message(format!(
+                            "{done} requests, {rps:.0} req/s, {errors} errors"
+                        ));
                         main.set_position(elapsed.as_millis() as u64);
                     }
                 }
@@ -98,8 +100,9 @@ impl Progress {
                     .zip(&stats.endpoints)
                     .zip(&self.scope.names)
                 {
-                    let p = |q| e.latency.value_at_quantile(q) as f64 / 1_000.0;
-                    let (p50, p99) = if e.latency.is_empty() {
+                    let latency = e.latency();
+                    let p = |q| latency.value_at_quantile(q) as f64 / 1_000.0;
+                    let (p50, p99) = if latency.is_empty() {
                         (0.0, 0.0)
                     } else {
                         (p(0.5), p(0.99))

@@ -179,6 +179,14 @@ fn fresh_connections_open_one_connection_per_request() {
     assert_eq!(run.json()["run"]["fresh_connections"], true);
     assert_eq!(run.json()["totals"]["ok"], 30);
     assert_eq!(server.connections(), 30);
+    let e = &run.json()["endpoints"][0];
+    assert_eq!(e["new_connections"], e["requests"]);
+    assert!(e["latency_reused_conn_ms"]["p50"].is_null(), "{e}");
+    assert!(e["connect_ms"]["p50"].as_f64().is_some());
+    assert!(
+        e["dns_ms"]["p50"].is_null(),
+        "an IP address needs no name resolution"
+    );
 }
 
 #[test]
@@ -210,4 +218,58 @@ fn the_timeline_accounts_for_every_request() {
         );
         assert!(min <= p99 && p99 <= max, "{bucket}");
     }
+}
+
+#[test]
+fn keep_alive_splits_latency_into_new_and_reused_connections() {
+    let server = demo();
+    let dir = TempDir::new("reuse");
+    let url = format!("{}/delay/2ms", server.base_url());
+    let run = run(&dir, &[url.as_str(), "-n", "10", "-c", "2"]);
+    let e = &run.json()["endpoints"][0];
+    assert_eq!(e["new_connections"], 2);
+    assert_eq!(server.connections(), 2);
+    let (new, reused) = (&e["latency_new_conn_ms"], &e["latency_reused_conn_ms"]);
+    assert!(
+        new["p50"].as_f64().unwrap() >= 2.0 && reused["p50"].as_f64().unwrap() >= 2.0,
+        "{e}"
+    );
+    // Closed loops have no schedule: corrected and raw latency agree, and there is no lag.
+    assert_eq!(e["latency_ms"]["p50"], e["latency_raw_ms"]["p50"]);
+    assert!(e["schedule_lag_ms"]["p50"].is_null());
+}
+
+#[test]
+fn outliers_find_the_cold_starts() {
+    let server = demo();
+    let dir = TempDir::new("outliers");
+    let url = format!("{}/slipspace/csharp", server.base_url());
+    let run = run(
+        &dir,
+        &[url.as_str(), "-n", "6", "-c", "2", "--sleep", "10ms"],
+    );
+    let outliers = run.json()["endpoints"][0]["outliers"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(outliers.len(), 10);
+    // The first burst finds no warm instance: both requests pay a cold start (> 800 ms
+    // for csharp), open their connections, and lead the list.
+    for cold in &outliers[..2] {
+        assert!(cold["latency_ms"].as_f64().unwrap() > 800.0, "{cold}");
+        assert_eq!(cold["iteration"], 0);
+        assert_eq!(cold["new_connection"], true);
+    }
+    assert!(
+        outliers[2]["latency_ms"].as_f64().unwrap() < 100.0,
+        "{outliers:?}"
+    );
+    let latencies: Vec<f64> = outliers
+        .iter()
+        .map(|o| o["latency_ms"].as_f64().unwrap())
+        .collect();
+    assert!(
+        latencies.windows(2).all(|w| w[0] >= w[1]),
+        "slowest first: {latencies:?}"
+    );
 }

@@ -91,6 +91,11 @@ fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
     );
     let e = &trusted.json()["endpoints"][0];
     assert_eq!(e["ok"], 6, "{e}");
+    // Each lane paid for name resolution, TCP and TLS once, then reused its connection.
+    assert_eq!(e["new_connections"], 2);
+    for phase in ["dns_ms", "connect_ms", "tls_ms"] {
+        assert!(e[phase]["max"].as_f64().is_some(), "{phase}: {e}");
+    }
     assert_eq!(e["name"], format!("localhost:{port}/hello"));
 }
 

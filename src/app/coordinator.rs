@@ -104,6 +104,7 @@ fn meta<'a>(
         started_at: control.started_at,
         elapsed,
         stopped_by,
+        schedule: plan.schedule,
     }
 }
 

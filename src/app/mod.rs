@@ -9,7 +9,7 @@ use crate::cli::{Cli, Command, DemoArgs, LoadArgs, OutputArgs, RunArgs};
 use crate::client::{RequestTemplate, TlsConfigError, client_config};
 use crate::demo::{DemoServer, slipspace_targets};
 use crate::export::{Destination, WriteError, json, summary};
-use crate::plan::{Plan, RunSpec};
+use crate::plan::{Open, Plan, RunSpec};
 use crate::targets::{Target, TargetsError};
 
 mod coordinator;
@@ -46,6 +46,9 @@ pub enum AppError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// Options that parse but do not fit together.
+    #[error("{0}")]
+    Usage(String),
     /// Threads, runtimes or signal handlers could not be set up.
     #[error("cannot start the run: {0}")]
     Runtime(#[from] std::io::Error),
@@ -59,7 +62,7 @@ impl AppError {
             | AppError::Tls(_)
             | AppError::Target { .. }
             | AppError::OutputUnwritable(_) => 2,
-            AppError::Demo { .. } => 2,
+            AppError::Demo { .. } | AppError::Usage(_) => 2,
             AppError::Write(_) | AppError::Runtime(_) => 1,
         }
     }
@@ -110,6 +113,10 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         fresh_connections: false,
         cacert: Vec::new(),
         threads: None,
+        rate: None,
+        every: None,
+        ramp_up: None,
+        max_connections: 1_000,
     };
     if !args.output.quiet {
         eprintln!(
@@ -146,14 +153,7 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
     destination
         .check_writable()
         .map_err(AppError::OutputUnwritable)?;
-    let spec = RunSpec {
-        iterations: load.iterations,
-        concurrency: load.concurrency,
-        sleep: load.sleep,
-        duration: load.duration,
-        fresh_connections: load.fresh_connections,
-        threads: load.threads.map_or_else(default_threads, |n| n.get()),
-    };
+    let spec = run_spec(load)?;
     let plan = Plan::new(targets, spec);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -174,6 +174,32 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
     }
     destination.write(&json::render(&ended.results))?;
     Ok(ended.signal.map_or(0, signals::Signal::exit_code))
+}
+
+fn run_spec(load: &LoadArgs) -> Result<RunSpec, AppError> {
+    let open = match (load.rate, load.every) {
+        (Some(per_second), _) => Some(Open::Rate {
+            per_second,
+            ramp_up: load.ramp_up.unwrap_or_default(),
+        }),
+        (None, Some(period)) => Some(Open::Every { period }),
+        (None, None) => None,
+    };
+    if open.is_some() && load.iterations.is_none() && load.duration.is_none() {
+        return Err(AppError::Usage(
+            "--rate and --every need --duration or --iterations to know when to stop".to_owned(),
+        ));
+    }
+    Ok(RunSpec {
+        iterations: load.iterations,
+        concurrency: load.concurrency,
+        sleep: load.sleep,
+        duration: load.duration,
+        fresh_connections: load.fresh_connections,
+        threads: load.threads.map_or_else(default_threads, |n| n.get()),
+        open,
+        max_connections: load.max_connections,
+    })
 }
 
 fn default_threads() -> usize {

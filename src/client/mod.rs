@@ -19,7 +19,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::outcome::ErrorKind;
+use crate::outcome::{ErrorKind, Setup};
 use crate::targets::{ExpectStatus, Target};
 
 mod tls;
@@ -130,27 +130,29 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Resolves, connects and (for https) completes the TLS handshake.
+    /// Resolves, connects and (for https) completes the TLS handshake, timing each phase.
     pub async fn open(
         template: &RequestTemplate,
         tls: Option<&Arc<rustls::ClientConfig>>,
-    ) -> Result<Connection, ErrorKind> {
-        let tcp = connect_tcp(&template.host, template.port).await?;
+    ) -> Result<(Connection, Setup), ErrorKind> {
+        let (tcp, mut setup) = connect_tcp(&template.host, template.port).await?;
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let sender = match (&template.server_name, tls) {
             (Some(name), Some(config)) => {
+                let started = Instant::now();
                 let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
                 let stream = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|_| ErrorKind::Tls)?;
+                setup.tls = Some(started.elapsed());
                 handshake(stream).await?
             }
             (Some(_), None) => return Err(ErrorKind::Tls),
             (None, _) => handshake(tcp).await?,
         };
-        Ok(Connection { sender })
+        Ok((Connection { sender }, setup))
     }
 
     /// Whether the connection can take another request (the server has not closed it).
@@ -197,18 +199,27 @@ where
     Ok(sender)
 }
 
-async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, ErrorKind> {
+/// Connects to `host:port`; a host name is resolved first and its addresses tried in turn.
+async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), ErrorKind> {
+    let mut setup = Setup::default();
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return TcpStream::connect(SocketAddr::new(ip, port))
+        let started = Instant::now();
+        let stream = TcpStream::connect(SocketAddr::new(ip, port))
             .await
-            .map_err(|_| ErrorKind::Connect);
+            .map_err(|_| ErrorKind::Connect)?;
+        setup.connect = started.elapsed();
+        return Ok((stream, setup));
     }
+    let started = Instant::now();
     let addresses = tokio::net::lookup_host((host, port))
         .await
         .map_err(|_| ErrorKind::Connect)?;
+    setup.dns = Some(started.elapsed());
     for address in addresses {
+        let started = Instant::now();
         if let Ok(stream) = TcpStream::connect(address).await {
-            return Ok(stream);
+            setup.connect = started.elapsed();
+            return Ok((stream, setup));
         }
     }
     Err(ErrorKind::Connect)

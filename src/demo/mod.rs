@@ -1,6 +1,7 @@
 //! The demo: a simulated Slipspace API (five serverless "hello world" functions with cold
 //! starts) that `api-cannon demo`, the tests and the benchmark fire at. It also serves
-//! `/delay/{duration}`, `/status/{code}` and `/hello` for tests and benchmarks.
+//! `/delay/{duration}`, `/status/{code}`, `/freeze/{n}/{duration}` and `/hello` for tests
+//! and benchmarks.
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -22,6 +22,7 @@ pub(super) struct State {
     pools: Vec<Mutex<Pool>>,
     counts: Mutex<HashMap<String, u64>>,
     connections: AtomicU64,
+    frozen_until: Mutex<Option<Instant>>,
 }
 
 impl State {
@@ -35,6 +36,7 @@ impl State {
             pools,
             counts: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
+            frozen_until: Mutex::new(None),
         }
     }
 
@@ -53,10 +55,13 @@ impl State {
         self.connections.load(Ordering::Relaxed)
     }
 
-    fn note(&self, path: &str) {
-        if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry(path.to_owned()).or_default() += 1;
-        }
+    /// Counts a request to `path`; returns its 1-based number among the requests to it.
+    fn note(&self, path: &str) -> u64 {
+        self.counts.lock().map_or(0, |mut counts| {
+            let n = counts.entry(path.to_owned()).or_default();
+            *n += 1;
+            *n
+        })
     }
 }
 
@@ -91,12 +96,13 @@ async fn respond(
     state: Arc<State>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
-    state.note(&path);
+    let number = state.note(&path);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let response = match segments.as_slice() {
         ["slipspace", name] => slipspace(&state, name).await,
         ["delay", duration] => delay(duration).await,
         ["status", code] => status(code),
+        ["freeze", after, duration] => freeze(&state, number, after, duration).await,
         ["hello"] => json(StatusCode::OK, r#"{"message":"hello"}"#.to_owned()),
         _ => json(
             StatusCode::NOT_FOUND,
@@ -154,6 +160,32 @@ async fn delay(text: &str) -> Response<Full<Bytes>> {
             r#"{"error":"use /delay/20ms"}"#.to_owned(),
         ),
     }
+}
+
+/// `/freeze/{n}/{duration}`: request number `n` to this path freezes the whole path for
+/// `duration`: it and every request arriving meanwhile wait until the freeze ends, like a
+/// server stalled by a garbage collection. The classic coordinated-omission demonstration.
+async fn freeze(state: &State, number: u64, after: &str, duration: &str) -> Response<Full<Bytes>> {
+    let (Ok(after), Ok(duration)) = (after.parse::<u64>(), humantime::parse_duration(duration))
+    else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"use /freeze/50/1s"}"#.to_owned(),
+        );
+    };
+    let until = match state.frozen_until.lock() {
+        Ok(mut frozen) => {
+            if number == after {
+                *frozen = Some(Instant::now() + duration);
+            }
+            *frozen
+        }
+        Err(_) => None,
+    };
+    if let Some(until) = until.filter(|u| *u > Instant::now()) {
+        precise_sleep(until - Instant::now()).await;
+    }
+    json(StatusCode::OK, r#"{"message":"thawed"}"#.to_owned())
 }
 
 fn status(text: &str) -> Response<Full<Bytes>> {

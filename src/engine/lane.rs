@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use crate::client::{Connection, RequestTemplate};
-use crate::outcome::{ErrorKind, Outcome, Response};
+use crate::client::{Connection, Exchange, RequestTemplate};
+use crate::outcome::{ErrorKind, Outcome, Response, Setup};
 use crate::record::Stats;
 
 /// What every lane of a worker thread shares (thread-local, never crossed between threads).
@@ -20,6 +20,8 @@ pub(super) struct ThreadContext {
     /// This thread's figures; borrowed only between awaits, so never contended.
     pub stats: RefCell<Stats>,
     pub stop: LocalStop,
+    /// Requests of this thread in flight now.
+    pub in_flight: Cell<u64>,
 }
 
 /// A graceful stop request as the lanes of one thread see it: a plain flag, so checking it
@@ -40,6 +42,12 @@ impl LocalStop {
         self.wake.notify_waiters();
     }
 
+    /// Resolves when a stop is requested (register before checking [`LocalStop::requested`]
+    /// again, or within the same poll).
+    pub fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
+    }
+
     /// Sleeps for `duration`, or less if a stop is requested meanwhile.
     pub async fn sleep(&self, duration: Duration) {
         if self.requested() || duration.is_zero() {
@@ -52,17 +60,33 @@ impl LocalStop {
     }
 }
 
+/// What a lane is asked to send.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ticket {
+    /// When the schedule wants it sent; `None` in closed loops (it is sent now).
+    pub intended: Option<Instant>,
+    /// Its iteration, for outliers.
+    pub iteration: u64,
+}
+
 pub(super) struct Lane {
     endpoint: usize,
+    index: u32,
     template: Arc<RequestTemplate>,
     connection: Option<Connection>,
     ctx: Rc<ThreadContext>,
 }
 
 impl Lane {
-    pub fn new(endpoint: usize, template: Arc<RequestTemplate>, ctx: Rc<ThreadContext>) -> Lane {
+    pub fn new(
+        endpoint: usize,
+        index: u32,
+        template: Arc<RequestTemplate>,
+        ctx: Rc<ThreadContext>,
+    ) -> Lane {
         Lane {
             endpoint,
+            index,
             template,
             connection: None,
             ctx,
@@ -70,29 +94,51 @@ impl Lane {
     }
 
     /// Sends one request, waits for the whole response (or the timeout) and records it.
-    pub async fn fire(&mut self) {
+    pub async fn fire(&mut self, ticket: Ticket) {
         let start = Instant::now();
-        let result = tokio::time::timeout(self.template.timeout, self.attempt(start))
+        let intended = ticket.intended.map_or(start, |due| due.min(start));
+        self.enter_flight();
+        let mut setup = None;
+        let result = tokio::time::timeout(self.template.timeout, self.attempt(start, &mut setup))
             .await
             .unwrap_or(Err(ErrorKind::Timeout));
+        self.ctx.in_flight.set(self.ctx.in_flight.get() - 1);
         if result.is_err() || self.ctx.fresh_connections {
             // After a failure the connection's state is unknown; after a fresh-connection
             // request it must not be reused. Either way the next request opens a new one.
             self.connection = None;
         }
+        let waited = start - intended;
         let outcome = Outcome {
+            intended: intended.saturating_duration_since(self.ctx.t0),
             started: start.saturating_duration_since(self.ctx.t0),
+            scheduled: ticket.intended.is_some(),
+            iteration: ticket.iteration,
+            lane: self.index,
+            setup,
             result: result.map(|exchange| Response {
                 status: exchange.status,
                 expected: self.template.expect_status.matches(exchange.status),
-                latency: exchange.latency,
+                latency: exchange.latency + waited,
+                raw_latency: exchange.latency,
                 ttfb: exchange.ttfb,
             }),
         };
         self.ctx.stats.borrow_mut().endpoints[self.endpoint].record(&outcome);
     }
 
-    async fn attempt(&mut self, start: Instant) -> Result<crate::client::Exchange, ErrorKind> {
+    fn enter_flight(&self) {
+        let now = self.ctx.in_flight.get() + 1;
+        self.ctx.in_flight.set(now);
+        let mut stats = self.ctx.stats.borrow_mut();
+        stats.max_in_flight = stats.max_in_flight.max(now);
+    }
+
+    async fn attempt(
+        &mut self,
+        start: Instant,
+        setup: &mut Option<Setup>,
+    ) -> Result<Exchange, ErrorKind> {
         if let Some(connection) = &mut self.connection
             && !connection.is_reusable().await
         {
@@ -100,9 +146,14 @@ impl Lane {
         }
         let connection = match &mut self.connection {
             Some(connection) => connection,
-            None => self
-                .connection
-                .insert(Connection::open(&self.template, self.ctx.tls.as_ref()).await?),
+            None => {
+                // Boxed: opening a connection (DNS, TCP, TLS) is a large future and a rare
+                // path; inline, it would make every lane's task several KB larger.
+                let (connection, phases) =
+                    Box::pin(Connection::open(&self.template, self.ctx.tls.as_ref())).await?;
+                *setup = Some(phases);
+                self.connection.insert(connection)
+            }
         };
         connection.exchange(&self.template, start).await
     }
@@ -120,7 +171,11 @@ pub(super) async fn run_bursts(
         if ctx.stop.requested() {
             break;
         }
-        futures_util::future::join_all(lanes.iter_mut().map(Lane::fire)).await;
+        let ticket = Ticket {
+            intended: None,
+            iteration,
+        };
+        futures_util::future::join_all(lanes.iter_mut().map(|lane| lane.fire(ticket))).await;
         if iteration + 1 < iterations {
             ctx.stop.sleep(sleep).await;
         }
@@ -129,10 +184,14 @@ pub(super) async fn run_bursts(
 
 /// One lane sends its next request as soon as the previous one finished.
 pub(super) async fn run_free(mut lane: Lane, iterations: u64, ctx: Rc<ThreadContext>) {
-    for _ in 0..iterations {
+    for iteration in 0..iterations {
         if ctx.stop.requested() {
             break;
         }
-        lane.fire().await;
+        lane.fire(Ticket {
+            intended: None,
+            iteration,
+        })
+        .await;
     }
 }

@@ -14,6 +14,8 @@ use crate::plan::{Plan, Schedule};
 use crate::record::Stats;
 
 mod lane;
+mod open;
+mod timer;
 mod worker;
 
 /// How far a stop request goes.
@@ -45,6 +47,7 @@ struct Shared {
     tls: Option<Arc<rustls::ClientConfig>>,
     schedule: Schedule,
     iterations: u64,
+    concurrency: u32,
     fresh_connections: bool,
 }
 
@@ -111,6 +114,7 @@ pub fn start(
         tls,
         schedule: plan.schedule,
         iterations: plan.iterations,
+        concurrency: plan.spec.concurrency,
         fresh_connections: plan.spec.fresh_connections,
     });
     let (mut links, mut done, mut threads) = (Vec::new(), Vec::new(), Vec::new());

@@ -2,11 +2,13 @@
 
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinSet, LocalSet};
 
 use super::lane::{Lane, ThreadContext, run_bursts, run_free};
+use super::open::{DueTimes, run_open};
 use super::{Shared, StopLevel};
 use crate::plan::{Schedule, ThreadPlan};
 use crate::record::Stats;
@@ -41,6 +43,7 @@ pub(super) fn spawn(
                 slot,
                 done,
             } = channels;
+            super::timer::tighten_timer_slack();
             LocalSet::new().block_on(&runtime, work(plan, shared, stop, snapshots, &slot));
             // Dropping the runtime here ends the connection tasks of this thread.
             drop(runtime);
@@ -61,6 +64,7 @@ async fn work(
         fresh_connections: shared.fresh_connections,
         stats: Stats::new(shared.templates.len()).into(),
         stop: Default::default(),
+        in_flight: Default::default(),
     });
     let mut drivers = start_drivers(&plan, &shared, &ctx);
     let mut watching_stop = true;
@@ -72,7 +76,9 @@ async fn work(
                 Some(_) => {}
             },
             Some(reply) = snapshots.recv() => {
-                let _ = reply.send(ctx.stats.borrow().clone());
+                let mut copy = ctx.stats.borrow().clone();
+                copy.cpu_time = thread_cpu_time();
+                let _ = reply.send(copy);
             }
             changed = stop.changed(), if watching_stop => match changed.map(|()| *stop.borrow_and_update()) {
                 Ok(StopLevel::Graceful) => ctx.stop.request(),
@@ -83,7 +89,8 @@ async fn work(
         }
     }
     drivers.abort_all();
-    let stats = ctx.stats.replace(Stats::new(0));
+    let mut stats = ctx.stats.replace(Stats::new(0));
+    stats.cpu_time = thread_cpu_time();
     if let Ok(mut slot) = slot.lock() {
         *slot = Some(stats);
     }
@@ -93,25 +100,38 @@ fn start_drivers(plan: &ThreadPlan, shared: &Shared, ctx: &Rc<ThreadContext>) ->
     let mut drivers = JoinSet::new();
     for unit in &plan.units {
         let template = &shared.templates[unit.endpoint];
-        let mut lanes = unit
-            .lanes
-            .iter()
-            .map(|_| Lane::new(unit.endpoint, Arc::clone(template), Rc::clone(ctx)));
+        let lane =
+            |index: u32| Lane::new(unit.endpoint, index, Arc::clone(template), Rc::clone(ctx));
         match shared.schedule {
             Schedule::Burst { sleep } => {
-                drivers.spawn_local(run_bursts(
-                    lanes.collect(),
-                    shared.iterations,
-                    sleep,
-                    Rc::clone(ctx),
-                ));
+                let lanes = unit.lanes.iter().map(|&i| lane(i)).collect();
+                drivers.spawn_local(run_bursts(lanes, shared.iterations, sleep, Rc::clone(ctx)));
             }
             Schedule::Free => {
-                for lane in lanes.by_ref() {
-                    drivers.spawn_local(run_free(lane, shared.iterations, Rc::clone(ctx)));
+                for &index in &unit.lanes {
+                    drivers.spawn_local(run_free(lane(index), shared.iterations, Rc::clone(ctx)));
                 }
+            }
+            Schedule::Open(open) => {
+                let due = DueTimes::new(open, shared.concurrency, unit.share, shared.iterations);
+                drivers.spawn_local(run_open(
+                    unit.clone(),
+                    Arc::clone(template),
+                    Rc::clone(ctx),
+                    due,
+                ));
             }
         }
     }
     drivers
+}
+
+/// CPU time (user + system) of the calling thread so far; zero if the kernel will not say.
+fn thread_cpu_time() -> Duration {
+    use nix::sys::resource::{UsageWho, getrusage};
+    use nix::sys::time::TimeValLike;
+    getrusage(UsageWho::RUSAGE_THREAD).map_or(Duration::ZERO, |usage| {
+        let micros = usage.user_time().num_microseconds() + usage.system_time().num_microseconds();
+        Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+    })
 }

@@ -23,7 +23,37 @@ pub fn render(results: &Results) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
+    if let Some(line) = schedule_line(results) {
+        let _ = writeln!(out, "{line}");
+    }
+    let health = &results.run.health;
+    if health.saturated {
+        let _ = writeln!(
+            out,
+            "WARNING: the generator was saturated ({}): these numbers describe api-cannon, not the server. \
+             Lower the rate or concurrency, add --threads, or run from a bigger machine.",
+            health.reasons.join("; ")
+        );
+    }
     out
+}
+
+fn schedule_line(r: &Results) -> Option<String> {
+    let s = &r.run.schedule;
+    let pace = match (s.kind.as_str(), s.rate_per_s, s.every_ms) {
+        ("rate", Some(rate), _) => format!("rate {rate}/s per endpoint"),
+        ("every", _, Some(ms)) => format!("a burst of {} every {ms} ms", r.run.concurrency),
+        _ => return None,
+    };
+    let h = &r.run.health;
+    Some(format!(
+        "schedule: {pace}; sent behind schedule by p50 {} / p99 {} / max {} ms; {} late (> 1 ms); up to {} in flight",
+        number(h.schedule_lag_ms.p50),
+        number(h.schedule_lag_ms.p99),
+        number(h.schedule_lag_ms.max),
+        h.late_requests,
+        h.max_in_flight
+    ))
 }
 
 fn heading(r: &Results) -> String {

@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::outcome::{ErrorKind, Outcome};
+use crate::outcome::{ErrorKind, Outcome, Setup};
 use crate::timeline::Timeline;
+
+mod outliers;
+
+pub use outliers::{KEPT as OUTLIERS_KEPT, Outlier, Outliers};
 
 /// Lowest latency the histograms resolve, in microseconds.
 pub const LOWEST_US: u64 = 1;
@@ -24,6 +28,15 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
         .expect("constant bounds are valid")
 }
+
+/// A histogram for connection phases (DNS, connect, TLS): 1 µs .. 1 h at 2 significant
+/// digits (1%, ≈26 KB): diagnostic figures that do not need the latency's 0.1%.
+pub fn new_phase_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, 2).expect("constant bounds are valid")
+}
+
+/// Schedule lag above this counts as a late request.
+pub const LATE_AFTER: Duration = Duration::from_millis(1);
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
@@ -105,12 +118,29 @@ pub struct FirstRequest {
 /// Everything recorded for one endpoint (on one thread, or merged).
 #[derive(Debug, Clone)]
 pub struct EndpointStats {
-    /// Latency of every complete response, in microseconds.
-    pub latency: Histogram<u64>,
-    /// Exact min, max and sum of the same latencies.
+    /// Latency (from the intended send) of complete responses that opened their
+    /// connection, in microseconds. With `latency_reused` it makes up the whole latency.
+    pub latency_new: Histogram<u64>,
+    /// Latency of complete responses on a connection that was already open.
+    pub latency_reused: Histogram<u64>,
+    /// Exact min, max and sum of the latency (both paths).
     pub latency_exact: Extremes,
-    /// Time to first byte (response head parsed) of every complete response, in microseconds.
+    /// Latency from the actual send instead of the intended one.
+    pub latency_raw: Histogram<u64>,
+    /// Time to first byte (response head parsed) from the actual send, in microseconds.
     pub ttfb: Histogram<u64>,
+    /// Actual minus intended send time of every request of an open schedule.
+    pub schedule_lag: Histogram<u64>,
+    /// Requests of an open schedule sent more than [`LATE_AFTER`] after they were due.
+    pub late: u64,
+    /// Connections opened (and established).
+    pub new_connections: u64,
+    /// DNS time of each opened connection whose host was a name.
+    pub dns: Histogram<u64>,
+    /// TCP connect time of each opened connection.
+    pub connect: Histogram<u64>,
+    /// TLS handshake time of each opened https connection.
+    pub tls: Histogram<u64>,
     /// Requests finished: `ok + errors`.
     pub requests: u64,
     /// Requests with a complete response of an expected status.
@@ -121,21 +151,32 @@ pub struct EndpointStats {
     pub status: StatusCounts,
     /// The endpoint's earliest request.
     pub first: Option<FirstRequest>,
-    /// Requests bucketed by start time.
+    /// The slowest complete responses.
+    pub outliers: Outliers,
+    /// Requests bucketed by intended start time.
     pub timeline: Timeline,
 }
 
 impl Default for EndpointStats {
     fn default() -> Self {
         EndpointStats {
-            latency: new_histogram(),
+            latency_new: new_histogram(),
+            latency_reused: new_histogram(),
             latency_exact: Extremes::default(),
+            latency_raw: new_histogram(),
             ttfb: new_histogram(),
+            schedule_lag: new_histogram(),
+            late: 0,
+            new_connections: 0,
+            dns: new_phase_histogram(),
+            connect: new_phase_histogram(),
+            tls: new_phase_histogram(),
             requests: 0,
             ok: 0,
             errors_by_kind: [0; ErrorKind::ALL.len()],
             status: StatusCounts::default(),
             first: None,
+            outliers: Outliers::default(),
             timeline: Timeline::default(),
         }
     }
@@ -147,6 +188,14 @@ impl EndpointStats {
         self.errors_by_kind.iter().sum()
     }
 
+    /// The whole latency histogram (new and reused connections together).
+    pub fn latency(&self) -> Histogram<u64> {
+        let mut all = self.latency_new.clone();
+        // Same bounds on both sides, so addition cannot fail.
+        let _ = all.add(&self.latency_reused);
+        all
+    }
+
     /// Counts one finished request.
     pub fn record(&mut self, outcome: &Outcome) {
         self.requests += 1;
@@ -155,21 +204,45 @@ impl EndpointStats {
             Some(kind) => self.errors_by_kind[kind.index()] += 1,
             None => self.ok += 1,
         }
+        if outcome.scheduled {
+            let lag = outcome.lag();
+            self.schedule_lag.saturating_record(micros(lag));
+            self.late += u64::from(lag > LATE_AFTER);
+        }
+        if let Some(setup) = outcome.setup {
+            self.record_setup(setup);
+        }
         let latency = outcome.result.ok().map(|response| {
             self.status.add(response.status, 1);
             self.ttfb.saturating_record(micros(response.ttfb));
+            self.latency_raw
+                .saturating_record(micros(response.raw_latency));
             let us = micros(response.latency);
-            self.latency.saturating_record(us);
+            match outcome.setup {
+                Some(_) => self.latency_new.saturating_record(us),
+                None => self.latency_reused.saturating_record(us),
+            }
             self.latency_exact.record(us);
             us
         });
-        let first = FirstRequest {
-            started: outcome.started,
+        self.outliers.offer(outcome);
+        self.note_first(FirstRequest {
+            started: outcome.intended,
             latency: outcome.result.ok().map(|r| r.latency),
-        };
-        self.note_first(first);
+        });
         self.timeline
-            .record(micros(outcome.started), latency, error.is_some());
+            .record(micros(outcome.intended), latency, error.is_some());
+    }
+
+    fn record_setup(&mut self, setup: Setup) {
+        self.new_connections += 1;
+        if let Some(dns) = setup.dns {
+            self.dns.saturating_record(micros(dns));
+        }
+        self.connect.saturating_record(micros(setup.connect));
+        if let Some(tls) = setup.tls {
+            self.tls.saturating_record(micros(tls));
+        }
     }
 
     fn note_first(&mut self, candidate: FirstRequest) {
@@ -183,10 +256,22 @@ impl EndpointStats {
 
     /// Adds another thread's (or checkpoint's) figures for the same endpoint.
     pub fn merge(&mut self, other: &EndpointStats) {
-        // Both sides use the same bounds, so addition cannot fail.
-        let _ = self.latency.add(&other.latency);
-        let _ = self.ttfb.add(&other.ttfb);
+        // Both sides use the same bounds, so additions cannot fail.
+        for (mine, theirs) in [
+            (&mut self.latency_new, &other.latency_new),
+            (&mut self.latency_reused, &other.latency_reused),
+            (&mut self.latency_raw, &other.latency_raw),
+            (&mut self.ttfb, &other.ttfb),
+            (&mut self.schedule_lag, &other.schedule_lag),
+            (&mut self.dns, &other.dns),
+            (&mut self.connect, &other.connect),
+            (&mut self.tls, &other.tls),
+        ] {
+            let _ = mine.add(theirs);
+        }
         self.latency_exact.merge(&other.latency_exact);
+        self.late += other.late;
+        self.new_connections += other.new_connections;
         self.requests += other.requests;
         self.ok += other.ok;
         for (mine, theirs) in self.errors_by_kind.iter_mut().zip(other.errors_by_kind) {
@@ -198,6 +283,7 @@ impl EndpointStats {
         if let Some(first) = other.first {
             self.note_first(first);
         }
+        self.outliers.merge(&other.outliers);
         self.timeline.merge(&other.timeline);
     }
 }
@@ -207,6 +293,11 @@ impl EndpointStats {
 pub struct Stats {
     /// Indexed like the plan's endpoints.
     pub endpoints: Vec<EndpointStats>,
+    /// Most requests in flight at once: exact for one thread; merged, the sum of the
+    /// threads' peaks (an upper bound, as the peaks need not coincide).
+    pub max_in_flight: u64,
+    /// CPU time (user + system) the worker thread(s) used so far; merged, the sum.
+    pub cpu_time: Duration,
 }
 
 impl Stats {
@@ -214,6 +305,8 @@ impl Stats {
     pub fn new(endpoints: usize) -> Self {
         Stats {
             endpoints: (0..endpoints).map(|_| EndpointStats::default()).collect(),
+            max_in_flight: 0,
+            cpu_time: Duration::ZERO,
         }
     }
 
@@ -222,6 +315,8 @@ impl Stats {
         for (mine, theirs) in self.endpoints.iter_mut().zip(&other.endpoints) {
             mine.merge(theirs);
         }
+        self.max_in_flight += other.max_in_flight;
+        self.cpu_time += other.cpu_time;
     }
 
     /// Requests finished across every endpoint.
@@ -240,23 +335,35 @@ mod tests {
     use super::*;
     use crate::outcome::Response;
 
-    fn response(started_ms: u64, latency_ms: u64, status: u16) -> Outcome {
+    fn outcome(started_ms: u64, result: Result<Response, ErrorKind>) -> Outcome {
+        let at = Duration::from_millis(started_ms);
         Outcome {
-            started: Duration::from_millis(started_ms),
-            result: Ok(Response {
-                status,
-                expected: (200..300).contains(&status),
-                latency: Duration::from_millis(latency_ms),
-                ttfb: Duration::from_millis(latency_ms / 2),
-            }),
+            intended: at,
+            started: at,
+            scheduled: false,
+            iteration: 0,
+            lane: 0,
+            setup: None,
+            result,
         }
     }
 
+    fn response(started_ms: u64, latency_ms: u64, status: u16) -> Outcome {
+        let latency = Duration::from_millis(latency_ms);
+        outcome(
+            started_ms,
+            Ok(Response {
+                status,
+                expected: (200..300).contains(&status),
+                latency,
+                raw_latency: latency,
+                ttfb: latency / 2,
+            }),
+        )
+    }
+
     fn failure(started_ms: u64, kind: ErrorKind) -> Outcome {
-        Outcome {
-            started: Duration::from_millis(started_ms),
-            result: Err(kind),
-        }
+        outcome(started_ms, Err(kind))
     }
 
     #[test]
@@ -268,8 +375,35 @@ mod tests {
         assert_eq!((s.requests, s.ok, s.errors()), (3, 1, 2));
         assert_eq!(s.errors_by_kind[ErrorKind::Status.index()], 1);
         assert_eq!(s.errors_by_kind[ErrorKind::Timeout.index()], 1);
-        assert_eq!(s.latency.len(), 2);
+        assert_eq!(s.latency().len(), 2);
         assert_eq!(s.status.sorted(), vec![(200, 1), (500, 1)]);
+    }
+
+    #[test]
+    fn splits_latency_by_connection_path_and_records_phases_and_lag() {
+        let mut s = EndpointStats::default();
+        let mut first = response(0, 30, 200);
+        first.setup = Some(Setup {
+            dns: None,
+            connect: Duration::from_micros(150),
+            tls: None,
+        });
+        s.record(&first);
+        let mut late = response(5, 10, 200);
+        late.scheduled = true;
+        late.intended = Duration::from_millis(2);
+        s.record(&late);
+        assert_eq!(
+            (
+                s.latency_new.len(),
+                s.latency_reused.len(),
+                s.new_connections
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!((s.dns.len(), s.connect.len(), s.tls.len()), (0, 1, 0));
+        assert_eq!((s.schedule_lag.len(), s.late), (1, 1));
+        assert!(s.schedule_lag.equivalent(s.schedule_lag.max(), 3_000));
     }
 
     #[test]
@@ -291,7 +425,7 @@ mod tests {
         a.merge(&b);
         assert_eq!(a.requests, whole.requests);
         assert_eq!(a.ok, whole.ok);
-        assert_eq!(a.latency, whole.latency);
+        assert_eq!(a.latency(), whole.latency());
         assert_eq!(a.status.sorted(), whole.status.sorted());
         assert_eq!(
             a.first.and_then(|f| f.latency),

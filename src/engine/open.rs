@@ -1,0 +1,242 @@
+//! Open-model schedules (`--rate`, `--every`): requests are due at clock times, whatever
+//! earlier requests are doing. A dispatcher waits for each due time and hands the request to
+//! an idle lane; when every lane is busy it starts another, up to the unit's limit; beyond
+//! that the request waits for a lane and the wait shows in its latency, which is measured
+//! from the due time (no coordinated omission).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::lane::{Lane, ThreadContext, Ticket};
+use super::timer::PreciseTimer;
+use crate::client::RequestTemplate;
+use crate::plan::{Open, Share, Unit};
+
+/// The due times of one unit's share of an endpoint's requests.
+#[derive(Debug, Clone)]
+pub(super) struct DueTimes {
+    open: Open,
+    burst: u64,
+    share: Share,
+    next: u64,
+    limit: u64,
+}
+
+impl DueTimes {
+    /// `iterations` requests (`--rate`) or bursts of `burst` requests (`--every`).
+    pub fn new(open: Open, burst: u32, share: Share, iterations: u64) -> DueTimes {
+        let burst = u64::from(burst.max(1));
+        let limit = match open {
+            Open::Rate { .. } => iterations,
+            Open::Every { .. } => iterations.saturating_mul(burst),
+        };
+        DueTimes {
+            open,
+            burst,
+            share,
+            next: u64::from(share.index),
+            limit,
+        }
+    }
+
+    /// The next request of this share: its iteration and its due time from the run's start.
+    pub fn next(&mut self) -> Option<(u64, Duration)> {
+        let index = self.next;
+        if index >= self.limit {
+            return None;
+        }
+        self.next = index.saturating_add(u64::from(self.share.of));
+        match self.open {
+            Open::Rate {
+                per_second,
+                ramp_up,
+            } => Some((index, rate_offset(index, per_second, ramp_up))),
+            Open::Every { period } => {
+                let burst = index / self.burst;
+                Some((burst, period.checked_mul(u32::try_from(burst).ok()?)?))
+            }
+        }
+    }
+}
+
+/// When request `index` is due at `per_second`, after a linear ramp from 0 over `ramp_up`:
+/// during the ramp n(t) = R·t²/(2·D) requests have been due, so t = √(2·D·i/R); after it the
+/// rate holds at R.
+fn rate_offset(index: u64, per_second: f64, ramp_up: Duration) -> Duration {
+    let i = index as f64;
+    let ramp_s = ramp_up.as_secs_f64();
+    let ramp_requests = per_second * ramp_s / 2.0;
+    let seconds = match i < ramp_requests {
+        true => (2.0 * ramp_s * i / per_second).sqrt(),
+        false => ramp_s + (i - ramp_requests) / per_second,
+    };
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
+}
+
+/// A lane's mailbox: the dispatcher leaves a ticket and wakes it.
+#[derive(Default)]
+struct Slot {
+    ticket: Cell<Option<Ticket>>,
+    wake: Notify,
+}
+
+#[derive(Default)]
+struct Pool {
+    idle: RefCell<Vec<Rc<Slot>>>,
+    freed: Notify,
+    closed: Cell<bool>,
+}
+
+/// Runs one unit of an open schedule to the end of its due times (or a stop).
+pub(super) async fn run_open(
+    unit: Unit,
+    template: Arc<RequestTemplate>,
+    ctx: Rc<ThreadContext>,
+    mut due: DueTimes,
+) {
+    let pool = Rc::new(Pool::default());
+    let mut lanes = JoinSet::new();
+    let mut slots: Vec<Rc<Slot>> = Vec::new();
+    let mut start_lane = |slots: &mut Vec<Rc<Slot>>| {
+        let id = unit.share.index + unit.share.of * slots.len() as u32;
+        let slot = Rc::new(Slot::default());
+        let lane = Lane::new(unit.endpoint, id, Arc::clone(&template), Rc::clone(&ctx));
+        lanes.spawn_local(lane_loop(lane, Rc::clone(&slot), Rc::clone(&pool)));
+        slots.push(Rc::clone(&slot));
+        slot
+    };
+    for _ in &unit.lanes {
+        let slot = start_lane(&mut slots);
+        pool.idle.borrow_mut().push(slot);
+    }
+    let mut timer = PreciseTimer::new().ok();
+    while let Some((iteration, offset)) = due.next() {
+        let intended = ctx.t0 + offset;
+        wait_until(&mut timer, intended, &ctx).await;
+        let slot = loop {
+            if ctx.stop.requested() {
+                break None;
+            }
+            if let Some(slot) = pool.idle.borrow_mut().pop() {
+                break Some(slot);
+            }
+            if (slots.len() as u32) < unit.max_lanes {
+                break Some(start_lane(&mut slots));
+            }
+            // Every connection is busy and no more may open: the request waits, and the
+            // wait counts in its latency.
+            tokio::select! {
+                _ = pool.freed.notified() => {}
+                _ = ctx.stop.notified() => {}
+            }
+        };
+        let Some(slot) = slot else { break };
+        slot.ticket.set(Some(Ticket {
+            intended: Some(intended),
+            iteration,
+        }));
+        slot.wake.notify_one();
+    }
+    pool.closed.set(true);
+    for slot in &slots {
+        slot.wake.notify_one();
+    }
+    while lanes.join_next().await.is_some() {}
+}
+
+async fn wait_until(timer: &mut Option<PreciseTimer>, at: Instant, ctx: &ThreadContext) {
+    if ctx.stop.requested() || at <= Instant::now() {
+        return;
+    }
+    let precise = match timer {
+        Some(timer) => tokio::select! {
+            slept = timer.sleep_until(at) => slept.is_ok(),
+            _ = ctx.stop.notified() => true,
+        },
+        None => false,
+    };
+    if !precise {
+        // No timerfd (or it failed): tokio's millisecond timer is late by up to ~1 ms,
+        // which the schedule lag then shows honestly.
+        *timer = None;
+        tokio::select! {
+            _ = tokio::time::sleep_until(at.into()) => {}
+            _ = ctx.stop.notified() => {}
+        }
+    }
+}
+
+async fn lane_loop(mut lane: Lane, slot: Rc<Slot>, pool: Rc<Pool>) {
+    loop {
+        let ticket = loop {
+            if let Some(ticket) = slot.ticket.take() {
+                break Some(ticket);
+            }
+            if pool.closed.get() {
+                break None;
+            }
+            slot.wake.notified().await;
+        };
+        let Some(ticket) = ticket else { return };
+        lane.fire(ticket).await;
+        pool.idle.borrow_mut().push(Rc::clone(&slot));
+        pool.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(mut due: DueTimes) -> Vec<(u64, Duration)> {
+        std::iter::from_fn(|| due.next()).collect()
+    }
+
+    #[test]
+    fn a_rate_spaces_requests_evenly_and_shares_split_by_residue() {
+        let rate = Open::Rate {
+            per_second: 4.0,
+            ramp_up: Duration::ZERO,
+        };
+        let all = offsets(DueTimes::new(rate, 1, Share::ALL, 6));
+        assert_eq!(
+            all.iter().map(|(_, t)| t.as_millis()).collect::<Vec<_>>(),
+            [0, 250, 500, 750, 1000, 1250]
+        );
+        let odd = offsets(DueTimes::new(rate, 1, Share { index: 1, of: 2 }, 6));
+        assert_eq!(odd.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 3, 5]);
+    }
+
+    #[test]
+    fn a_ramp_climbs_linearly_then_holds() {
+        let rate = Open::Rate {
+            per_second: 100.0,
+            ramp_up: Duration::from_secs(2),
+        };
+        let times = offsets(DueTimes::new(rate, 1, Share::ALL, 400));
+        // 100 requests are due during the 2 s ramp (the area under the ramp), then 100/s.
+        assert!(times[99].1 < Duration::from_secs(2) && times[100].1 >= Duration::from_secs(2));
+        assert!(
+            times[25].1 > Duration::from_millis(999) && times[25].1 < Duration::from_millis(1_001)
+        );
+        let held = times[300].1 - times[200].1;
+        assert_eq!(held.as_millis(), 1_000);
+    }
+
+    #[test]
+    fn every_dispatches_bursts_on_a_fixed_clock() {
+        let every = Open::Every {
+            period: Duration::from_secs(5),
+        };
+        let times = offsets(DueTimes::new(every, 3, Share::ALL, 3));
+        let expected: Vec<(u64, Duration)> = (0..9)
+            .map(|i| (i / 3, Duration::from_secs(5 * (i / 3))))
+            .collect();
+        assert_eq!(times, expected);
+    }
+}

@@ -1,0 +1,261 @@
+//! Results schema version 1: the one model every output reads (JSON, summary, and later
+//! reports and comparisons). Built once from merged [`Stats`](crate::record::Stats);
+//! documented field by field in docs/results.md and checked by docs/results.schema.json.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+mod build;
+mod histogram;
+
+pub use build::RunMeta;
+pub use histogram::{decode_histogram, encode_histogram};
+
+/// The schema version written to `schema_version`; bumped only for breaking changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A whole results file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    /// Always [`SCHEMA_VERSION`] for files this version writes.
+    pub schema_version: u32,
+    /// The program that wrote the file.
+    pub tool: Tool,
+    /// What was run and how it ended.
+    pub run: RunInfo,
+    /// Every endpoint together.
+    pub totals: Totals,
+    /// One entry per target, in the order of the targets.
+    pub endpoints: Vec<EndpointResult>,
+}
+
+/// The program that wrote the file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// `api-cannon`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// The run's settings and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// Start, RFC 3339 UTC with milliseconds.
+    pub started_at: String,
+    /// End (or the checkpoint's time), RFC 3339 UTC with milliseconds.
+    pub finished_at: String,
+    /// Seconds from start to end (or checkpoint).
+    pub elapsed_s: f64,
+    /// True only when the run ended normally (iterations done, or duration elapsed).
+    pub complete: bool,
+    /// `iterations`, `duration` or `signal`; null in a checkpoint of a run still going.
+    pub stopped_by: Option<String>,
+    /// Iterations per endpoint asked for; null when only a duration bounds the run.
+    pub iterations: Option<u64>,
+    /// Lanes (connections) per endpoint.
+    pub concurrency: u32,
+    /// Pause between iterations, in milliseconds (0: lanes run free).
+    pub sleep_ms: f64,
+    /// Run duration limit in seconds; null when none was set.
+    pub duration_s: Option<f64>,
+    /// The `--timeout` in milliseconds (targets may override it; see each endpoint).
+    pub timeout_ms: f64,
+    /// Whether every request opened a new connection.
+    pub fresh_connections: bool,
+    /// Worker threads used.
+    pub threads: usize,
+    /// How requests were paced.
+    pub schedule: ScheduleInfo,
+    /// Whether the generator itself kept up: read this before trusting the figures.
+    pub health: Health,
+}
+
+/// How requests were paced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleInfo {
+    /// `burst` (--sleep), `free` (closed loop), `rate` (--rate) or `every` (--every).
+    pub kind: String,
+    /// Requests per second per endpoint (`rate` only).
+    pub rate_per_s: Option<f64>,
+    /// Time over which the rate climbed from 0, in seconds (`rate` only).
+    pub ramp_up_s: Option<f64>,
+    /// Period of the bursts in milliseconds (`every` only).
+    pub every_ms: Option<f64>,
+    /// Most connections an endpoint could open (`rate` and `every` only).
+    pub max_connections: Option<u32>,
+}
+
+/// The generator watching itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// CPU time of the worker threads, in seconds.
+    pub cpu_s: f64,
+    /// `cpu_s` ÷ elapsed ÷ threads: 1.0 means every worker thread was busy all the time.
+    pub cpu_use: f64,
+    /// Most requests in flight at once (sum of the worker threads' peaks).
+    pub max_in_flight: u64,
+    /// Requests of an open schedule sent more than 1 ms after they were due.
+    pub late_requests: u64,
+    /// Actual minus intended send time over every request of an open schedule (all null
+    /// for closed loops, which have no intended times).
+    pub schedule_lag_ms: LatencySummary,
+    /// True when the generator, not the server, limited the run: `cpu_use` ≥ 0.9 or a
+    /// schedule-lag p99 above 10 ms. The figures then describe the generator.
+    pub saturated: bool,
+    /// Why `saturated` is true, in words (empty when it is false).
+    pub reasons: Vec<String>,
+}
+
+/// Every endpoint together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Totals {
+    /// Requests finished (`ok + errors`).
+    pub requests: u64,
+    /// Requests with a complete response of an expected status.
+    pub ok: u64,
+    /// Requests that were not `ok`.
+    pub errors: u64,
+    /// Requests per second over the run's elapsed time.
+    pub rps: f64,
+    /// Latency of every complete response of every endpoint.
+    pub latency_ms: LatencySummary,
+}
+
+/// One endpoint's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndpointResult {
+    /// The target's unique name.
+    pub name: String,
+    /// HTTP method.
+    pub method: String,
+    /// The URL as written (`${VAR}` unexpanded, password masked).
+    pub url: String,
+    /// Per-request timeout in milliseconds.
+    pub timeout_ms: f64,
+    /// Requests finished (`ok + errors`).
+    pub requests: u64,
+    /// Requests with a complete response of an expected status.
+    pub ok: u64,
+    /// Requests that were not `ok` (the sum of `error_kinds`).
+    pub errors: u64,
+    /// Requests per second over the run's elapsed time.
+    pub rps: f64,
+    /// Complete responses per status code (keys are the codes as strings).
+    pub status: BTreeMap<String, u64>,
+    /// Errors per kind.
+    pub error_kinds: ErrorKinds,
+    /// Latency of complete responses, request start to last body byte.
+    pub latency_ms: LatencySummary,
+    /// Latency from the actual send instead of the intended one (equal to `latency_ms` in
+    /// closed loops; lower under an open schedule when the generator fell behind).
+    pub latency_raw_ms: LatencySummary,
+    /// Latency of requests that opened their connection (connection set-up included).
+    pub latency_new_conn_ms: LatencySummary,
+    /// Latency of requests on a connection that was already open.
+    pub latency_reused_conn_ms: LatencySummary,
+    /// Time to first byte (response head parsed) of complete responses, from the actual send.
+    pub ttfb_ms: LatencySummary,
+    /// Actual minus intended send time (open schedules; all null otherwise).
+    pub schedule_lag_ms: LatencySummary,
+    /// Requests sent more than 1 ms after they were due.
+    pub late_requests: u64,
+    /// Connections opened.
+    pub new_connections: u64,
+    /// Name resolution per opened connection (null figures when every host was an IP).
+    pub dns_ms: LatencySummary,
+    /// TCP connect per opened connection.
+    pub connect_ms: LatencySummary,
+    /// TLS handshake per opened https connection.
+    pub tls_ms: LatencySummary,
+    /// The slowest complete responses, slowest first (at most 10).
+    pub outliers: Vec<OutlierResult>,
+    /// Latency of the endpoint's very first request; null if it got no response.
+    pub first_ms: Option<f64>,
+    /// The latency histogram in microseconds: HdrHistogram V2 compressed, base64.
+    pub histogram: String,
+    /// Width of each timeline bucket, in seconds.
+    pub timeline_bucket_s: f64,
+    /// Requests by start time, in fixed-width buckets from the run's start.
+    pub timeline: Vec<TimelinePoint>,
+}
+
+/// Errors per kind (see [`ErrorKind`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorKinds {
+    /// Complete response, unexpected status.
+    pub status: u64,
+    /// No complete response within the timeout.
+    pub timeout: u64,
+    /// Connection refused, unreachable, or name not resolved.
+    pub connect: u64,
+    /// TLS handshake failed.
+    pub tls: u64,
+    /// Malformed response, or connection closed before one.
+    pub protocol: u64,
+    /// Failed while reading the body.
+    pub body: u64,
+}
+
+/// A latency distribution in milliseconds (microsecond precision). Every value is null
+/// when nothing was timed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    /// Smallest value.
+    pub min: Option<f64>,
+    /// Arithmetic mean.
+    pub mean: Option<f64>,
+    /// Population standard deviation.
+    pub stddev: Option<f64>,
+    /// Largest value.
+    pub max: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 95th percentile.
+    pub p95: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p99_9: Option<f64>,
+}
+
+/// One of the slowest requests of an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutlierResult {
+    /// When it was due, seconds from the run's start.
+    pub t_s: f64,
+    /// Its latency in milliseconds.
+    pub latency_ms: f64,
+    /// Its response status.
+    pub status: u16,
+    /// `status` when that status was not expected; null when it was ok.
+    pub error: Option<String>,
+    /// Its iteration (burst number, lane-local count, or index in the rate schedule).
+    pub iteration: u64,
+    /// The lane that sent it.
+    pub lane: u32,
+    /// Whether it opened a connection.
+    pub new_connection: bool,
+}
+
+/// One timeline bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelinePoint {
+    /// Start of the bucket, seconds from the run's start.
+    pub t_s: f64,
+    /// Requests that started in the bucket.
+    pub requests: u64,
+    /// Of those, the ones not `ok`.
+    pub errors: u64,
+    /// Smallest latency; null when nothing was timed in the bucket.
+    pub min_ms: Option<f64>,
+    /// Mean latency.
+    pub mean_ms: Option<f64>,
+    /// 99th percentile latency, from a 1-digit sketch: within 6.25%.
+    pub p99_ms: Option<f64>,
+    /// Largest latency.
+    pub max_ms: Option<f64>,
+}

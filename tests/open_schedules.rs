@@ -1,0 +1,174 @@
+//! Open-model schedules: latency from the intended send time (no coordinated omission),
+//! exact counts, fixed clocks, and a generator that says when it could not keep up.
+
+mod support;
+
+use support::{TempDir, demo, run};
+
+fn ms(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn a_one_second_freeze_shows_in_corrected_latency_for_every_request_due_during_it() {
+    let server = demo();
+    let dir = TempDir::new("freeze");
+    // Request 50 freezes the server for 1 s. At 100/s, ~100 of the 300 requests are due
+    // during the freeze; with one connection they queue behind it.
+    let url = format!("{}/freeze/50/1s", server.base_url());
+    let run = run(
+        &dir,
+        &[
+            url.as_str(),
+            "--rate",
+            "100",
+            "-n",
+            "300",
+            "--max-connections",
+            "1",
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let e = &run.json()["endpoints"][0];
+    assert_eq!(e["requests"], 300, "every due request is sent and counted");
+    assert_eq!(server.requests_to("/freeze/50/1s"), 300);
+    let corrected = &e["latency_ms"];
+    let raw = &e["latency_raw_ms"];
+    // Corrected: the requests due during the freeze waited up to 1 s, a third of them.
+    assert!(ms(&corrected["p99"]) >= 900.0, "corrected p99 {corrected}");
+    assert!(ms(&corrected["p90"]) >= 300.0, "corrected p90 {corrected}");
+    // Raw: only the frozen request itself was slow once it was sent.
+    assert!(ms(&raw["p99"]) < 100.0, "raw p99 {raw}");
+    assert!(ms(&raw["max"]) >= 1_000.0, "raw max {raw}");
+    assert!(ms(&e["schedule_lag_ms"]["max"]) >= 900.0);
+    assert!(e["late_requests"].as_u64().unwrap() >= 90, "{e}");
+}
+
+#[test]
+fn a_rate_ramps_up_linearly_then_holds() {
+    let server = demo();
+    let dir = TempDir::new("ramp");
+    let url = format!("{}/hello", server.base_url());
+    let run = run(
+        &dir,
+        &[
+            url.as_str(),
+            "--rate",
+            "200",
+            "--ramp-up",
+            "1s",
+            "-n",
+            "300",
+        ],
+    );
+    let e = &run.json()["endpoints"][0];
+    assert_eq!(e["requests"], 300);
+    // 100 requests fall in the 1 s ramp (area under it), 200 in the following second.
+    let elapsed = ms(&run.json()["run"]["elapsed_s"]);
+    assert!((1.99..2.5).contains(&elapsed), "elapsed {elapsed}");
+    let timeline = e["timeline"].as_array().unwrap();
+    let first_half: u64 = timeline
+        .iter()
+        .take(5)
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
+    let second_half: u64 = timeline
+        .iter()
+        .skip(5)
+        .take(5)
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!((first_half, second_half), (25, 75), "{timeline:?}");
+    assert_eq!(run.json()["run"]["schedule"]["ramp_up_s"], 1.0);
+}
+
+#[test]
+fn every_keeps_its_clock_while_the_server_is_slow() {
+    let server = demo();
+    let dir = TempDir::new("every");
+    let url = format!("{}/delay/250ms", server.base_url());
+    let run = run(
+        &dir,
+        &[url.as_str(), "--every", "100ms", "-c", "2", "-n", "5"],
+    );
+    let json = run.json();
+    let e = &json["endpoints"][0];
+    assert_eq!(e["requests"], 10);
+    // Bursts are due at 0, 100, ..., 400 ms whatever the 250 ms responses do, so the run
+    // ends near 650 ms; "--sleep 100ms" would take 5 × 350 ms.
+    let elapsed = ms(&json["run"]["elapsed_s"]);
+    assert!((0.64..1.5).contains(&elapsed), "elapsed {elapsed}");
+    assert!(
+        e["new_connections"].as_u64().unwrap() >= 4,
+        "busy lanes keep their connections: {e}"
+    );
+    assert!(json["run"]["health"]["max_in_flight"].as_u64().unwrap() >= 4);
+    let bursts: Vec<u64> = e["outliers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["iteration"].as_u64().unwrap())
+        .collect();
+    assert!(bursts.iter().all(|b| *b < 5), "{bursts:?}");
+}
+
+#[test]
+fn a_rate_beyond_the_machine_is_flagged_as_saturated() {
+    let server = demo();
+    let dir = TempDir::new("saturated");
+    let url = format!("{}/hello", server.base_url());
+    let out = dir.join("results.json");
+    let output = support::cannon()
+        .args([
+            "run",
+            url.as_str(),
+            "--rate",
+            "1000000",
+            "-z",
+            "1s",
+            "--max-connections",
+            "8",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let run = support::finish(output, &out);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let health = &run.json()["run"]["health"];
+    assert_eq!(health["saturated"], true, "{health}");
+    assert!(!health["reasons"].as_array().unwrap().is_empty());
+    assert!(
+        run.stderr.contains("WARNING: the generator was saturated"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("describe api-cannon, not the server"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_gentle_rate_is_not_flagged() {
+    let server = demo();
+    let dir = TempDir::new("gentle");
+    let url = format!("{}/hello", server.base_url());
+    let run = run(&dir, &[url.as_str(), "--rate", "50", "-n", "25"]);
+    let health = &run.json()["run"]["health"];
+    assert_eq!(health["saturated"], false, "{health}");
+    assert!(ms(&health["cpu_use"]) < 0.9);
+    assert!(ms(&health["schedule_lag_ms"]["p50"]) < 10.0);
+    assert!(!run.stderr.contains("WARNING"));
+}
+
+#[test]
+fn open_schedules_need_a_stopping_point() {
+    let output = support::cannon()
+        .args(["run", "http://127.0.0.1:9/", "--rate", "10"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("need --duration or --iterations"));
+}

@@ -5,6 +5,16 @@
 //! snapshots, [`demo`] is the simulated API the demo, tests and benchmark fire at, and
 //! [`app`] wires the commands together. See README.md, "Architecture".
 
+/// Writes a line to stderr and ignores failure: a closed stderr (`2>&1 | head`, a dead
+/// terminal) must never panic a run or lose its results, as `eprintln!` would.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod app;
 pub mod cli;
 pub mod client;

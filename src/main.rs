@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     match api_cannon::app::execute(cli) {
         Ok(code) => ExitCode::from(code),
         Err(error) => {
-            eprintln!("Error: {error}");
+            api_cannon::say!("Error: {error}");
             ExitCode::from(error.exit_code())
         }
     }

@@ -77,7 +77,7 @@ impl Progress {
         let errors = stats.errors();
         match &self.mode {
             Mode::Off => {}
-            Mode::Lines => eprintln!("{}", self.status_line(done, errors, rps, elapsed)),
+            Mode::Lines => crate::say!("{}", self.status_line(done, errors, rps, elapsed)),
             Mode::Bar {
                 main, endpoints, ..
             } => {

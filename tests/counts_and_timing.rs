@@ -273,3 +273,23 @@ fn outliers_find_the_cold_starts() {
         "slowest first: {latencies:?}"
     );
 }
+
+#[test]
+fn a_closed_stderr_loses_nothing() {
+    let server = demo();
+    let dir = TempDir::new("closed-stderr");
+    let out = dir.join("results.json");
+    let url = format!("{}/hello", server.base_url());
+    let mut child = cannon()
+        .args(["run", url.as_str(), "-n", "5", "-o"])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end at once, as `2>&1 | head -0` would: every write to stderr fails.
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(json["totals"]["requests"], 5);
+}

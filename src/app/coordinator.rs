@@ -69,7 +69,7 @@ pub(super) async fn coordinate(
                     control.stop(StopLevel::Graceful);
                     if !settings.quiet {
                         progress.finish();
-                        eprintln!("api-cannon: stopping; waiting for requests in flight (again to abandon them)");
+                        crate::say!("api-cannon: stopping; waiting for requests in flight (again to abandon them)");
                     }
                 } else {
                     control.stop(StopLevel::Immediate);
@@ -113,7 +113,7 @@ fn write_checkpoint(plan: &Plan, settings: &Settings<'_>, control: &EngineContro
     let results = Results::build(&meta, &plan.targets, stats);
     if let Err(e) = settings.destination.write(&json::render(&results)) {
         // The run goes on: the final write may still succeed (disk freed, folder fixed).
-        eprintln!("api-cannon: checkpoint failed: {e}");
+        crate::say!("api-cannon: checkpoint failed: {e}");
     }
 }
 

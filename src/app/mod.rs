@@ -94,12 +94,12 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
     let server =
         DemoServer::start(addr, args.seed).map_err(|source| AppError::Demo { addr, source })?;
     if args.serve {
-        eprintln!(
+        crate::say!(
             "api-cannon demo: the Slipspace API is serving on {} (Ctrl-C stops it)",
             server.base_url()
         );
         for profile in crate::demo::model::SLIPSPACE {
-            eprintln!("  {}/slipspace/{}", server.base_url(), profile.name);
+            crate::say!("  {}/slipspace/{}", server.base_url(), profile.name);
         }
         server.wait_for_signal()?;
         return Ok(0);
@@ -119,7 +119,7 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         max_connections: 1_000,
     };
     if !args.output.quiet {
-        eprintln!(
+        crate::say!(
             "api-cannon demo: firing 30 iterations × 3 requests, 100 ms apart, at the simulated Slipspace API on {}",
             server.base_url()
         );
@@ -165,14 +165,15 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
         destination: &destination,
     };
     let ended = runtime.block_on(coordinator::coordinate(&plan, templates, tls, &settings))?;
+    // Results first: whatever happens to the terminal afterwards, they are safe.
+    destination.write(&json::render(&ended.results))?;
     if !output.quiet {
-        eprint!("{}", summary::render(&ended.results));
+        crate::say!("{}", summary::render(&ended.results).trim_end());
         match &destination {
-            Destination::File(path) => eprintln!("results: {}", path.display()),
+            Destination::File(path) => crate::say!("results: {}", path.display()),
             Destination::Stdout => {}
         }
     }
-    destination.write(&json::render(&ended.results))?;
     Ok(ended.signal.map_or(0, signals::Signal::exit_code))
 }
 

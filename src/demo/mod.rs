@@ -40,7 +40,7 @@ impl DemoServer {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => server::serve(listener, served, stop).await,
-                        Err(e) => eprintln!("api-cannon demo: cannot serve: {e}"),
+                        Err(e) => crate::say!("api-cannon demo: cannot serve: {e}"),
                     }
                 });
             })?;

@@ -72,7 +72,7 @@ async fn work(
         tokio::select! {
             joined = drivers.join_next() => match joined {
                 None => break,
-                Some(Err(e)) if e.is_panic() => eprintln!("api-cannon: internal error in a lane: {e}"),
+                Some(Err(e)) if e.is_panic() => crate::say!("api-cannon: internal error in a lane: {e}"),
                 Some(_) => {}
             },
             Some(reply) = snapshots.recv() => {

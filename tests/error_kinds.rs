@@ -85,3 +85,13 @@ fn expect_status_decides_what_is_ok() {
     let run = run(&dir, &["--targets", targets.to_str().unwrap(), "-n", "3"]);
     assert_eq!(run.endpoint("gone")["ok"], 3);
 }
+
+#[test]
+fn a_server_closing_after_each_response_costs_a_reconnect_not_an_error() {
+    let server = RawServer::start(Misbehaviour::CloseAfterResponse);
+    let dir = TempDir::new("close");
+    let run = run(&dir, &[server.url().as_str(), "-n", "6", "-c", "2"]);
+    let e = &run.json()["endpoints"][0];
+    assert_eq!(e["ok"], 12, "{e}");
+    assert_eq!(e["new_connections"], 12, "every request had to reopen: {e}");
+}

@@ -125,7 +125,8 @@ pub struct EndpointStats {
     pub latency_reused: Histogram<u64>,
     /// Exact min, max and sum of the latency (both paths).
     pub latency_exact: Extremes,
-    /// Latency from the actual send instead of the intended one.
+    /// Latency from the actual send instead of the intended one; recorded only for open
+    /// schedules (in closed loops it equals the latency, so recording it twice is waste).
     pub latency_raw: Histogram<u64>,
     /// Time to first byte (response head parsed) from the actual send, in microseconds.
     pub ttfb: Histogram<u64>,
@@ -188,6 +189,14 @@ impl EndpointStats {
         self.errors_by_kind.iter().sum()
     }
 
+    /// The latency from the actual send: recorded separately only under an open schedule.
+    pub fn latency_raw(&self) -> Histogram<u64> {
+        match self.schedule_lag.is_empty() {
+            true => self.latency(),
+            false => self.latency_raw.clone(),
+        }
+    }
+
     /// The whole latency histogram (new and reused connections together).
     pub fn latency(&self) -> Histogram<u64> {
         let mut all = self.latency_new.clone();
@@ -208,6 +217,10 @@ impl EndpointStats {
             let lag = outcome.lag();
             self.schedule_lag.saturating_record(micros(lag));
             self.late += u64::from(lag > LATE_AFTER);
+            if let Ok(response) = outcome.result {
+                self.latency_raw
+                    .saturating_record(micros(response.raw_latency));
+            }
         }
         if let Some(setup) = outcome.setup {
             self.record_setup(setup);

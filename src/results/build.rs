@@ -213,7 +213,7 @@ impl EndpointResult {
                 body: kinds(ErrorKind::Body),
             },
             latency_ms: LatencySummary::of(&latency, Some(&s.latency_exact)),
-            latency_raw_ms: LatencySummary::of(&s.latency_raw, None),
+            latency_raw_ms: LatencySummary::of(&s.latency_raw(), None),
             latency_new_conn_ms: LatencySummary::of(&s.latency_new, None),
             latency_reused_conn_ms: LatencySummary::of(&s.latency_reused, None),
             ttfb_ms: LatencySummary::of(&s.ttfb, None),

@@ -118,6 +118,8 @@ pub enum Misbehaviour {
     Garbage,
     /// Promise a 1000-byte body, send 10 bytes, close.
     ShortBody,
+    /// Answer properly with `Connection: close`, then close.
+    CloseAfterResponse,
 }
 
 /// A server on 127.0.0.1 that misbehaves the same way on every connection.
@@ -166,6 +168,9 @@ fn misbehave(mut stream: std::net::TcpStream, behaviour: Misbehaviour) {
         Misbehaviour::Drop => b"",
         Misbehaviour::Garbage => b"this is not HTTP at all\r\n\r\n",
         Misbehaviour::ShortBody => b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789",
+        Misbehaviour::CloseAfterResponse => {
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+        }
     };
     let _ = stream.write_all(reply);
     let _ = stream.flush();

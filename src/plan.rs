@@ -150,8 +150,12 @@ impl Plan {
 
     /// Requests the run sends if nothing stops it early; `None` when only a duration bounds it.
     pub fn total_requests(&self) -> Option<u64> {
-        (self.iterations != u64::MAX)
-            .then(|| self.iterations * u64::from(self.spec.concurrency) * self.targets.len() as u64)
+        // With --rate, -n counts requests; otherwise iterations of C requests.
+        let per_iteration = match self.schedule {
+            Schedule::Open(Open::Rate { .. }) => 1,
+            _ => u64::from(self.spec.concurrency),
+        };
+        (self.iterations != u64::MAX).then(|| self.iterations * per_iteration * self.targets.len() as u64)
     }
 }
 
@@ -293,6 +297,26 @@ mod tests {
                 .flat_map(|p| &p.units)
                 .all(|u| u.share == Share::ALL)
         );
+    }
+
+    #[test]
+    fn the_expected_total_counts_requests_per_schedule() {
+        let target = crate::targets::from_urls(&["http://x/".to_owned()], Duration::from_secs(1)).unwrap();
+        let spec = |open| RunSpec {
+            iterations: Some(10),
+            concurrency: 3,
+            sleep: Duration::ZERO,
+            duration: None,
+            fresh_connections: false,
+            threads: 2,
+            open,
+            max_connections: 10,
+        };
+        let rate = Open::Rate { per_second: 5.0, ramp_up: Duration::ZERO };
+        let every = Open::Every { period: Duration::from_secs(1) };
+        assert_eq!(Plan::new(target.clone(), spec(None)).total_requests(), Some(30));
+        assert_eq!(Plan::new(target.clone(), spec(Some(rate))).total_requests(), Some(10));
+        assert_eq!(Plan::new(target, spec(Some(every))).total_requests(), Some(30));
     }
 
     #[test]

@@ -228,8 +228,6 @@ impl EndpointStats {
         let latency = outcome.result.ok().map(|response| {
             self.status.add(response.status, 1);
             self.ttfb.saturating_record(micros(response.ttfb));
-            self.latency_raw
-                .saturating_record(micros(response.raw_latency));
             let us = micros(response.latency);
             match outcome.setup {
                 Some(_) => self.latency_new.saturating_record(us),
@@ -416,6 +414,9 @@ mod tests {
         );
         assert_eq!((s.dns.len(), s.connect.len(), s.tls.len()), (0, 1, 0));
         assert_eq!((s.schedule_lag.len(), s.late), (1, 1));
+        // Raw latency is kept apart only for scheduled requests, once each.
+        assert_eq!(s.latency_raw.len(), 1);
+        assert_eq!(s.latency_raw().len(), 1);
         assert!(s.schedule_lag.equivalent(s.schedule_lag.max(), 3_000));
     }
 

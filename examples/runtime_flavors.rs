@@ -17,14 +17,21 @@ use hyper_util::rt::TokioIo;
 const CONNECTIONS: u64 = 50;
 
 async fn lane(addr: String, requests: u64) {
-    let Ok(stream) = tokio::net::TcpStream::connect(&addr).await else { return };
+    let Ok(stream) = tokio::net::TcpStream::connect(&addr).await else {
+        return;
+    };
     let _ = stream.set_nodelay(true);
-    let Ok((mut sender, connection)) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await else {
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
         return;
     };
     tokio::spawn(connection);
     let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::HOST, addr.parse().expect("host:port is a header value"));
+    headers.insert(
+        http::header::HOST,
+        addr.parse().expect("host:port is a header value"),
+    );
     for _ in 0..requests {
         if sender.ready().await.is_err() {
             return;
@@ -32,7 +39,9 @@ async fn lane(addr: String, requests: u64) {
         let mut request = http::Request::new(Full::new(Bytes::new()));
         *request.uri_mut() = http::Uri::from_static("/hello");
         *request.headers_mut() = headers.clone();
-        let Ok(response) = sender.send_request(request).await else { return };
+        let Ok(response) = sender.send_request(request).await else {
+            return;
+        };
         let mut body = response.into_body();
         while let Some(Ok(_)) = body.frame().await {}
     }
@@ -43,7 +52,10 @@ fn current_thread(threads: u64, requests: u64, addr: &str) {
         .map(|_| {
             let addr = addr.to_owned();
             std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
                 runtime.block_on(async {
                     let lanes = CONNECTIONS / threads;
                     let mut set = tokio::task::JoinSet::new();
@@ -79,14 +91,17 @@ fn cpu_seconds() -> f64 {
     use nix::sys::resource::{UsageWho, getrusage};
     use nix::sys::time::TimeValLike;
     getrusage(UsageWho::RUSAGE_SELF)
-        .map(|u| (u.user_time().num_microseconds() + u.system_time().num_microseconds()) as f64 / 1e6)
+        .map(|u| {
+            (u.user_time().num_microseconds() + u.system_time().num_microseconds()) as f64 / 1e6
+        })
         .unwrap_or(0.0)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: runtime_flavors current|multi THREADS REQUESTS HOST:PORT";
-    let (Some(flavor), Some(threads), Some(requests), Some(addr)) = (args.get(1), args.get(2), args.get(3), args.get(4))
+    let (Some(flavor), Some(threads), Some(requests), Some(addr)) =
+        (args.get(1), args.get(2), args.get(3), args.get(4))
     else {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -105,5 +120,9 @@ fn main() {
         }
     }
     let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
-    println!("{flavor} {threads}: {:.0} req/s, {:.2} µs CPU/request", requests as f64 / wall, cpu / requests as f64 * 1e6);
+    println!(
+        "{flavor} {threads}: {:.0} req/s, {:.2} µs CPU/request",
+        requests as f64 / wall,
+        cpu / requests as f64 * 1e6
+    );
 }

@@ -155,7 +155,8 @@ impl Plan {
             Schedule::Open(Open::Rate { .. }) => 1,
             _ => u64::from(self.spec.concurrency),
         };
-        (self.iterations != u64::MAX).then(|| self.iterations * per_iteration * self.targets.len() as u64)
+        (self.iterations != u64::MAX)
+            .then(|| self.iterations * per_iteration * self.targets.len() as u64)
     }
 }
 
@@ -301,7 +302,8 @@ mod tests {
 
     #[test]
     fn the_expected_total_counts_requests_per_schedule() {
-        let target = crate::targets::from_urls(&["http://x/".to_owned()], Duration::from_secs(1)).unwrap();
+        let target =
+            crate::targets::from_urls(&["http://x/".to_owned()], Duration::from_secs(1)).unwrap();
         let spec = |open| RunSpec {
             iterations: Some(10),
             concurrency: 3,
@@ -312,11 +314,25 @@ mod tests {
             open,
             max_connections: 10,
         };
-        let rate = Open::Rate { per_second: 5.0, ramp_up: Duration::ZERO };
-        let every = Open::Every { period: Duration::from_secs(1) };
-        assert_eq!(Plan::new(target.clone(), spec(None)).total_requests(), Some(30));
-        assert_eq!(Plan::new(target.clone(), spec(Some(rate))).total_requests(), Some(10));
-        assert_eq!(Plan::new(target, spec(Some(every))).total_requests(), Some(30));
+        let rate = Open::Rate {
+            per_second: 5.0,
+            ramp_up: Duration::ZERO,
+        };
+        let every = Open::Every {
+            period: Duration::from_secs(1),
+        };
+        assert_eq!(
+            Plan::new(target.clone(), spec(None)).total_requests(),
+            Some(30)
+        );
+        assert_eq!(
+            Plan::new(target.clone(), spec(Some(rate))).total_requests(),
+            Some(10)
+        );
+        assert_eq!(
+            Plan::new(target, spec(Some(every))).total_requests(),
+            Some(30)
+        );
     }
 
     #[test]

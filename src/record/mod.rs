@@ -35,6 +35,24 @@ pub fn new_phase_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, 2).expect("constant bounds are valid")
 }
 
+/// Adds `from` into `into` touching only the counters `from` uses. HdrHistogram's own
+/// `add` copies the whole 188 KB counter array when `into` is empty, and `clone` always
+/// does: each copy then makes every page resident. Snapshots copy every histogram of every
+/// thread, so sparse copies are what keep memory flat between a short and a long run.
+pub fn add_sparse(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    for bucket in from.iter_recorded() {
+        // Same bounds on both sides: the value is always in range.
+        let _ = into.record_n(bucket.value_iterated_to(), bucket.count_at_value());
+    }
+}
+
+/// A copy of `h` that makes resident only the pages of counters in use (see [`add_sparse`]).
+pub fn copy_sparse(h: &Histogram<u64>) -> Histogram<u64> {
+    let mut copy = Histogram::new_from(h);
+    add_sparse(&mut copy, h);
+    copy
+}
+
 /// Schedule lag above this counts as a late request.
 pub const LATE_AFTER: Duration = Duration::from_millis(1);
 
@@ -116,7 +134,7 @@ pub struct FirstRequest {
 }
 
 /// Everything recorded for one endpoint (on one thread, or merged).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct EndpointStats {
     /// Latency (from the intended send) of complete responses that opened their
     /// connection, in microseconds. With `latency_reused` it makes up the whole latency.
@@ -183,6 +201,31 @@ impl Default for EndpointStats {
     }
 }
 
+impl Clone for EndpointStats {
+    fn clone(&self) -> Self {
+        EndpointStats {
+            latency_new: copy_sparse(&self.latency_new),
+            latency_reused: copy_sparse(&self.latency_reused),
+            latency_exact: self.latency_exact,
+            latency_raw: copy_sparse(&self.latency_raw),
+            ttfb: copy_sparse(&self.ttfb),
+            schedule_lag: copy_sparse(&self.schedule_lag),
+            late: self.late,
+            new_connections: self.new_connections,
+            dns: copy_sparse(&self.dns),
+            connect: copy_sparse(&self.connect),
+            tls: copy_sparse(&self.tls),
+            requests: self.requests,
+            ok: self.ok,
+            errors_by_kind: self.errors_by_kind,
+            status: self.status.clone(),
+            first: self.first,
+            outliers: self.outliers.clone(),
+            timeline: self.timeline.clone(),
+        }
+    }
+}
+
 impl EndpointStats {
     /// Requests that were not `ok`.
     pub fn errors(&self) -> u64 {
@@ -193,15 +236,14 @@ impl EndpointStats {
     pub fn latency_raw(&self) -> Histogram<u64> {
         match self.schedule_lag.is_empty() {
             true => self.latency(),
-            false => self.latency_raw.clone(),
+            false => copy_sparse(&self.latency_raw),
         }
     }
 
     /// The whole latency histogram (new and reused connections together).
     pub fn latency(&self) -> Histogram<u64> {
-        let mut all = self.latency_new.clone();
-        // Same bounds on both sides, so addition cannot fail.
-        let _ = all.add(&self.latency_reused);
+        let mut all = copy_sparse(&self.latency_new);
+        add_sparse(&mut all, &self.latency_reused);
         all
     }
 
@@ -267,7 +309,6 @@ impl EndpointStats {
 
     /// Adds another thread's (or checkpoint's) figures for the same endpoint.
     pub fn merge(&mut self, other: &EndpointStats) {
-        // Both sides use the same bounds, so additions cannot fail.
         for (mine, theirs) in [
             (&mut self.latency_new, &other.latency_new),
             (&mut self.latency_reused, &other.latency_reused),
@@ -278,7 +319,7 @@ impl EndpointStats {
             (&mut self.connect, &other.connect),
             (&mut self.tls, &other.tls),
         ] {
-            let _ = mine.add(theirs);
+            add_sparse(mine, theirs);
         }
         self.latency_exact.merge(&other.latency_exact);
         self.late += other.late;

@@ -10,7 +10,7 @@ use super::{
 use crate::engine::StoppedBy;
 use crate::outcome::ErrorKind;
 use crate::plan::{Open, RunSpec, Schedule};
-use crate::record::{EndpointStats, Extremes, Stats, new_histogram};
+use crate::record::{EndpointStats, Extremes, Stats, add_sparse, new_histogram};
 use crate::targets::Target;
 
 /// `cpu_use` at or above this marks the generator as saturated.
@@ -70,9 +70,9 @@ impl Results {
         let mut all_exact = Extremes::default();
         let mut lag = new_histogram();
         for s in &stats.endpoints {
-            let _ = all.add(&s.latency_new);
-            let _ = all.add(&s.latency_reused);
-            let _ = lag.add(&s.schedule_lag);
+            add_sparse(&mut all, &s.latency_new);
+            add_sparse(&mut all, &s.latency_reused);
+            add_sparse(&mut lag, &s.schedule_lag);
             all_exact.merge(&s.latency_exact);
         }
         Results {
@@ -262,11 +262,10 @@ fn timeline_points(s: &EndpointStats) -> Vec<TimelinePoint> {
                 mean_ms: when_timed(b.sum_us as f64 / timed.max(1) as f64),
                 // The 1-digit sketch reports its bucket's upper bound; keep it within the
                 // bucket's exact extremes.
-                p99_ms: b.sketch.as_ref().and_then(|h| {
-                    when_timed(
-                        (h.value_at_quantile(0.99) as f64).clamp(b.min_us as f64, b.max_us as f64),
-                    )
-                }),
+                p99_ms: b
+                    .sketch
+                    .quantile(0.99)
+                    .and_then(|us| when_timed(us.clamp(b.min_us as f64, b.max_us as f64))),
                 max_ms: when_timed(b.max_us as f64),
             }
         })

@@ -2,9 +2,11 @@
 //!
 //! Memory is bounded whatever the run's length: buckets start [`BASE_WIDTH_US`] wide and,
 //! when a run outgrows [`MAX_BUCKETS`], neighbours merge and the width doubles. So a
-//! three-day run keeps between 500 and 1,000 buckets per endpoint, about 2 KB each.
+//! three-day run keeps between 500 and 1,000 buckets per endpoint, a few hundred bytes each.
 
-use hdrhistogram::Histogram;
+mod sketch;
+
+pub use sketch::LogSketch;
 
 /// Width of a bucket at the start of a run, in microseconds (100 ms).
 pub const BASE_WIDTH_US: u64 = 100_000;
@@ -20,61 +22,52 @@ pub struct Bucket {
     pub errors: u64,
     /// Sum of the timed latencies, in microseconds.
     pub sum_us: u64,
-    /// Smallest timed latency, in microseconds (meaningful when `sketch` is present).
+    /// Smallest timed latency, in microseconds (meaningful when `timed() > 0`).
     pub min_us: u64,
     /// Largest timed latency, in microseconds.
     pub max_us: u64,
-    /// A coarse (1 significant digit, u32 counts, ≈1.9 KB) latency histogram for the
-    /// bucket's p99: within 6.25% of the true value. Absent until a response is timed.
-    pub sketch: Option<Histogram<u32>>,
+    /// The timed latencies, for the bucket's p99 (within 6.25%).
+    pub sketch: LogSketch,
+    timed: u64,
 }
 
 impl Bucket {
     /// Number of timed (complete) responses in the bucket.
     pub fn timed(&self) -> u64 {
-        self.sketch.as_ref().map_or(0, |s| s.len())
+        self.timed
     }
 
     fn record(&mut self, latency_us: Option<u64>, error: bool) {
         self.requests += 1;
         self.errors += u64::from(error);
         let Some(us) = latency_us else { return };
-        let sketch = self.sketch.get_or_insert_with(new_sketch);
-        if sketch.is_empty() {
-            self.min_us = us;
-            self.max_us = us;
+        self.min_us = if self.timed == 0 {
+            us
         } else {
-            self.min_us = self.min_us.min(us);
-            self.max_us = self.max_us.max(us);
-        }
+            self.min_us.min(us)
+        };
+        self.timed += 1;
+        self.max_us = self.max_us.max(us);
         self.sum_us = self.sum_us.saturating_add(us);
-        sketch.saturating_record(us);
+        self.sketch.record(us);
     }
 
     fn absorb(&mut self, other: &Bucket) {
         self.requests += other.requests;
         self.errors += other.errors;
-        let Some(theirs) = &other.sketch else { return };
-        match &mut self.sketch {
-            Some(mine) => {
-                self.min_us = self.min_us.min(other.min_us);
-                self.max_us = self.max_us.max(other.max_us);
-                // Same bounds on both sides, so the addition cannot fail; if it ever
-                // did, the coarse p99 would be off, never the counts.
-                let _ = mine.add(theirs);
-            }
-            None => {
-                self.min_us = other.min_us;
-                self.max_us = other.max_us;
-                self.sketch = Some(theirs.clone());
-            }
+        if other.timed() == 0 {
+            return;
         }
+        self.min_us = if self.timed() == 0 {
+            other.min_us
+        } else {
+            self.min_us.min(other.min_us)
+        };
+        self.max_us = self.max_us.max(other.max_us);
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
+        self.timed += other.timed;
+        self.sketch.merge(&other.sketch);
     }
-}
-
-fn new_sketch() -> Histogram<u32> {
-    Histogram::new_with_bounds(1, 3_600_000_000, 1).expect("constant bounds are valid")
 }
 
 /// A run's requests bucketed by start time.

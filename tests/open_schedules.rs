@@ -172,3 +172,17 @@ fn open_schedules_need_a_stopping_point() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("need --duration or --iterations"));
 }
+
+#[test]
+fn a_rate_for_a_duration_sends_nothing_due_after_it() {
+    let server = demo();
+    let dir = TempDir::new("rate-duration");
+    let url = format!("{}/hello", server.base_url());
+    let run = run(&dir, &[url.as_str(), "--rate", "100", "-z", "1s"]);
+    let requests = run.json()["totals"]["requests"].as_u64().unwrap();
+    // 100 requests are due in [0, 1 s); none after. (A request still in flight at the
+    // deadline is abandoned, so allow a few fewer on a loaded machine, never more.)
+    assert!(server.requests_to("/hello") <= 100, "{}", server.requests_to("/hello"));
+    assert!((90..=100).contains(&requests), "{requests}");
+    assert_eq!(run.json()["run"]["stopped_by"], "duration");
+}

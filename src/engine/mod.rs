@@ -48,6 +48,7 @@ struct Shared {
     schedule: Schedule,
     iterations: u64,
     concurrency: u32,
+    duration: Option<Duration>,
     fresh_connections: bool,
 }
 
@@ -115,6 +116,7 @@ pub fn start(
         schedule: plan.schedule,
         iterations: plan.iterations,
         concurrency: plan.spec.concurrency,
+        duration: plan.spec.duration,
         fresh_connections: plan.spec.fresh_connections,
     });
     let (mut links, mut done, mut threads) = (Vec::new(), Vec::new(), Vec::new());

@@ -25,11 +25,19 @@ pub(super) struct DueTimes {
     share: Share,
     next: u64,
     limit: u64,
+    until: Option<Duration>,
 }
 
 impl DueTimes {
-    /// `iterations` requests (`--rate`) or bursts of `burst` requests (`--every`).
-    pub fn new(open: Open, burst: u32, share: Share, iterations: u64) -> DueTimes {
+    /// `iterations` requests (`--rate`) or bursts of `burst` requests (`--every`), none due
+    /// at or after `until` (the run's duration): a run of R/s for D seconds sends R·D.
+    pub fn new(
+        open: Open,
+        burst: u32,
+        share: Share,
+        iterations: u64,
+        until: Option<Duration>,
+    ) -> DueTimes {
         let burst = u64::from(burst.max(1));
         let limit = match open {
             Open::Rate { .. } => iterations,
@@ -41,6 +49,7 @@ impl DueTimes {
             share,
             next: u64::from(share.index),
             limit,
+            until,
         }
     }
 
@@ -51,15 +60,19 @@ impl DueTimes {
             return None;
         }
         self.next = index.saturating_add(u64::from(self.share.of));
-        match self.open {
+        let (iteration, due) = match self.open {
             Open::Rate {
                 per_second,
                 ramp_up,
-            } => Some((index, rate_offset(index, per_second, ramp_up))),
+            } => (index, rate_offset(index, per_second, ramp_up)),
             Open::Every { period } => {
                 let burst = index / self.burst;
-                Some((burst, period.checked_mul(u32::try_from(burst).ok()?)?))
+                (burst, period.checked_mul(u32::try_from(burst).ok()?)?)
             }
+        };
+        match self.until {
+            Some(until) if due >= until => None,
+            _ => Some((iteration, due)),
         }
     }
 }
@@ -203,12 +216,12 @@ mod tests {
             per_second: 4.0,
             ramp_up: Duration::ZERO,
         };
-        let all = offsets(DueTimes::new(rate, 1, Share::ALL, 6));
+        let all = offsets(DueTimes::new(rate, 1, Share::ALL, 6, None));
         assert_eq!(
             all.iter().map(|(_, t)| t.as_millis()).collect::<Vec<_>>(),
             [0, 250, 500, 750, 1000, 1250]
         );
-        let odd = offsets(DueTimes::new(rate, 1, Share { index: 1, of: 2 }, 6));
+        let odd = offsets(DueTimes::new(rate, 1, Share { index: 1, of: 2 }, 6, None));
         assert_eq!(odd.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [1, 3, 5]);
     }
 
@@ -218,7 +231,7 @@ mod tests {
             per_second: 100.0,
             ramp_up: Duration::from_secs(2),
         };
-        let times = offsets(DueTimes::new(rate, 1, Share::ALL, 400));
+        let times = offsets(DueTimes::new(rate, 1, Share::ALL, 400, None));
         // 100 requests are due during the 2 s ramp (the area under the ramp), then 100/s.
         assert!(times[99].1 < Duration::from_secs(2) && times[100].1 >= Duration::from_secs(2));
         assert!(
@@ -229,11 +242,21 @@ mod tests {
     }
 
     #[test]
+    fn nothing_is_due_at_or_after_the_duration() {
+        let rate = Open::Rate {
+            per_second: 10.0,
+            ramp_up: Duration::ZERO,
+        };
+        let due = DueTimes::new(rate, 1, Share::ALL, u64::MAX, Some(Duration::from_secs(2)));
+        assert_eq!(offsets(due).len(), 20);
+    }
+
+    #[test]
     fn every_dispatches_bursts_on_a_fixed_clock() {
         let every = Open::Every {
             period: Duration::from_secs(5),
         };
-        let times = offsets(DueTimes::new(every, 3, Share::ALL, 3));
+        let times = offsets(DueTimes::new(every, 3, Share::ALL, 3, None));
         let expected: Vec<(u64, Duration)> = (0..9)
             .map(|i| (i / 3, Duration::from_secs(5 * (i / 3))))
             .collect();

@@ -113,7 +113,13 @@ fn start_drivers(plan: &ThreadPlan, shared: &Shared, ctx: &Rc<ThreadContext>) ->
                 }
             }
             Schedule::Open(open) => {
-                let due = DueTimes::new(open, shared.concurrency, unit.share, shared.iterations);
+                let due = DueTimes::new(
+                    open,
+                    shared.concurrency,
+                    unit.share,
+                    shared.iterations,
+                    shared.duration,
+                );
                 drivers.spawn_local(run_open(
                     unit.clone(),
                     Arc::clone(template),

@@ -260,7 +260,7 @@ fn timeline_points(s: &EndpointStats) -> Vec<TimelinePoint> {
                 errors: b.errors,
                 min_ms: when_timed(b.min_us as f64),
                 mean_ms: when_timed(b.sum_us as f64 / timed.max(1) as f64),
-                // The 1-digit sketch reports its bucket's upper bound; keep it within the
+                // The sketch reports its bin's midpoint; keep it within the
                 // bucket's exact extremes.
                 p99_ms: b
                     .sketch

@@ -254,7 +254,7 @@ pub struct TimelinePoint {
     pub min_ms: Option<f64>,
     /// Mean latency.
     pub mean_ms: Option<f64>,
-    /// 99th percentile latency, from a 1-digit sketch: within 6.25%.
+    /// 99th percentile latency, from the bucket's log-linear sketch: within 6.25%.
     pub p99_ms: Option<f64>,
     /// Largest latency.
     pub max_ms: Option<f64>,

@@ -182,7 +182,11 @@ fn a_rate_for_a_duration_sends_nothing_due_after_it() {
     let requests = run.json()["totals"]["requests"].as_u64().unwrap();
     // 100 requests are due in [0, 1 s); none after. (A request still in flight at the
     // deadline is abandoned, so allow a few fewer on a loaded machine, never more.)
-    assert!(server.requests_to("/hello") <= 100, "{}", server.requests_to("/hello"));
+    assert!(
+        server.requests_to("/hello") <= 100,
+        "{}",
+        server.requests_to("/hello")
+    );
     assert!((90..=100).contains(&requests), "{requests}");
     assert_eq!(run.json()["run"]["stopped_by"], "duration");
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::client::RequestTemplate;
-use crate::plan::{Plan, Schedule};
+use crate::plan::{Plan, Schedule, Share};
 use crate::record::Stats;
 
 mod lane;
@@ -75,6 +75,9 @@ pub struct EngineRun {
     slots: Vec<worker::FinalSlot>,
     stop: watch::Sender<StopLevel>,
     deadline: Option<Instant>,
+    /// An open schedule whose due times end at the duration: finishing them is the
+    /// duration ending the run, even before the deadline timer fires.
+    schedule_ends_by_duration: bool,
     endpoints: usize,
     t0: Instant,
 }
@@ -150,6 +153,19 @@ pub fn start(
         slots: links.iter().map(|l| Arc::clone(&l.slot)).collect(),
         stop: stop.clone(),
         deadline: plan.spec.duration.map(|d| t0 + d),
+        schedule_ends_by_duration: match plan.schedule {
+            Schedule::Open(open) => {
+                let whole = open::DueTimes::new(
+                    open,
+                    plan.spec.concurrency,
+                    Share::ALL,
+                    plan.iterations,
+                    plan.spec.duration,
+                );
+                whole.ends_by_duration()
+            }
+            _ => false,
+        },
         endpoints,
         t0,
     };
@@ -218,6 +234,7 @@ impl EngineRun {
             slots,
             stop,
             deadline,
+            schedule_ends_by_duration,
             endpoints,
             t0,
         } = self;
@@ -249,7 +266,7 @@ impl EngineRun {
             .filter_map(|slot| slot.lock().ok().and_then(|mut s| s.take()))
             .collect();
         let stats = merge_all(finals, endpoints);
-        let stopped_by = match (signalled, deadline_hit) {
+        let stopped_by = match (signalled, deadline_hit || schedule_ends_by_duration) {
             (true, _) => StoppedBy::Signal,
             (false, true) => StoppedBy::Duration,
             (false, false) => StoppedBy::Iterations,

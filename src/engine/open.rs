@@ -60,19 +60,35 @@ impl DueTimes {
             return None;
         }
         self.next = index.saturating_add(u64::from(self.share.of));
-        let (iteration, due) = match self.open {
-            Open::Rate {
-                per_second,
-                ramp_up,
-            } => (index, rate_offset(index, per_second, ramp_up)),
-            Open::Every { period } => {
-                let burst = index / self.burst;
-                (burst, period.checked_mul(u32::try_from(burst).ok()?)?)
-            }
-        };
+        let (iteration, due) = self.due(index)?;
         match self.until {
             Some(until) if due >= until => None,
             _ => Some((iteration, due)),
+        }
+    }
+
+    /// Whether the duration, not the iteration count, ends this schedule: some request
+    /// would be due at or after it.
+    pub fn ends_by_duration(&self) -> bool {
+        let Some(until) = self.until else {
+            return false;
+        };
+        match self.limit.checked_sub(1).and_then(|last| self.due(last)) {
+            Some((_, last_due)) => last_due >= until,
+            None => self.limit > 0,
+        }
+    }
+
+    fn due(&self, index: u64) -> Option<(u64, Duration)> {
+        match self.open {
+            Open::Rate {
+                per_second,
+                ramp_up,
+            } => Some((index, rate_offset(index, per_second, ramp_up))),
+            Open::Every { period } => {
+                let burst = index / self.burst;
+                Some((burst, period.checked_mul(u32::try_from(burst).ok()?)?))
+            }
         }
     }
 }
@@ -248,7 +264,10 @@ mod tests {
             ramp_up: Duration::ZERO,
         };
         let due = DueTimes::new(rate, 1, Share::ALL, u64::MAX, Some(Duration::from_secs(2)));
+        assert!(due.ends_by_duration());
         assert_eq!(offsets(due).len(), 20);
+        let short = DueTimes::new(rate, 1, Share::ALL, 5, Some(Duration::from_secs(2)));
+        assert!(!short.ends_by_duration());
     }
 
     #[test]

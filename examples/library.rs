@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         threads: plan.threads.len(),
         started_at,
         elapsed: finished.elapsed,
-        stopped_by: Some(finished.stopped_by),
+        stopped_by: Some(finished.stopped_by.into()),
         schedule: plan.schedule,
     };
     let results = Results::build(&meta, &plan.targets, &finished.stats);

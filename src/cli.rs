@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::thresholds::Threshold;
+
 const RUN_EXAMPLES: &str = "\
 Examples:
   # The story's run: every endpoint of targets.toml, 3 at a time, every 5 s, for 3 days
@@ -20,8 +22,13 @@ Examples:
   # Open model: 200 requests/s per endpoint for a minute, latency from the due time
   api-cannon run --targets targets.toml --rate 200 --duration 1m
 
-Exit codes: 0 finished; 1 results could not be written; 2 bad usage or config (nothing sent);
-130 / 143 stopped by SIGINT / SIGTERM (results written).";
+  # Gate a CI job: fail unless p99 < 300 ms and under 1% errors; JUnit and Markdown reports
+  api-cannon run --targets targets.toml -n 100 -c 3 --threshold 'p99<300ms' --threshold 'error_rate<1%' \\
+      --junit report.xml --markdown \"$GITHUB_STEP_SUMMARY\"
+
+Exit codes: 0 finished, every threshold held; 1 a threshold failed, or results could not be
+written; 2 bad usage or config (nothing sent); 130 / 143 stopped by SIGINT / SIGTERM (results
+written).";
 
 const DEMO_EXAMPLES: &str = "\
 Examples:
@@ -64,6 +71,11 @@ pub struct RunArgs {
     /// Targets file (TOML): names, URLs, methods, headers, bodies, expected statuses.
     #[arg(long, value_name = "FILE")]
     pub targets: Option<PathBuf>,
+
+    /// Validate everything and print the plan (endpoints, lanes, schedule, expected requests
+    /// and duration); send nothing; exit 0.
+    #[arg(long)]
+    pub dry_run: bool,
 
     #[command(flatten)]
     pub load: LoadArgs,
@@ -142,6 +154,25 @@ pub struct OutputArgs {
     /// No progress display and no summary (errors are still printed).
     #[arg(short = 'q', long)]
     pub quiet: bool,
+
+    /// Fail the run (exit 1) unless this holds, e.g. 'p99<200ms', 'rust:p95<=50ms',
+    /// 'error_rate<1%', 'errors<=0', 'rps>=100' (repeatable; see README "Thresholds").
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse)]
+    pub thresholds: Vec<Threshold>,
+
+    /// Stop as soon as a threshold can no longer pass (error counts, checked every second)
+    /// or has failed at a checkpoint (the others); write the results and exit 1.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Also write a JUnit XML report (one testcase per endpoint and per threshold).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Also write the summary and thresholds as GitHub-flavoured Markdown
+    /// (for $GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 /// Options of `demo`.

@@ -27,4 +27,5 @@ pub mod progress;
 pub mod record;
 pub mod results;
 pub mod targets;
+pub mod thresholds;
 pub mod timeline;

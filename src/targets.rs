@@ -12,6 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
+use crate::thresholds::Threshold;
+
 mod env;
 mod raw;
 
@@ -56,6 +58,9 @@ pub struct Target {
     pub expect_status: ExpectStatus,
     /// Per-request timeout, connection set-up included.
     pub timeout: Duration,
+    /// Thresholds from the targets file (`[defaults.thresholds]` and the target's own),
+    /// each naming this target.
+    pub thresholds: Vec<Threshold>,
 }
 
 /// Where a bad input is.
@@ -223,6 +228,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             body: Bytes::new(),
             expect_status: ExpectStatus::AnySuccess,
             timeout,
+            thresholds: Vec::new(),
         });
     }
     Ok(targets)

@@ -6,18 +6,20 @@ use std::time::Duration;
 use super::AppError;
 use super::signals::{Signal, Signals};
 use crate::client::RequestTemplate;
-use crate::engine::{self, EngineControl, StopLevel, StoppedBy};
+use crate::engine::{self, EngineControl, StopLevel};
 use crate::export::{Destination, json};
 use crate::plan::Plan;
 use crate::progress::{Progress, Scope};
-use crate::record::Stats;
-use crate::results::{Results, RunMeta};
+use crate::results::{Results, RunMeta, StopReason};
+use crate::thresholds::{Threshold, evaluate};
 
 pub(super) struct Settings<'a> {
     pub timeout: Duration,
     pub checkpoint: Duration,
     pub quiet: bool,
     pub destination: &'a Destination,
+    pub thresholds: &'a [Threshold],
+    pub fail_fast: bool,
 }
 
 pub(super) struct Ended {
@@ -25,6 +27,16 @@ pub(super) struct Ended {
     /// The first stop signal, if one ended the run.
     pub signal: Option<Signal>,
 }
+
+/// Why the coordinator asked the engine to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Signal(Signal),
+    Threshold,
+}
+
+/// How often `--fail-fast` looks at error counts, which can fail for good at any moment.
+const FAIL_FAST_EVERY: Duration = Duration::from_secs(1);
 
 pub(super) async fn coordinate(
     plan: &Plan,
@@ -42,14 +54,14 @@ pub(super) async fn coordinate(
             names: plan.targets.iter().map(|t| t.name.clone()).collect(),
         },
     );
+    let watch_thresholds = settings.fail_fast && !settings.thresholds.is_empty();
     let mut progress_tick = ticker(progress.interval());
     let mut checkpoint_tick = ticker(
-        settings
-            .destination
-            .takes_checkpoints()
+        (settings.destination.takes_checkpoints() || watch_thresholds)
             .then_some(settings.checkpoint),
     );
-    let mut signal = None;
+    let mut fail_fast_tick = ticker(watch_thresholds.then_some(FAIL_FAST_EVERY));
+    let mut stop: Option<Stop> = None;
     let finish = run.finish();
     tokio::pin!(finish);
     let finished = loop {
@@ -60,34 +72,77 @@ pub(super) async fn coordinate(
                 progress.update(&stats, control.t0.elapsed());
             }
             Some(_) = next_tick(&mut checkpoint_tick) => {
-                let stats = control.snapshot().await;
-                write_checkpoint(plan, settings, &control, &stats);
+                let results = snapshot_results(plan, settings, &control).await;
+                if settings.destination.takes_checkpoints() {
+                    write_checkpoint(settings.destination, &results);
+                }
+                // At a checkpoint any failed threshold stops a --fail-fast run.
+                if watch_thresholds && stop.is_none() && results.thresholds.iter().any(|t| !t.passed) {
+                    stop = Some(Stop::Threshold);
+                    control.stop(StopLevel::Graceful);
+                    announce(settings, &progress, "a threshold failed at a checkpoint (--fail-fast)");
+                }
+            }
+            Some(_) = next_tick(&mut fail_fast_tick) => {
+                let results = snapshot_results(plan, settings, &control).await;
+                if stop.is_none() && failed_for_good(settings.thresholds, &results) {
+                    stop = Some(Stop::Threshold);
+                    control.stop(StopLevel::Graceful);
+                    announce(settings, &progress, "an error-count threshold can no longer pass (--fail-fast)");
+                }
             }
             received = signals.next() => {
-                if signal.is_none() {
-                    signal = Some(received);
-                    control.stop(StopLevel::Graceful);
-                    if !settings.quiet {
-                        progress.finish();
-                        crate::say!("api-cannon: stopping; waiting for requests in flight (again to abandon them)");
-                    }
-                } else {
+                if matches!(stop, Some(Stop::Signal(_))) {
                     control.stop(StopLevel::Immediate);
+                } else {
+                    stop = Some(Stop::Signal(received));
+                    control.stop(StopLevel::Graceful);
+                    announce(settings, &progress, "stopping; waiting for requests in flight (again to abandon them)");
                 }
             }
         }
     };
     progress.finish();
-    let meta = meta(
-        plan,
-        settings,
-        &control,
-        finished.elapsed,
-        Some(finished.stopped_by),
-    );
-    let results = Results::build(&meta, &plan.targets, &finished.stats);
-    let signal = signal.filter(|_| finished.stopped_by == StoppedBy::Signal);
+    let reason = match (StopReason::from(finished.stopped_by), stop) {
+        (StopReason::Signal, Some(Stop::Threshold)) => StopReason::Threshold,
+        (reason, _) => reason,
+    };
+    let meta = meta(plan, settings, &control, finished.elapsed, Some(reason));
+    let mut results = Results::build(&meta, &plan.targets, &finished.stats);
+    results.thresholds = evaluate(&results, settings.thresholds);
+    let signal = match (reason, stop) {
+        (StopReason::Signal, Some(Stop::Signal(signal))) => Some(signal),
+        _ => None,
+    };
     Ok(Ended { results, signal })
+}
+
+fn announce(settings: &Settings<'_>, progress: &Progress, what: &str) {
+    if !settings.quiet {
+        progress.finish();
+        crate::say!("api-cannon: {what}");
+    }
+}
+
+fn failed_for_good(thresholds: &[Threshold], results: &Results) -> bool {
+    thresholds.iter().any(|threshold| {
+        evaluate(results, std::slice::from_ref(threshold))
+            .iter()
+            .any(|t| t.measured.is_some_and(|m| threshold.failed_for_good(m)))
+    })
+}
+
+/// The results so far (a checkpoint), thresholds evaluated.
+async fn snapshot_results(
+    plan: &Plan,
+    settings: &Settings<'_>,
+    control: &EngineControl,
+) -> Results {
+    let stats = control.snapshot().await;
+    let meta = meta(plan, settings, control, control.t0.elapsed(), None);
+    let mut results = Results::build(&meta, &plan.targets, &stats);
+    results.thresholds = evaluate(&results, settings.thresholds);
+    results
 }
 
 fn meta<'a>(
@@ -95,7 +150,7 @@ fn meta<'a>(
     settings: &Settings<'_>,
     control: &EngineControl,
     elapsed: Duration,
-    stopped_by: Option<StoppedBy>,
+    stopped_by: Option<StopReason>,
 ) -> RunMeta<'a> {
     RunMeta {
         spec: &plan.spec,
@@ -108,10 +163,8 @@ fn meta<'a>(
     }
 }
 
-fn write_checkpoint(plan: &Plan, settings: &Settings<'_>, control: &EngineControl, stats: &Stats) {
-    let meta = meta(plan, settings, control, control.t0.elapsed(), None);
-    let results = Results::build(&meta, &plan.targets, stats);
-    if let Err(e) = settings.destination.write(&json::render(&results)) {
+fn write_checkpoint(destination: &Destination, results: &Results) {
+    if let Err(e) = destination.write(&json::render(results)) {
         // The run goes on: the final write may still succeed (disk freed, folder fixed).
         crate::say!("api-cannon: checkpoint failed: {e}");
     }

@@ -8,11 +8,14 @@ use std::time::{Duration, SystemTime};
 use crate::cli::{Cli, Command, DemoArgs, LoadArgs, OutputArgs, RunArgs};
 use crate::client::{RequestTemplate, TlsConfigError, client_config};
 use crate::demo::{DemoServer, slipspace_targets};
-use crate::export::{Destination, WriteError, json, summary};
+use crate::export::{Destination, WriteError, json, junit, markdown, summary};
 use crate::plan::{Open, Plan, RunSpec};
+use crate::results::Results;
 use crate::targets::{Target, TargetsError};
+use crate::thresholds::Threshold;
 
 mod coordinator;
+mod dry_run;
 pub mod signals;
 
 /// A failure that ends the program, with its exit code.
@@ -85,7 +88,7 @@ fn run(args: RunArgs) -> Result<u8, AppError> {
         }
         None => crate::targets::from_urls(&args.urls, timeout)?,
     };
-    fire(targets, &args.load, &args.output)
+    fire(targets, &args.load, &args.output, args.dry_run)
 }
 
 fn demo(args: DemoArgs) -> Result<u8, AppError> {
@@ -128,11 +131,18 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         slipspace_targets(&server.base_url(), load.timeout),
         &load,
         &args.output,
+        false,
     )
 }
 
 /// Everything checked; fires the run and writes its results.
-fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8, AppError> {
+/// Everything checked; fires the run (or, with `dry_run`, describes it) and writes its results.
+fn fire(
+    targets: Vec<Target>,
+    load: &LoadArgs,
+    output: &OutputArgs,
+    dry_run: bool,
+) -> Result<u8, AppError> {
     let templates = targets
         .iter()
         .map(|t| {
@@ -149,12 +159,17 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
         true => Some(client_config(&load.cacert)?),
         false => None,
     };
+    let thresholds = all_thresholds(&targets, &output.thresholds)?;
     let destination = Destination::from_arg(output.output.as_deref(), SystemTime::now());
-    destination
-        .check_writable()
-        .map_err(AppError::OutputUnwritable)?;
-    let spec = run_spec(load)?;
-    let plan = Plan::new(targets, spec);
+    let reports = Reports::new(output);
+    for d in std::iter::once(&destination).chain(reports.destinations()) {
+        d.check_writable().map_err(AppError::OutputUnwritable)?;
+    }
+    let plan = Plan::new(targets, run_spec(load)?);
+    if dry_run {
+        print!("{}", dry_run::describe(&plan, &thresholds, &destination));
+        return Ok(0);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -163,10 +178,13 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
         checkpoint: output.checkpoint,
         quiet: output.quiet,
         destination: &destination,
+        thresholds: &thresholds,
+        fail_fast: output.fail_fast,
     };
     let ended = runtime.block_on(coordinator::coordinate(&plan, templates, tls, &settings))?;
     // Results first: whatever happens to the terminal afterwards, they are safe.
     destination.write(&json::render(&ended.results))?;
+    reports.write(&ended.results)?;
     if !output.quiet {
         crate::say!("{}", summary::render(&ended.results).trim_end());
         match &destination {
@@ -174,7 +192,62 @@ fn fire(targets: Vec<Target>, load: &LoadArgs, output: &OutputArgs) -> Result<u8
             Destination::Stdout => {}
         }
     }
-    Ok(ended.signal.map_or(0, signals::Signal::exit_code))
+    let failed = ended.results.thresholds.iter().any(|t| !t.passed);
+    Ok(match ended.signal {
+        Some(signal) => signal.exit_code(),
+        None if failed => 1,
+        None => 0,
+    })
+}
+
+/// The targets file's thresholds and the command line's, with every endpoint a command-line
+/// threshold names checked against the targets.
+fn all_thresholds(targets: &[Target], cli: &[Threshold]) -> Result<Vec<Threshold>, AppError> {
+    for threshold in cli {
+        if let Some(name) = &threshold.endpoint
+            && !targets.iter().any(|t| t.name == *name)
+        {
+            let known: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+            return Err(AppError::Usage(format!(
+                "--threshold '{threshold}' names endpoint `{name}`, which is not a target; the targets are: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(targets
+        .iter()
+        .flat_map(|t| t.thresholds.iter().cloned())
+        .chain(cli.iter().cloned())
+        .collect())
+}
+
+/// The extra report files (`--junit`, `--markdown`), written after the results.
+struct Reports {
+    junit: Option<Destination>,
+    markdown: Option<Destination>,
+}
+
+impl Reports {
+    fn new(output: &OutputArgs) -> Reports {
+        Reports {
+            junit: output.junit.clone().map(Destination::File),
+            markdown: output.markdown.clone().map(Destination::File),
+        }
+    }
+
+    fn destinations(&self) -> impl Iterator<Item = &Destination> {
+        self.junit.iter().chain(&self.markdown)
+    }
+
+    fn write(&self, results: &Results) -> Result<(), AppError> {
+        if let Some(d) = &self.junit {
+            d.write(&junit::render(results))?;
+        }
+        if let Some(d) = &self.markdown {
+            d.write(&markdown::render(results))?;
+        }
+        Ok(())
+    }
 }
 
 fn run_spec(load: &LoadArgs) -> Result<RunSpec, AppError> {

@@ -112,6 +112,7 @@ pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
                 body: Default::default(),
                 expect_status: ExpectStatus::AnySuccess,
                 timeout,
+                thresholds: Vec::new(),
             }
         })
         .collect()

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 pub mod json;
+pub mod junit;
+pub mod markdown;
 pub mod summary;
 
 /// Where results go.

@@ -4,20 +4,27 @@ use std::fmt::Write as _;
 
 use crate::results::{EndpointResult, Results};
 
-const HEADERS: [&str; 12] = [
+/// Column headings of the endpoint table (latencies in ms), shared with the Markdown report.
+pub(crate) const HEADERS: [&str; 12] = [
     "endpoint", "requests", "ok", "errors", "rps", "min", "mean", "p50", "p90", "p99", "max",
     "first",
 ];
 
-/// Renders the summary table, error breakdown and run status as text.
-pub fn render(results: &Results) -> String {
+/// One row per endpoint, plus a totals row when there are several: shared with the
+/// Markdown report so both show the same figures.
+pub(crate) fn rows(results: &Results) -> Vec<[String; 12]> {
     let mut rows: Vec<[String; 12]> = results.endpoints.iter().map(row).collect();
     if results.endpoints.len() > 1 {
         rows.push(totals_row(results));
     }
+    rows
+}
+
+/// Renders the summary table, error breakdown and run status as text.
+pub fn render(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", heading(results));
-    out.push_str(&table(&rows));
+    out.push_str(&table(&rows(results)));
     for e in &results.endpoints {
         if let Some(line) = error_line(e) {
             let _ = writeln!(out, "{line}");
@@ -25,6 +32,16 @@ pub fn render(results: &Results) -> String {
     }
     if let Some(line) = schedule_line(results) {
         let _ = writeln!(out, "{line}");
+    }
+    for t in &results.thresholds {
+        let mark = if t.passed { "✓" } else { "✗" };
+        let on = t.endpoint.as_deref().unwrap_or("(all)");
+        let _ = writeln!(
+            out,
+            "{mark} {}  [{on}]  {}",
+            t.expr,
+            crate::thresholds::explain(t)
+        );
     }
     let health = &results.run.health;
     if health.saturated {
@@ -56,7 +73,7 @@ fn schedule_line(r: &Results) -> Option<String> {
     ))
 }
 
-fn heading(r: &Results) -> String {
+pub(crate) fn heading(r: &Results) -> String {
     let ended = match (r.run.complete, r.run.stopped_by.as_deref()) {
         (true, Some("duration")) => "ran for its duration".to_owned(),
         (true, _) => "complete".to_owned(),
@@ -69,7 +86,7 @@ fn heading(r: &Results) -> String {
     )
 }
 
-fn number(v: Option<f64>) -> String {
+pub(crate) fn number(v: Option<f64>) -> String {
     match v {
         Some(v) if v >= 100.0 => format!("{v:.0}"),
         Some(v) if v >= 10.0 => format!("{v:.1}"),

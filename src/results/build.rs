@@ -5,9 +5,8 @@ use std::time::{Duration, SystemTime};
 use super::histogram::encode_histogram;
 use super::{
     EndpointResult, ErrorKinds, Health, LatencySummary, OutlierResult, Results, RunInfo,
-    SCHEMA_VERSION, ScheduleInfo, TimelinePoint, Tool, Totals,
+    SCHEMA_VERSION, ScheduleInfo, StopReason, TimelinePoint, Tool, Totals,
 };
-use crate::engine::StoppedBy;
 use crate::outcome::ErrorKind;
 use crate::plan::{Open, RunSpec, Schedule};
 use crate::record::{EndpointStats, Extremes, Stats, add_sparse, new_histogram};
@@ -32,7 +31,7 @@ pub struct RunMeta<'a> {
     /// Time from start to end (or to the checkpoint).
     pub elapsed: Duration,
     /// `None` while the run is still going (checkpoints).
-    pub stopped_by: Option<StoppedBy>,
+    pub stopped_by: Option<StopReason>,
     /// How requests were paced.
     pub schedule: Schedule,
 }
@@ -90,15 +89,17 @@ impl Results {
                 latency_ms: LatencySummary::of(&all, Some(&all_exact)),
             },
             endpoints,
+            thresholds: Vec::new(),
         }
     }
 }
 
 fn run_info(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> RunInfo {
     let stopped_by = meta.stopped_by.map(|s| match s {
-        StoppedBy::Iterations => "iterations",
-        StoppedBy::Duration => "duration",
-        StoppedBy::Signal => "signal",
+        StopReason::Iterations => "iterations",
+        StopReason::Duration => "duration",
+        StopReason::Signal => "signal",
+        StopReason::Threshold => "threshold",
     });
     RunInfo {
         started_at: rfc3339(meta.started_at),
@@ -106,7 +107,7 @@ fn run_info(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> RunInfo {
         elapsed_s: meta.elapsed.as_secs_f64(),
         complete: matches!(
             meta.stopped_by,
-            Some(StoppedBy::Iterations | StoppedBy::Duration)
+            Some(StopReason::Iterations | StopReason::Duration)
         ),
         stopped_by: stopped_by.map(str::to_owned),
         iterations: meta

@@ -28,6 +28,50 @@ pub struct Results {
     pub totals: Totals,
     /// One entry per target, in the order of the targets.
     pub endpoints: Vec<EndpointResult>,
+    /// Every threshold, evaluated (empty when none was given).
+    #[serde(default)]
+    pub thresholds: Vec<ThresholdResult>,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Every lane sent its iterations.
+    Iterations,
+    /// The duration elapsed.
+    Duration,
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// `--fail-fast` saw a threshold fail.
+    Threshold,
+}
+
+impl From<crate::engine::StoppedBy> for StopReason {
+    /// The engine's view; a stop the caller requested counts as a signal unless the caller
+    /// knows better (a threshold under `--fail-fast`).
+    fn from(stopped_by: crate::engine::StoppedBy) -> StopReason {
+        match stopped_by {
+            crate::engine::StoppedBy::Iterations => StopReason::Iterations,
+            crate::engine::StoppedBy::Duration => StopReason::Duration,
+            crate::engine::StoppedBy::Signal => StopReason::Signal,
+        }
+    }
+}
+
+/// One evaluated threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdResult {
+    /// The endpoint it was evaluated on; null for the totals.
+    pub endpoint: Option<String>,
+    /// The threshold as given (with its endpoint, if it named one).
+    pub expr: String,
+    /// What was measured, in the metric's unit (ms, fraction, count, requests/s); null
+    /// when there was nothing to measure (no timed response), which fails the threshold.
+    pub measured: Option<f64>,
+    /// The limit, in the same unit.
+    pub limit: f64,
+    /// Whether it held.
+    pub passed: bool,
 }
 
 /// The program that wrote the file.

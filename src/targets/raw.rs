@@ -10,6 +10,8 @@ use http::HeaderMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::thresholds::Threshold;
+
 use super::{
     EnvLookup, ExpectStatus, Place, Target, TargetsError, env, mask_password, parse_duration,
     parse_header, parse_method, parse_statuses, parse_url,
@@ -30,6 +32,8 @@ pub(super) struct Defaults {
     #[serde(default)]
     headers: BTreeMap<String, Spanned<String>>,
     expect_status: Option<Spanned<Vec<i64>>>,
+    #[serde(default)]
+    thresholds: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +48,8 @@ pub(super) struct RawTarget {
     body_file: Option<Spanned<PathBuf>>,
     expect_status: Option<Spanned<Vec<i64>>>,
     timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    thresholds: BTreeMap<String, Spanned<String>>,
 }
 
 /// `[defaults]` after validation.
@@ -51,6 +57,7 @@ pub(super) struct ResolvedDefaults {
     timeout: Duration,
     headers: HeaderMap,
     expect_status: ExpectStatus,
+    thresholds: Vec<Threshold>,
 }
 
 pub(super) struct Context<'a> {
@@ -106,6 +113,7 @@ impl Context<'_> {
             timeout: self.default_timeout,
             headers: HeaderMap::new(),
             expect_status: ExpectStatus::AnySuccess,
+            thresholds: Vec::new(),
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return Ok(resolved);
@@ -119,7 +127,22 @@ impl Context<'_> {
                 .map_err(|p| self.error(codes, owner, "expect_status", p))?;
         }
         self.add_headers(&mut resolved.headers, &raw.headers, owner)?;
+        resolved.thresholds = self.thresholds(&raw.thresholds, owner)?;
         Ok(resolved)
+    }
+
+    /// `metric = "OP VALUE"` pairs, e.g. `p99 = "<200ms"`, `error_rate = "<1%"`.
+    fn thresholds(
+        &self,
+        raw: &BTreeMap<String, Spanned<String>>,
+        owner: &str,
+    ) -> Result<Vec<Threshold>, TargetsError> {
+        raw.iter()
+            .map(|(metric, condition)| {
+                Threshold::parse(&format!("{metric}{}", condition.get_ref()))
+                    .map_err(|e| self.error(condition, owner, "thresholds", e.to_string()))
+            })
+            .collect()
     }
 
     fn add_headers(
@@ -182,6 +205,13 @@ impl Context<'_> {
             body: self.body(raw, owner)?,
             expect_status,
             timeout,
+            thresholds: defaults
+                .thresholds
+                .iter()
+                .cloned()
+                .chain(self.thresholds(&raw.thresholds, owner)?)
+                .map(|t| t.for_endpoint(name))
+                .collect(),
         })
     }
 

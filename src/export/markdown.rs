@@ -1,0 +1,59 @@
+//! The summary as GitHub-flavoured Markdown (for `$GITHUB_STEP_SUMMARY`): the same table as
+//! the terminal summary, then the thresholds.
+
+use std::fmt::Write as _;
+
+use super::summary::{HEADERS, heading, rows};
+use crate::results::Results;
+use crate::thresholds::explain;
+
+/// Renders results as Markdown bytes.
+pub fn render(results: &Results) -> Vec<u8> {
+    let mut out = String::new();
+    let _ = writeln!(out, "### {}\n", heading(results));
+    let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
+    let align: Vec<&str> = HEADERS
+        .iter()
+        .enumerate()
+        .map(|(i, _)| if i == 0 { "---" } else { "---:" })
+        .collect();
+    let _ = writeln!(out, "| {} |", align.join(" | "));
+    for row in rows(results) {
+        let cells: Vec<String> = row.iter().map(|c| escape(c)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    if results.run.health.saturated {
+        let _ = writeln!(
+            out,
+            "\n> **Warning:** the generator was saturated ({}): these numbers describe api-cannon, not the server.",
+            results.run.health.reasons.join("; ")
+        );
+    }
+    if !results.thresholds.is_empty() {
+        let passed = results.thresholds.iter().filter(|t| t.passed).count();
+        let _ = writeln!(
+            out,
+            "\n**Thresholds:** {passed} of {} passed\n",
+            results.thresholds.len()
+        );
+        let _ = writeln!(out, "| | threshold | on | result |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for t in &results.thresholds {
+            let mark = if t.passed { "✅" } else { "❌" };
+            let on = t.endpoint.as_deref().unwrap_or("all endpoints");
+            let _ = writeln!(
+                out,
+                "| {mark} | `{}` | {} | {} |",
+                escape(&t.expr),
+                escape(on),
+                explain(t)
+            );
+        }
+    }
+    out.into_bytes()
+}
+
+/// Keeps a cell a cell: a `|` in a name would split the row.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|")
+}

@@ -55,6 +55,17 @@ pub enum Command {
     /// Start the built-in simulated Slipspace API and fire a short run at it (works offline).
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(
+        after_help = "Example:\n  api-cannon completions bash > ~/.local/share/bash-completion/completions/api-cannon"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    #[command(after_help = "Example:\n  api-cannon man > ~/.local/share/man/man1/api-cannon.1")]
+    Man,
 }
 
 /// Options of `run`.

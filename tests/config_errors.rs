@@ -202,3 +202,25 @@ fn help_shows_defaults_and_examples() {
         concat!("api-cannon ", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = cannon().args(["completions", shell]).output().unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            script.contains("api-cannon") && script.contains("threshold"),
+            "{shell}: {script}"
+        );
+    }
+    let man = cannon().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(
+        page.contains(".TH api-cannon 1") && page.contains("completions"),
+        "{page}"
+    );
+    let bad = cannon().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

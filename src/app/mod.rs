@@ -76,7 +76,27 @@ pub fn execute(cli: Cli) -> Result<u8, AppError> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::Demo(args) => demo(args),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "api-cannon", &mut script);
+            print_ignoring_closed_stdout(&script);
+            Ok(0)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            print_ignoring_closed_stdout(&page);
+            Ok(0)
+        }
     }
+}
+
+/// Generated text for a pipe (`| head`, `> file`): a reader that stops early is not an error.
+fn print_ignoring_closed_stdout(bytes: &[u8]) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(bytes).and_then(|()| out.flush());
 }
 
 fn run(args: RunArgs) -> Result<u8, AppError> {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::plan::Share;
 use crate::thresholds::Threshold;
 
 const RUN_EXAMPLES: &str = "\
@@ -51,7 +52,7 @@ pub struct Cli {
 pub enum Command {
     /// Fire at the endpoints of a targets file or of URL arguments.
     #[command(after_help = RUN_EXAMPLES)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Start the built-in simulated Slipspace API and fire a short run at it (works offline).
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
@@ -142,6 +143,11 @@ pub struct LoadArgs {
     #[arg(long)]
     pub fresh_connections: bool,
 
+    /// Run shard I (0-based) of N: this process takes every N-th lane of each endpoint (with
+    /// --rate, every N-th request). Merge the shards' results with `api-cannon merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Share>,
+
     /// Extra trusted root certificate(s), PEM (repeatable), e.g. for a self-signed test server.
     #[arg(long, value_name = "FILE")]
     pub cacert: Vec<PathBuf>,
@@ -208,6 +214,18 @@ pub struct DemoArgs {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|e| format!("{e}: expected a duration like 250ms, 5s, 1m30s or 2h"))
+}
+
+/// `I/N` with 0 ≤ I < N.
+fn parse_shard(text: &str) -> Result<Share, String> {
+    let form = "write I/N with 0 <= I < N, e.g. 0/3";
+    let (index, of) = text
+        .split_once('/')
+        .ok_or_else(|| format!("no `/`: {form}"))?;
+    match (index.trim().parse::<u32>(), of.trim().parse::<u32>()) {
+        (Ok(index), Ok(of)) if index < of => Ok(Share { index, of }),
+        _ => Err(form.to_owned()),
+    }
 }
 
 /// `500`, `500/s`, `30000/m` or `10/h`, as requests per second.

@@ -23,6 +23,8 @@ pub struct RunSpec {
     pub open: Option<Open>,
     /// Connections an endpoint may open at most in an open schedule.
     pub max_connections: u32,
+    /// This process's part of a sharded run (`--shard I/N`); `None`: the whole run.
+    pub shard: Option<Share>,
 }
 
 /// An open-model schedule: request times are fixed by the clock, not by earlier responses,
@@ -124,17 +126,20 @@ impl Plan {
             (None, true) => Schedule::Free,
             (None, false) => Schedule::Burst { sleep: spec.sleep },
         };
+        let shard = spec.shard.unwrap_or(Share::ALL);
+        let lanes = shard_lanes(spec.concurrency, shard);
         let threads = match schedule {
             Schedule::Burst { .. } | Schedule::Open(Open::Every { .. }) => burst_layout(
                 targets.len(),
-                spec.concurrency,
-                spec.max_connections,
+                &lanes,
+                spec.max_connections.div_ceil(shard.of),
                 spec.threads,
             ),
-            Schedule::Free => free_layout(targets.len(), spec.concurrency, spec.threads),
+            Schedule::Free => free_layout(targets.len(), &lanes, spec.threads),
             Schedule::Open(Open::Rate { .. }) => rate_layout(
                 targets.len(),
-                spec.concurrency,
+                &lanes,
+                shard,
                 spec.max_connections,
                 spec.threads,
             ),
@@ -150,14 +155,28 @@ impl Plan {
 
     /// Requests the run sends if nothing stops it early; `None` when only a duration bounds it.
     pub fn total_requests(&self) -> Option<u64> {
-        // With --rate, -n counts requests; otherwise iterations of C requests.
-        let per_iteration = match self.schedule {
-            Schedule::Open(Open::Rate { .. }) => 1,
-            _ => u64::from(self.spec.concurrency),
+        let shard = self.spec.shard.unwrap_or(Share::ALL);
+        let per_endpoint = match self.schedule {
+            // With --rate, -n counts requests, of which this shard sends every N-th.
+            Schedule::Open(Open::Rate { .. }) => {
+                let (index, of) = (u64::from(shard.index), u64::from(shard.of));
+                self.iterations
+                    .checked_sub(index)
+                    .map_or(0, |rest| rest.div_ceil(of))
+            }
+            _ => self
+                .iterations
+                .saturating_mul(shard_lanes(self.spec.concurrency, shard).len() as u64),
         };
-        (self.iterations != u64::MAX)
-            .then(|| self.iterations * per_iteration * self.targets.len() as u64)
+        (self.iterations != u64::MAX).then(|| per_endpoint * self.targets.len() as u64)
     }
+}
+
+/// The lanes of an endpoint a shard runs: lane `l` belongs to shard `l % N`.
+pub fn shard_lanes(concurrency: u32, shard: Share) -> Vec<u32> {
+    (0..concurrency)
+        .filter(|lane| lane % shard.of == shard.index)
+        .collect()
 }
 
 /// Whole endpoints round-robin over threads: a burst waits for all its lanes (or, with
@@ -165,7 +184,7 @@ impl Plan {
 /// synchronisation.
 fn burst_layout(
     endpoints: usize,
-    concurrency: u32,
+    lanes: &[u32],
     max_lanes: u32,
     threads: usize,
 ) -> Vec<ThreadPlan> {
@@ -174,22 +193,22 @@ fn burst_layout(
     for endpoint in 0..endpoints {
         plans[endpoint % count].units.push(Unit {
             endpoint,
-            lanes: (0..concurrency).collect(),
+            lanes: lanes.to_vec(),
             share: Share::ALL,
-            max_lanes: max_lanes.max(concurrency),
+            max_lanes: max_lanes.max(lanes.len() as u32),
         });
     }
     plans
 }
 
 /// Every lane round-robin over threads, so one busy endpoint can use every core.
-fn free_layout(endpoints: usize, concurrency: u32, threads: usize) -> Vec<ThreadPlan> {
-    let total = endpoints * concurrency as usize;
+fn free_layout(endpoints: usize, lanes: &[u32], threads: usize) -> Vec<ThreadPlan> {
+    let total = endpoints * lanes.len();
     let count = threads.clamp(1, total.max(1));
     let mut plans = vec![ThreadPlan::default(); count];
     let mut next = 0;
     for endpoint in 0..endpoints {
-        for lane in 0..concurrency {
+        for &lane in lanes {
             let plan = &mut plans[next % count];
             match plan.units.last_mut() {
                 Some(unit) if unit.endpoint == endpoint => unit.lanes.push(lane),
@@ -212,10 +231,11 @@ fn free_layout(endpoints: usize, concurrency: u32, threads: usize) -> Vec<Thread
 /// With more threads than endpoints, each endpoint's request sequence is split over
 /// `threads / endpoints` threads by residue (thread j sends requests j, j+k, j+2k, ...), so
 /// the merged schedule is exactly the endpoint's; lanes and the connection limit are split
-/// alike.
+/// alike. A shard's part (`shard`) is split the same way within it.
 fn rate_layout(
     endpoints: usize,
-    concurrency: u32,
+    lanes: &[u32],
+    shard: Share,
     max_lanes: u32,
     threads: usize,
 ) -> Vec<ThreadPlan> {
@@ -223,16 +243,24 @@ fn rate_layout(
     let count = threads.clamp(1, (endpoints * shares as usize).max(1));
     let mut plans = vec![ThreadPlan::default(); count];
     let mut next = 0;
+    let of = shard.of * shares;
     for endpoint in 0..endpoints {
-        for index in 0..shares {
-            let lanes: Vec<u32> = (0..concurrency)
-                .filter(|lane| lane % shares == index)
+        for j in 0..shares {
+            let mine: Vec<u32> = lanes
+                .iter()
+                .copied()
+                .enumerate()
+                .filter(|(k, _)| *k as u32 % shares == j)
+                .map(|(_, l)| l)
                 .collect();
-            let max_lanes = max_lanes.div_ceil(shares).max(lanes.len() as u32).max(1);
+            let max_lanes = max_lanes.div_ceil(of).max(mine.len() as u32).max(1);
             plans[next % count].units.push(Unit {
                 endpoint,
-                lanes,
-                share: Share { index, of: shares },
+                lanes: mine,
+                share: Share {
+                    index: shard.index + shard.of * j,
+                    of,
+                },
                 max_lanes,
             });
             next += 1;
@@ -258,7 +286,7 @@ mod tests {
 
     #[test]
     fn bursts_keep_each_endpoint_on_one_thread() {
-        let plans = burst_layout(5, 3, 1_000, 2);
+        let plans = burst_layout(5, &[0, 1, 2], 1_000, 2);
         assert_eq!(plans.len(), 2);
         for endpoint in 0..5 {
             let holders = plans
@@ -271,7 +299,7 @@ mod tests {
 
     #[test]
     fn free_lanes_spread_over_threads_and_none_is_lost() {
-        let plans = free_layout(1, 50, 2);
+        let plans = free_layout(1, &(0..50).collect::<Vec<_>>(), 2);
         assert_eq!(plans.len(), 2);
         assert_eq!(plans[0].units[0].lanes.len(), 25);
         assert_eq!(lanes_of(&plans, 0), (0..50).collect::<Vec<_>>());
@@ -279,7 +307,7 @@ mod tests {
 
     #[test]
     fn a_rate_is_split_by_residue_over_spare_threads() {
-        let plans = rate_layout(1, 4, 1_000, 2);
+        let plans = rate_layout(1, &[0, 1, 2, 3], Share::ALL, 1_000, 2);
         assert_eq!(plans.len(), 2);
         let shares: Vec<Share> = plans.iter().map(|p| p.units[0].share).collect();
         assert_eq!(
@@ -291,7 +319,7 @@ mod tests {
             1_000
         );
         assert_eq!(lanes_of(&plans, 0), vec![0, 1, 2, 3]);
-        let crowded = rate_layout(3, 1, 10, 2);
+        let crowded = rate_layout(3, &[0], Share::ALL, 10, 2);
         assert!(
             crowded
                 .iter()
@@ -313,6 +341,7 @@ mod tests {
             threads: 2,
             open,
             max_connections: 10,
+            shard: None,
         };
         let rate = Open::Rate {
             per_second: 5.0,
@@ -336,8 +365,24 @@ mod tests {
     }
 
     #[test]
+    fn shards_split_lanes_and_rates_without_overlap() {
+        assert_eq!(shard_lanes(5, Share { index: 1, of: 2 }), vec![1, 3]);
+        assert!(shard_lanes(2, Share { index: 2, of: 3 }).is_empty());
+        // Shard 1 of 2 on 2 threads: residues 1 and 3 of 4, together every odd request.
+        let plans = rate_layout(1, &[1, 3], Share { index: 1, of: 2 }, 1_000, 2);
+        let shares: Vec<Share> = plans.iter().map(|p| p.units[0].share).collect();
+        assert_eq!(
+            shares,
+            [Share { index: 1, of: 4 }, Share { index: 3, of: 4 }]
+        );
+    }
+
+    #[test]
     fn never_starts_idle_threads() {
-        assert_eq!(free_layout(1, 1, 8).len(), 1);
-        assert_eq!(burst_layout(2, 10, 10, 8).len(), 2);
+        assert_eq!(free_layout(1, &[0], 8).len(), 1);
+        assert_eq!(
+            burst_layout(2, &(0..10).collect::<Vec<_>>(), 10, 8).len(),
+            2
+        );
     }
 }

@@ -92,6 +92,7 @@ fn engine_allocations(url: &str, requests: u64) -> u64 {
         threads: 1,
         open: None,
         max_connections: 1,
+        shard: None,
     };
     let plan = Plan::new(targets, spec);
     let runtime = tokio::runtime::Builder::new_current_thread()

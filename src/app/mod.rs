@@ -74,7 +74,7 @@ impl AppError {
 /// Runs the command line's command; returns the exit code of a run that went through.
 pub fn execute(cli: Cli) -> Result<u8, AppError> {
     match cli.command {
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Demo(args) => demo(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
@@ -140,6 +140,7 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         every: None,
         ramp_up: None,
         max_connections: 1_000,
+        shard: None,
     };
     if !args.output.quiet {
         crate::say!(
@@ -279,6 +280,16 @@ fn run_spec(load: &LoadArgs) -> Result<RunSpec, AppError> {
         (None, Some(period)) => Some(Open::Every { period }),
         (None, None) => None,
     };
+    if let Some(shard) = load.shard
+        && !matches!(open, Some(Open::Rate { .. }))
+        && crate::plan::shard_lanes(load.concurrency, shard).is_empty()
+    {
+        return Err(AppError::Usage(format!(
+            "--shard {}/{} gets no lane: -c {} gives each endpoint {} lane(s) to share among {} shards; \
+             use -c {} or more, or fewer shards",
+            shard.index, shard.of, load.concurrency, load.concurrency, shard.of, shard.of
+        )));
+    }
     if open.is_some() && load.iterations.is_none() && load.duration.is_none() {
         return Err(AppError::Usage(
             "--rate and --every need --duration or --iterations to know when to stop".to_owned(),
@@ -293,6 +304,7 @@ fn run_spec(load: &LoadArgs) -> Result<RunSpec, AppError> {
         threads: load.threads.map_or_else(default_threads, |n| n.get()),
         open,
         max_connections: load.max_connections,
+        shard: load.shard,
     })
 }
 

@@ -47,7 +47,6 @@ struct Shared {
     tls: Option<Arc<rustls::ClientConfig>>,
     schedule: Schedule,
     iterations: u64,
-    concurrency: u32,
     duration: Option<Duration>,
     fresh_connections: bool,
 }
@@ -118,7 +117,6 @@ pub fn start(
         tls,
         schedule: plan.schedule,
         iterations: plan.iterations,
-        concurrency: plan.spec.concurrency,
         duration: plan.spec.duration,
         fresh_connections: plan.spec.fresh_connections,
     });

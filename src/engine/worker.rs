@@ -115,7 +115,7 @@ fn start_drivers(plan: &ThreadPlan, shared: &Shared, ctx: &Rc<ThreadContext>) ->
             Schedule::Open(open) => {
                 let due = DueTimes::new(
                     open,
-                    shared.concurrency,
+                    unit.lanes.len() as u32,
                     unit.share,
                     shared.iterations,
                     shared.duration,

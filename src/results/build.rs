@@ -4,8 +4,8 @@ use std::time::{Duration, SystemTime};
 
 use super::histogram::encode_histogram;
 use super::{
-    EndpointResult, ErrorKinds, Health, LatencySummary, OutlierResult, Results, RunInfo,
-    SCHEMA_VERSION, ScheduleInfo, StopReason, TimelinePoint, Tool, Totals,
+    EndpointResult, ErrorKinds, Health, Histograms, LatencySummary, OutlierResult, Results,
+    RunInfo, SCHEMA_VERSION, ScheduleInfo, ShardInfo, StopReason, TimelinePoint, Tool, Totals,
 };
 use crate::outcome::ErrorKind;
 use crate::plan::{Open, RunSpec, Schedule};
@@ -90,6 +90,10 @@ impl Results {
             },
             endpoints,
             thresholds: Vec::new(),
+            shard: meta.spec.shard.map(|s| ShardInfo {
+                index: s.index,
+                count: s.of,
+            }),
         }
     }
 }
@@ -240,6 +244,16 @@ impl EndpointResult {
                 .collect(),
             first_ms: s.first.and_then(|f| f.latency).map(duration_ms),
             histogram: encode_histogram(&latency),
+            histograms: Histograms {
+                latency_raw: encode_histogram(&s.latency_raw()),
+                latency_new_conn: encode_histogram(&s.latency_new),
+                latency_reused_conn: encode_histogram(&s.latency_reused),
+                ttfb: encode_histogram(&s.ttfb),
+                schedule_lag: encode_histogram(&s.schedule_lag),
+                dns: encode_histogram(&s.dns),
+                connect: encode_histogram(&s.connect),
+                tls: encode_histogram(&s.tls),
+            },
             timeline_bucket_s: s.timeline.width_us() as f64 / 1e6,
             timeline: timeline_points(s),
         }

@@ -31,6 +31,18 @@ pub struct Results {
     /// Every threshold, evaluated (empty when none was given).
     #[serde(default)]
     pub thresholds: Vec<ThresholdResult>,
+    /// Which part of a sharded run this file holds (`--shard I/N`); null for a whole run.
+    #[serde(default)]
+    pub shard: Option<ShardInfo>,
+}
+
+/// A shard's place in its run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// 0-based shard number.
+    pub index: u32,
+    /// How many shards make up the run.
+    pub count: u32,
 }
 
 /// Why a run ended.
@@ -219,10 +231,36 @@ pub struct EndpointResult {
     pub first_ms: Option<f64>,
     /// The latency histogram in microseconds: HdrHistogram V2 compressed, base64.
     pub histogram: String,
+    /// The histograms behind the other summaries, same encoding: what `merge` adds up.
+    #[serde(default)]
+    pub histograms: Histograms,
     /// Width of each timeline bucket, in seconds.
     pub timeline_bucket_s: f64,
     /// Requests by start time, in fixed-width buckets from the run's start.
     pub timeline: Vec<TimelinePoint>,
+}
+
+/// The histograms behind an endpoint's summaries other than `latency_ms` (whose histogram
+/// is `histogram`), in microseconds, HdrHistogram V2 compressed, base64; empty strings in
+/// files written before they were added.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Histograms {
+    /// Behind `latency_raw_ms`.
+    pub latency_raw: String,
+    /// Behind `latency_new_conn_ms`.
+    pub latency_new_conn: String,
+    /// Behind `latency_reused_conn_ms`.
+    pub latency_reused_conn: String,
+    /// Behind `ttfb_ms`.
+    pub ttfb: String,
+    /// Behind `schedule_lag_ms`.
+    pub schedule_lag: String,
+    /// Behind `dns_ms`.
+    pub dns: String,
+    /// Behind `connect_ms`.
+    pub connect: String,
+    /// Behind `tls_ms`.
+    pub tls: String,
 }
 
 /// Errors per kind (see [`ErrorKind`]).

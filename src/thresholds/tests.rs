@@ -109,6 +109,7 @@ fn results(latencies_ms: &[u64], failures: u64) -> Results {
         threads: 1,
         open: None,
         max_connections: 1,
+        shard: None,
     };
     let target =
         crate::targets::from_urls(&["http://api.test/x".to_owned()], Duration::from_secs(1))

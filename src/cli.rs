@@ -56,6 +56,9 @@ pub enum Command {
     /// Start the built-in simulated Slipspace API and fire a short run at it (works offline).
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// Merge results files (shards, or runs from several machines) into one, losslessly.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(
         after_help = "Example:\n  api-cannon completions bash > ~/.local/share/bash-completion/completions/api-cannon"
@@ -190,6 +193,35 @@ pub struct OutputArgs {
     /// (for $GITHUB_STEP_SUMMARY).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+}
+
+const MERGE_EXAMPLES: &str = "\
+Examples:
+  api-cannon merge shard-0.json shard-1.json shard-2.json -o merged.json
+  api-cannon merge machine-a.json machine-b.json --threshold 'p99<300ms' -o - | jq .totals
+
+Exit codes: 0 merged, every threshold held; 1 a threshold failed; 2 a file is unreadable, of
+another schema version, or its endpoints differ (without --union).";
+
+/// Options of `merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results files written by `api-cannon run`.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Where to write the merged results; `-` for stdout.
+    #[arg(short = 'o', long, value_name = "FILE", default_value = "-")]
+    pub output: PathBuf,
+
+    /// Keep endpoints that only some files have (default: their endpoints must match).
+    #[arg(long)]
+    pub union: bool,
+
+    /// Evaluate this threshold on the merged figures too (repeatable; the files' own
+    /// thresholds are always evaluated again).
+    #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse)]
+    pub thresholds: Vec<Threshold>,
 }
 
 /// Options of `demo`.

@@ -21,6 +21,7 @@ pub mod client;
 pub mod demo;
 pub mod engine;
 pub mod export;
+pub mod merge;
 pub mod outcome;
 pub mod plan;
 pub mod progress;

@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::cli::{Cli, Command, DemoArgs, LoadArgs, OutputArgs, RunArgs};
+use crate::cli::{Cli, Command, DemoArgs, LoadArgs, MergeArgs, OutputArgs, RunArgs};
 use crate::client::{RequestTemplate, TlsConfigError, client_config};
 use crate::demo::{DemoServer, slipspace_targets};
 use crate::export::{Destination, WriteError, json, junit, markdown, summary};
@@ -16,6 +16,7 @@ use crate::thresholds::Threshold;
 
 mod coordinator;
 mod dry_run;
+pub mod files;
 pub mod signals;
 
 /// A failure that ends the program, with its exit code.
@@ -49,6 +50,12 @@ pub enum AppError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A results file that cannot be read.
+    #[error(transparent)]
+    Read(#[from] files::ReadError),
+    /// Results files that cannot be merged.
+    #[error(transparent)]
+    Merge(#[from] crate::merge::MergeError),
     /// Options that parse but do not fit together.
     #[error("{0}")]
     Usage(String),
@@ -66,6 +73,7 @@ impl AppError {
             | AppError::Target { .. }
             | AppError::OutputUnwritable(_) => 2,
             AppError::Demo { .. } | AppError::Usage(_) => 2,
+            AppError::Read(_) | AppError::Merge(_) => 2,
             AppError::Write(_) | AppError::Runtime(_) => 1,
         }
     }
@@ -76,6 +84,7 @@ pub fn execute(cli: Cli) -> Result<u8, AppError> {
     match cli.command {
         Command::Run(args) => run(*args),
         Command::Demo(args) => demo(args),
+        Command::Merge(args) => merge(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -97,6 +106,27 @@ fn print_ignoring_closed_stdout(bytes: &[u8]) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+fn merge(args: MergeArgs) -> Result<u8, AppError> {
+    let inputs = args
+        .files
+        .iter()
+        .map(|path| {
+            files::read_results(path).map(|results| crate::merge::Input {
+                label: path.display().to_string(),
+                results,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = crate::merge::merge(&inputs, args.union, &args.thresholds)?;
+    for warning in &merged.warnings {
+        crate::say!("api-cannon merge: warning: {warning}");
+    }
+    Destination::from_arg(Some(&args.output), SystemTime::now())
+        .write(&json::render(&merged.results))?;
+    let failed = merged.results.thresholds.iter().any(|t| !t.passed);
+    Ok(u8::from(failed))
 }
 
 fn run(args: RunArgs) -> Result<u8, AppError> {

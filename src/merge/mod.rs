@@ -1,0 +1,350 @@
+//! `merge`: many results files (shards, or runs from several machines) into one, losslessly.
+//!
+//! Histograms are decoded and added (exact: that is why every summary's histogram is
+//! stored), counts and maps summed, the run spans the earliest start to the latest end, rps
+//! is recomputed over that span, and the thresholds the inputs carried are evaluated again
+//! on the merged figures. Timelines are aligned on wall-clock time; a bucket's p99 cannot be
+//! merged exactly and becomes the largest of the inputs' (an upper bound).
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use crate::record::{Extremes, add_sparse, new_histogram};
+use crate::results::{
+    Health, LatencySummary, Results, RunInfo, SCHEMA_VERSION, Totals, decode_histogram,
+};
+use crate::thresholds::{Threshold, evaluate};
+
+mod endpoint;
+
+/// A results file to merge, with the name messages use for it.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Usually the file's path.
+    pub label: String,
+    /// Its contents.
+    pub results: Results,
+}
+
+/// Why files cannot be merged.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    /// Nothing to merge.
+    #[error("merge needs at least one results file")]
+    NoInputs,
+    /// A file's endpoints differ from the first file's (without `--union`).
+    #[error(
+        "{label}: its endpoints differ from {first}'s ({detail}); merge runs of the same targets, or pass --union to keep every endpoint"
+    )]
+    Endpoints {
+        /// The file.
+        label: String,
+        /// The first file.
+        first: String,
+        /// What differs.
+        detail: String,
+    },
+    /// A value the merge needs is unreadable.
+    #[error("{label}: {problem}")]
+    Unreadable {
+        /// The file.
+        label: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// The merged results and anything the user should know about the set.
+#[derive(Debug)]
+pub struct Merged {
+    /// One schema-v1 results file.
+    pub results: Results,
+    /// e.g. a shard missing from the set.
+    pub warnings: Vec<String>,
+}
+
+/// Merges `inputs`; `union` keeps endpoints that only some inputs have; `extra` thresholds
+/// are evaluated besides the ones the inputs carried.
+pub fn merge(inputs: &[Input], union: bool, extra: &[Threshold]) -> Result<Merged, MergeError> {
+    let first = inputs.first().ok_or(MergeError::NoInputs)?;
+    if !union {
+        check_same_endpoints(inputs)?;
+    }
+    let starts = inputs
+        .iter()
+        .map(|i| parse_time(&i.label, &i.results.run.started_at))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ends = inputs
+        .iter()
+        .map(|i| parse_time(&i.label, &i.results.run.finished_at))
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = starts
+        .iter()
+        .min()
+        .copied()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let end = ends.iter().max().copied().unwrap_or(start);
+    let elapsed_s = end.duration_since(start).unwrap_or_default().as_secs_f64();
+    let offsets: Vec<f64> = starts
+        .iter()
+        .map(|s| s.duration_since(start).unwrap_or_default().as_secs_f64())
+        .collect();
+
+    let mut endpoints = Vec::new();
+    for key in endpoint_keys(inputs) {
+        let parts: Vec<endpoint::Part<'_>> = inputs
+            .iter()
+            .zip(&offsets)
+            .filter_map(|(input, &offset_s)| {
+                let e = input
+                    .results
+                    .endpoints
+                    .iter()
+                    .find(|e| (e.name.as_str(), e.url.as_str()) == (key.0, key.1))?;
+                Some(endpoint::Part {
+                    label: &input.label,
+                    endpoint: e,
+                    offset_s,
+                })
+            })
+            .collect();
+        endpoints.push(endpoint::merge(&parts, elapsed_s)?);
+    }
+    let mut results = Results {
+        schema_version: SCHEMA_VERSION,
+        tool: first.results.tool.clone(),
+        run: run_info(inputs, start, end, elapsed_s),
+        totals: Totals {
+            requests: 0,
+            ok: 0,
+            errors: 0,
+            rps: 0.0,
+            latency_ms: LatencySummary::default(),
+        },
+        endpoints,
+        thresholds: Vec::new(),
+        shard: None,
+    };
+    results.totals = totals(&results)?;
+    results.run.health = health(inputs, &results)?;
+    results.thresholds = evaluate(&results, &thresholds(inputs, extra));
+    Ok(Merged {
+        results,
+        warnings: shard_warnings(inputs),
+    })
+}
+
+type Key<'a> = (&'a str, &'a str);
+
+fn endpoint_keys(inputs: &[Input]) -> Vec<Key<'_>> {
+    let mut keys: Vec<Key<'_>> = Vec::new();
+    for input in inputs {
+        for e in &input.results.endpoints {
+            let key = (e.name.as_str(), e.url.as_str());
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+fn check_same_endpoints(inputs: &[Input]) -> Result<(), MergeError> {
+    let keys = |r: &Results| -> BTreeSet<(String, String)> {
+        r.endpoints
+            .iter()
+            .map(|e| (e.name.clone(), e.url.clone()))
+            .collect()
+    };
+    let first = &inputs[0];
+    let expected = keys(&first.results);
+    for input in &inputs[1..] {
+        let found = keys(&input.results);
+        if found != expected {
+            let missing: Vec<String> = expected
+                .difference(&found)
+                .map(|(n, u)| format!("{n} ({u})"))
+                .collect();
+            let extra: Vec<String> = found
+                .difference(&expected)
+                .map(|(n, u)| format!("{n} ({u})"))
+                .collect();
+            let detail = match (missing.is_empty(), extra.is_empty()) {
+                (false, true) => format!("missing {}", missing.join(", ")),
+                (true, false) => format!("extra {}", extra.join(", ")),
+                _ => format!("missing {}; extra {}", missing.join(", "), extra.join(", ")),
+            };
+            return Err(MergeError::Endpoints {
+                label: input.label.clone(),
+                first: first.label.clone(),
+                detail,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn parse_time(label: &str, text: &str) -> Result<SystemTime, MergeError> {
+    humantime::parse_rfc3339(text).map_err(|e| MergeError::Unreadable {
+        label: label.to_owned(),
+        problem: format!("timestamp `{text}`: {e}"),
+    })
+}
+
+fn run_info(inputs: &[Input], start: SystemTime, end: SystemTime, elapsed_s: f64) -> RunInfo {
+    let runs: Vec<&RunInfo> = inputs.iter().map(|i| &i.results.run).collect();
+    let mut run = runs[0].clone();
+    run.started_at = humantime::format_rfc3339_millis(start).to_string();
+    run.finished_at = humantime::format_rfc3339_millis(end).to_string();
+    run.elapsed_s = elapsed_s;
+    run.complete = runs.iter().all(|r| r.complete);
+    // The weakest ending wins: a checkpoint, then a signal, a threshold, the duration.
+    run.stopped_by = if runs.iter().any(|r| r.stopped_by.is_none()) {
+        None
+    } else {
+        ["signal", "threshold", "duration", "iterations"]
+            .into_iter()
+            .find(|reason| {
+                runs.iter()
+                    .any(|r| r.stopped_by.as_deref() == Some(*reason))
+            })
+            .map(str::to_owned)
+    };
+    // Lanes, threads, rates and connection limits add up across machines or shards.
+    run.concurrency = runs.iter().map(|r| r.concurrency).sum();
+    run.threads = runs.iter().map(|r| r.threads).sum();
+    if runs.iter().all(|r| r.schedule.rate_per_s.is_some()) {
+        run.schedule.rate_per_s = Some(runs.iter().filter_map(|r| r.schedule.rate_per_s).sum());
+    }
+    if runs.iter().all(|r| r.schedule.max_connections.is_some()) {
+        run.schedule.max_connections =
+            Some(runs.iter().filter_map(|r| r.schedule.max_connections).sum());
+    }
+    run
+}
+
+fn decode(label: &str, text: &str) -> Result<Option<hdrhistogram::Histogram<u64>>, MergeError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    decode_histogram(text)
+        .map(Some)
+        .map_err(|problem| MergeError::Unreadable {
+            label: label.to_owned(),
+            problem,
+        })
+}
+
+fn totals(r: &Results) -> Result<Totals, MergeError> {
+    let mut all = new_histogram();
+    let mut exact = Extremes::default();
+    for e in &r.endpoints {
+        if let Some(h) = decode("merged", &e.histogram)? {
+            exact.merge(&endpoint::extremes(&e.latency_ms, h.len()));
+            add_sparse(&mut all, &h);
+        }
+    }
+    let requests = r.endpoints.iter().map(|e| e.requests).sum();
+    Ok(Totals {
+        requests,
+        ok: r.endpoints.iter().map(|e| e.ok).sum(),
+        errors: r.endpoints.iter().map(|e| e.errors).sum(),
+        rps: if r.run.elapsed_s > 0.0 {
+            requests as f64 / r.run.elapsed_s
+        } else {
+            0.0
+        },
+        latency_ms: LatencySummary::of(&all, Some(&exact)),
+    })
+}
+
+fn health(inputs: &[Input], r: &Results) -> Result<Health, MergeError> {
+    let healths: Vec<&Health> = inputs.iter().map(|i| &i.results.run.health).collect();
+    let mut lag = new_histogram();
+    for e in &r.endpoints {
+        if let Some(h) = decode("merged", &e.histograms.schedule_lag)? {
+            add_sparse(&mut lag, &h);
+        }
+    }
+    let cpu_s: f64 = healths.iter().map(|h| h.cpu_s).sum();
+    let capacity = r.run.elapsed_s * r.run.threads.max(1) as f64;
+    let mut reasons: Vec<String> = Vec::new();
+    for (input, h) in inputs.iter().zip(&healths) {
+        reasons.extend(
+            h.reasons
+                .iter()
+                .map(|reason| format!("{}: {reason}", input.label)),
+        );
+    }
+    Ok(Health {
+        cpu_s,
+        cpu_use: if capacity > 0.0 {
+            cpu_s / capacity
+        } else {
+            0.0
+        },
+        max_in_flight: healths.iter().map(|h| h.max_in_flight).sum(),
+        late_requests: healths.iter().map(|h| h.late_requests).sum(),
+        schedule_lag_ms: LatencySummary::of(&lag, None),
+        saturated: healths.iter().any(|h| h.saturated),
+        reasons,
+    })
+}
+
+/// The inputs' threshold expressions (once each) and the extra ones.
+fn thresholds(inputs: &[Input], extra: &[Threshold]) -> Vec<Threshold> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    let exprs = inputs
+        .iter()
+        .flat_map(|i| i.results.thresholds.iter().map(|t| t.expr.as_str()));
+    for expr in exprs {
+        if seen.insert(expr.to_owned())
+            && let Ok(threshold) = Threshold::parse(expr)
+        {
+            out.push(threshold);
+        }
+    }
+    for threshold in extra {
+        if seen.insert(threshold.to_string()) {
+            out.push(threshold.clone());
+        }
+    }
+    out
+}
+
+fn shard_warnings(inputs: &[Input]) -> Vec<String> {
+    let shards: Vec<_> = inputs
+        .iter()
+        .filter_map(|i| i.results.shard.map(|s| (i, s)))
+        .collect();
+    if shards.is_empty() {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    if shards.len() != inputs.len() {
+        warnings.push("some files are shards and some are not: check the set".to_owned());
+    }
+    let counts: BTreeSet<u32> = shards.iter().map(|(_, s)| s.count).collect();
+    if counts.len() > 1 {
+        warnings.push(format!(
+            "the shards come from runs of different sizes: {counts:?}"
+        ));
+    }
+    let count = counts.iter().max().copied().unwrap_or(0);
+    let present: BTreeSet<u32> = shards.iter().map(|(_, s)| s.index).collect();
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !present.contains(i))
+        .map(|i| format!("{i}/{count}"))
+        .collect();
+    if !missing.is_empty() {
+        warnings.push(format!(
+            "incomplete shard set: missing {}; the merged figures cover only the shards given",
+            missing.join(", ")
+        ));
+    }
+    if present.len() < shards.len() {
+        warnings.push("a shard appears more than once: its requests are counted twice".to_owned());
+    }
+    warnings
+}

@@ -1,0 +1,211 @@
+//! merge: many runs (or shards) into one, losslessly.
+
+mod support;
+
+use std::path::PathBuf;
+
+use api_cannon::results::decode_histogram;
+use support::{TempDir, assert_valid, cannon, demo, run};
+
+fn run_to(dir: &TempDir, name: &str, args: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let status = cannon()
+        .arg("run")
+        .args(args)
+        .args(["-q", "-o"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success() || status.code() == Some(1), "{status}");
+    out
+}
+
+fn merge(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
+    let output = cannon().arg("merge").args(args).output().unwrap();
+    let json = serde_json::from_slice(&output.stdout).unwrap_or(serde_json::Value::Null);
+    (
+        output.status.code(),
+        json,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn three_processes_merge_into_exact_totals_and_histograms() {
+    let server = demo();
+    let dir = TempDir::new("merge");
+    let fast = format!("{}/hello", server.base_url());
+    let slow = format!("{}/delay/3ms", server.base_url());
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            run_to(
+                &dir,
+                &format!("run{i}.json"),
+                &[
+                    fast.as_str(),
+                    slow.as_str(),
+                    "-n",
+                    &(5 + i).to_string(),
+                    "-c",
+                    "2",
+                ],
+            )
+        })
+        .collect();
+    let paths: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+    let (code, merged, stderr) = merge(&paths);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_valid(&merged);
+    let inputs: Vec<serde_json::Value> = files
+        .iter()
+        .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+        .collect();
+    for (i, e) in merged["endpoints"].as_array().unwrap().iter().enumerate() {
+        let sum = |field: &str| {
+            inputs
+                .iter()
+                .map(|r| r["endpoints"][i][field].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        for field in ["requests", "ok", "errors", "new_connections"] {
+            assert_eq!(e[field].as_u64().unwrap(), sum(field), "{field}");
+        }
+        // The merged p99 is the p99 of the combined histogram.
+        let mut combined =
+            decode_histogram(inputs[0]["endpoints"][i]["histogram"].as_str().unwrap()).unwrap();
+        for r in &inputs[1..] {
+            combined
+                .add(decode_histogram(r["endpoints"][i]["histogram"].as_str().unwrap()).unwrap())
+                .unwrap();
+        }
+        let merged_histogram = decode_histogram(e["histogram"].as_str().unwrap()).unwrap();
+        assert_eq!(merged_histogram.len(), combined.len());
+        let p99 = (combined.value_at_quantile(0.99) as f64 / 1_000.0)
+            .min(e["latency_ms"]["max"].as_f64().unwrap());
+        assert!(
+            (e["latency_ms"]["p99"].as_f64().unwrap() - p99).abs() < 0.001,
+            "{} vs {p99}",
+            e["latency_ms"]
+        );
+        let timeline: u64 = e["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["requests"].as_u64().unwrap())
+            .sum();
+        assert_eq!(timeline, sum("requests"));
+    }
+    assert_eq!(merged["totals"]["requests"], (10 + 12 + 14) * 2);
+    assert_eq!(server.requests(), (10 + 12 + 14) * 2);
+    assert_eq!(merged["run"]["concurrency"], 6);
+    let started = |r: &serde_json::Value| r["run"]["started_at"].as_str().unwrap().to_owned();
+    assert_eq!(started(&merged), inputs.iter().map(started).min().unwrap());
+}
+
+#[test]
+fn shards_split_the_work_and_merge_back_to_the_whole() {
+    let server = demo();
+    let dir = TempDir::new("shards");
+    let url = format!("{}/hello", server.base_url());
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            run_to(
+                &dir,
+                &format!("shard{i}.json"),
+                &[
+                    url.as_str(),
+                    "-n",
+                    "4",
+                    "-c",
+                    "5",
+                    "--shard",
+                    &format!("{i}/3"),
+                ],
+            )
+        })
+        .collect();
+    let shard: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[1]).unwrap()).unwrap();
+    assert_eq!(shard["shard"], serde_json::json!({"index": 1, "count": 3}));
+    // Lanes 0..5 split 2, 2, 1 over three shards.
+    assert_eq!(shard["totals"]["requests"], 8);
+    let paths: Vec<&str> = files.iter().map(|p| p.to_str().unwrap()).collect();
+    let (code, merged, stderr) = merge(&paths);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(merged["totals"]["requests"], 20);
+    assert!(merged["shard"].is_null());
+    assert!(stderr.is_empty(), "{stderr}");
+    let (_, partial, warning) = merge(&paths[..2]);
+    assert_eq!(partial["totals"]["requests"], 16);
+    assert!(warning.contains("missing 2/3"), "{warning}");
+}
+
+#[test]
+fn a_shard_without_a_lane_is_refused() {
+    let output = cannon()
+        .args(["run", "http://127.0.0.1:9/", "-c", "2", "--shard", "2/3"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--shard 2/3 gets no lane"));
+}
+
+#[test]
+fn mismatched_files_are_refused_unless_union_and_thresholds_apply_again() {
+    let server = demo();
+    let dir = TempDir::new("merge-union");
+    let a = run_to(
+        &dir,
+        "a.json",
+        &[
+            &format!("{}/hello", server.base_url()),
+            "-n",
+            "3",
+            "--threshold",
+            "errors<=0",
+        ],
+    );
+    let b = run_to(
+        &dir,
+        "b.json",
+        &[&format!("{}/status/500", server.base_url()), "-n", "3"],
+    );
+    let (code, _, stderr) = merge(&[a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("endpoints differ") && stderr.contains("--union"),
+        "{stderr}"
+    );
+    let (code, merged, _) = merge(&["--union", a.to_str().unwrap(), b.to_str().unwrap()]);
+    // The first file's `errors<=0` is evaluated again on the merged figures: it now fails.
+    assert_eq!(code, Some(1));
+    assert_eq!(merged["endpoints"].as_array().unwrap().len(), 2);
+    assert!(
+        merged["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["passed"] == false)
+    );
+}
+
+#[test]
+fn other_schema_versions_and_garbage_are_named() {
+    let dir = TempDir::new("merge-bad");
+    let future = dir.write("future.json", r#"{"schema_version": 2}"#);
+    let junk = dir.write("junk.json", "not json");
+    for (file, fragment) in [
+        (&future, "schema_version 2"),
+        (&junk, "not an api-cannon results file"),
+    ] {
+        let (code, _, stderr) = merge(&[file.to_str().unwrap()]);
+        assert_eq!(code, Some(2));
+        assert!(
+            stderr.contains(fragment) && stderr.contains(file.to_str().unwrap()),
+            "{stderr}"
+        );
+    }
+    let server = demo();
+    let one = run(&dir, &[&format!("{}/hello", server.base_url()), "-n", "2"]);
+    assert_eq!(one.code, Some(0));
+}

@@ -56,6 +56,9 @@ pub enum Command {
     /// Start the built-in simulated Slipspace API and fire a short run at it (works offline).
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// Compare a current results file against a baseline: did it get slower?
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
     /// Merge results files (shards, or runs from several machines) into one, losslessly.
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
@@ -202,6 +205,53 @@ Examples:
 
 Exit codes: 0 merged, every threshold held; 1 a threshold failed; 2 a file is unreadable, of
 another schema version, or its endpoints differ (without --union).";
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  api-cannon compare baseline.json current.json
+  api-cannon compare main.json pr.json --tolerance 5% --format markdown >> \"$GITHUB_STEP_SUMMARY\"
+
+Verdict per endpoint: `slower` when a Kolmogorov-Smirnov test on the two latency histograms
+says the distributions differ (alpha 0.01) and p50 or p99 rose by more than the tolerance;
+`faster` when they differ and both fell by more than it; else `no significant change`.
+
+Exit codes: 0 no regression; 1 an endpoint is slower or its error rate rose beyond the
+tolerance; 2 a file is unreadable or of another schema version.";
+
+/// Options of `compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The reference results file.
+    #[arg(value_name = "BASELINE")]
+    pub baseline: PathBuf,
+
+    /// The results file to judge.
+    #[arg(value_name = "CURRENT")]
+    pub current: PathBuf,
+
+    /// How much worse counts as slower (relative, for p50/p99 and the error rate).
+    #[arg(long, value_name = "PCT", default_value = "10%", value_parser = parse_tolerance)]
+    pub tolerance: f64,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Text)]
+    pub format: CompareFormat,
+}
+
+/// How `compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompareFormat {
+    /// A table per endpoint.
+    Text,
+    /// The comparison as JSON.
+    Json,
+    /// GitHub-flavoured Markdown.
+    Markdown,
+}
+
+fn parse_tolerance(text: &str) -> Result<f64, String> {
+    crate::compare::parse_tolerance(text).map_err(|e| e.to_string())
+}
 
 /// Options of `merge`.
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ macro_rules! say {
 pub mod app;
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod demo;
 pub mod engine;
 pub mod export;

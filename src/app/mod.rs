@@ -5,7 +5,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::cli::{Cli, Command, DemoArgs, LoadArgs, MergeArgs, OutputArgs, RunArgs};
+use crate::cli::{
+    Cli, Command, CompareArgs, CompareFormat, DemoArgs, LoadArgs, MergeArgs, OutputArgs, RunArgs,
+};
 use crate::client::{RequestTemplate, TlsConfigError, client_config};
 use crate::demo::{DemoServer, slipspace_targets};
 use crate::export::{Destination, WriteError, json, junit, markdown, summary};
@@ -85,6 +87,7 @@ pub fn execute(cli: Cli) -> Result<u8, AppError> {
         Command::Run(args) => run(*args),
         Command::Demo(args) => demo(args),
         Command::Merge(args) => merge(args),
+        Command::Compare(args) => compare(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -106,6 +109,19 @@ fn print_ignoring_closed_stdout(bytes: &[u8]) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+fn compare(args: CompareArgs) -> Result<u8, AppError> {
+    let baseline = files::read_results(&args.baseline)?;
+    let current = files::read_results(&args.current)?;
+    let comparison = crate::compare::compare(&baseline, &current, args.tolerance);
+    let text = match args.format {
+        CompareFormat::Text => crate::compare::render::text(&comparison),
+        CompareFormat::Json => crate::compare::render::json(&comparison),
+        CompareFormat::Markdown => crate::compare::render::markdown(&comparison),
+    };
+    print_ignoring_closed_stdout(text.as_bytes());
+    Ok(u8::from(comparison.regressed))
 }
 
 fn merge(args: MergeArgs) -> Result<u8, AppError> {

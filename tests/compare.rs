@@ -1,0 +1,114 @@
+//! compare: a real regression fails, noise and improvements do not.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::{TempDir, cannon, demo};
+
+fn run_named(dir: &TempDir, file: &str, url: &str) -> PathBuf {
+    let targets = dir.write(
+        &format!("{file}.toml"),
+        &format!("[[target]]\nname = \"api\"\nurl = \"{url}\"\n"),
+    );
+    let out = dir.join(file);
+    let status = cannon()
+        .args([
+            "run",
+            "--targets",
+            targets.to_str().unwrap(),
+            "-n",
+            "40",
+            "-c",
+            "2",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+fn compare(baseline: &PathBuf, current: &PathBuf, extra: &[&str]) -> (Option<i32>, String) {
+    let output = cannon()
+        .arg("compare")
+        .arg(baseline)
+        .arg(current)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn a_slower_endpoint_fails_and_a_faster_one_passes() {
+    let server = demo();
+    let dir = TempDir::new("compare");
+    let fast = run_named(
+        &dir,
+        "fast.json",
+        &format!("{}/delay/5ms", server.base_url()),
+    );
+    let slow = run_named(
+        &dir,
+        "slow.json",
+        &format!("{}/delay/20ms", server.base_url()),
+    );
+
+    let (code, text) = compare(&fast, &slow, &[]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("api: slower") && text.contains("REGRESSED"),
+        "{text}"
+    );
+
+    let (code, json) = compare(&slow, &fast, &["--format", "json"]);
+    assert_eq!(code, Some(0), "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["endpoints"][0]["verdict"], "faster");
+    assert_eq!(json["endpoints"][0]["ks"]["significant"], true);
+    let p50 = &json["endpoints"][0]["metrics"][0];
+    assert_eq!(p50["metric"], "p50_ms");
+    assert!(p50["relative"].as_f64().unwrap() < -0.5, "{p50}");
+
+    let (code, same) = compare(&fast, &fast, &["--format", "markdown"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        same.contains("no significant change") && same.contains("| p99_ms |"),
+        "{same}"
+    );
+}
+
+#[test]
+fn a_rising_error_rate_fails() {
+    let server = demo();
+    let dir = TempDir::new("compare-errors");
+    let good = run_named(&dir, "good.json", &format!("{}/hello", server.base_url()));
+    let bad = run_named(
+        &dir,
+        "bad.json",
+        &format!("{}/status/503", server.base_url()),
+    );
+    let (code, text) = compare(&good, &bad, &["--tolerance", "50%"]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("error rate rose"), "{text}");
+}
+
+#[test]
+fn unreadable_files_and_bad_tolerances_exit_2() {
+    let dir = TempDir::new("compare-bad");
+    let old = dir.write("old.json", r#"{"schema_version": 0}"#);
+    let (code, _) = compare(&old, &old, &[]);
+    assert_eq!(code, Some(2));
+    let output = cannon()
+        .args(["compare", "a.json", "b.json", "--tolerance", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--tolerance"));
+}

@@ -272,6 +272,14 @@ pub struct MergeArgs {
     /// thresholds are always evaluated again).
     #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse)]
     pub thresholds: Vec<Threshold>,
+
+    /// Also write a JUnit XML report of the merged results.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
+    /// Also write the merged summary and thresholds as Markdown (for $GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
 }
 
 /// Options of `demo`.

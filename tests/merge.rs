@@ -209,3 +209,46 @@ fn other_schema_versions_and_garbage_are_named() {
     let one = run(&dir, &[&format!("{}/hello", server.base_url()), "-n", "2"]);
     assert_eq!(one.code, Some(0));
 }
+
+#[test]
+fn merge_writes_junit_and_markdown_reports_of_the_whole() {
+    let server = demo();
+    let dir = TempDir::new("merge-reports");
+    let url = format!("{}/hello", server.base_url());
+    let a = run_to(&dir, "a.json", &[url.as_str(), "-n", "2"]);
+    let b = run_to(&dir, "b.json", &[url.as_str(), "-n", "3"]);
+    let (junit, markdown) = (dir.join("junit.xml"), dir.join("summary.md"));
+    let output = cannon()
+        .arg("merge")
+        .args([
+            a.as_os_str(),
+            b.as_os_str(),
+            "--threshold".as_ref(),
+            "errors<=0".as_ref(),
+            "--junit".as_ref(),
+            junit.as_os_str(),
+        ])
+        .args([
+            "--markdown".as_ref(),
+            markdown.as_os_str(),
+            "-o".as_ref(),
+            dir.join("m.json").as_os_str(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        roxmltree::Document::parse(&xml).is_ok() && xml.contains("errors&lt;=0"),
+        "{xml}"
+    );
+    assert!(
+        std::fs::read_to_string(&markdown)
+            .unwrap()
+            .contains("| 5 | 5 | 0 |")
+    );
+}

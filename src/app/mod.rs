@@ -141,6 +141,11 @@ fn merge(args: MergeArgs) -> Result<u8, AppError> {
     }
     Destination::from_arg(Some(&args.output), SystemTime::now())
         .write(&json::render(&merged.results))?;
+    let reports = Reports {
+        junit: args.junit.map(Destination::File),
+        markdown: args.markdown.map(Destination::File),
+    };
+    reports.write(&merged.results)?;
     let failed = merged.results.thresholds.iter().any(|t| !t.passed);
     Ok(u8::from(failed))
 }

@@ -267,3 +267,31 @@ fn dry_run_describes_the_plan_and_sends_nothing() {
     }
     assert_eq!(server.requests(), 0);
 }
+
+#[test]
+fn fail_fast_stops_at_a_checkpoint_where_a_latency_threshold_failed() {
+    let server = demo();
+    let dir = TempDir::new("fail-fast-checkpoint");
+    let url = format!("{}/delay/20ms", server.base_url());
+    let run = run(
+        &dir,
+        &[
+            url.as_str(),
+            "-n",
+            "100000",
+            "--threshold",
+            "p50<1ms",
+            "--fail-fast",
+            "--checkpoint",
+            "300ms",
+        ],
+    );
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert_eq!(run.json()["run"]["stopped_by"], "threshold");
+    assert!(run.json()["run"]["elapsed_s"].as_f64().unwrap() < 30.0);
+    assert!(
+        run.stderr.contains("failed at a checkpoint"),
+        "{}",
+        run.stderr
+    );
+}

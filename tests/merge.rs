@@ -100,6 +100,23 @@ fn three_processes_merge_into_exact_totals_and_histograms() {
     assert_eq!(merged["run"]["concurrency"], 6);
     let started = |r: &serde_json::Value| r["run"]["started_at"].as_str().unwrap().to_owned();
     assert_eq!(started(&merged), inputs.iter().map(started).min().unwrap());
+    // A merged file is an ordinary results file: compare and merge read it like any other.
+    let merged_path = dir.write("merged.json", &merged.to_string());
+    let again = cannon()
+        .arg("compare")
+        .arg(&merged_path)
+        .arg(&merged_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let (code, remerged, _) = merge(&[merged_path.to_str().unwrap()]);
+    assert_eq!(code, Some(0));
+    assert_eq!(remerged["totals"]["requests"], merged["totals"]["requests"]);
 }
 
 #[test]

@@ -1,8 +1,8 @@
-//! A comparison as text, JSON or Markdown.
+//! A comparison as text, JSON or Markdown. Text and Markdown share their rows and headings.
 
 use std::fmt::Write as _;
 
-use super::{Comparison, MetricChange};
+use super::{Comparison, EndpointComparison, MetricChange};
 
 fn value(metric: &str, v: Option<f64>) -> String {
     match (metric, v) {
@@ -13,7 +13,8 @@ fn value(metric: &str, v: Option<f64>) -> String {
     }
 }
 
-fn delta(m: &MetricChange) -> (String, String) {
+/// metric, baseline, current, absolute change, relative change.
+fn row(m: &MetricChange) -> [String; 5] {
     let absolute = match (m.metric, m.delta) {
         ("error_rate", Some(d)) => format!("{:+.3} pp", d * 100.0),
         (_, Some(d)) => format!("{d:+.3}"),
@@ -22,7 +23,26 @@ fn delta(m: &MetricChange) -> (String, String) {
     let relative = m
         .relative
         .map_or_else(|| "-".to_owned(), |r| format!("{:+.1}%", r * 100.0));
-    (absolute, relative)
+    [
+        m.metric.to_owned(),
+        value(m.metric, m.baseline),
+        value(m.metric, m.current),
+        absolute,
+        relative,
+    ]
+}
+
+/// "slower; error rate rose (KS D 0.4123, critical 0.0512)".
+fn verdict(e: &EndpointComparison) -> String {
+    let errors = if e.error_rate_rose {
+        "; error rate rose"
+    } else {
+        ""
+    };
+    format!(
+        "{}{errors} (KS D {:.4}, critical {:.4})",
+        e.verdict, e.ks.d, e.ks.critical
+    )
 }
 
 /// Plain text for a terminal.
@@ -32,34 +52,14 @@ pub fn text(c: &Comparison) -> String {
         c.tolerance * 100.0
     );
     for e in &c.endpoints {
-        let _ = writeln!(
-            out,
-            "\n{}: {}{}  (KS D {:.4}, critical {:.4})",
-            e.name,
-            e.verdict,
-            if e.error_rate_rose {
-                "; error rate rose"
-            } else {
-                ""
-            },
-            e.ks.d,
-            e.ks.critical
-        );
-        let _ = writeln!(
-            out,
-            "  {:<11} {:>12} {:>12} {:>12} {:>9}",
-            "metric", "baseline", "current", "change", "%"
-        );
-        for m in &e.metrics {
-            let (absolute, relative) = delta(m);
+        let _ = writeln!(out, "\n{}: {}", e.name, verdict(e));
+        let heading = ["metric", "baseline", "current", "change", "%"].map(str::to_owned);
+        for [metric, baseline, current, change, relative] in
+            std::iter::once(heading).chain(e.metrics.iter().map(row))
+        {
             let _ = writeln!(
                 out,
-                "  {:<11} {:>12} {:>12} {:>12} {:>9}",
-                m.metric,
-                value(m.metric, m.baseline),
-                value(m.metric, m.current),
-                absolute,
-                relative
+                "  {metric:<11} {baseline:>12} {current:>12} {change:>12} {relative:>9}"
             );
         }
     }
@@ -87,39 +87,25 @@ pub fn json(c: &Comparison) -> String {
 
 /// GitHub-flavoured Markdown (for a step summary or a pull-request comment).
 pub fn markdown(c: &Comparison) -> String {
+    let status = if c.regressed {
+        "❌ regressed"
+    } else {
+        "✅ no regression"
+    };
     let mut out = format!(
-        "### api-cannon compare: {}\n\nTolerance {:.0}%; latency in ms.\n",
-        if c.regressed {
-            "❌ regressed"
-        } else {
-            "✅ no regression"
-        },
+        "### api-cannon compare: {status}\n\nTolerance {:.0}%; latency in ms.\n",
         c.tolerance * 100.0
     );
     for e in &c.endpoints {
         let _ = writeln!(
             out,
-            "\n**{}**: {}{} (KS D {:.4}, critical {:.4})\n",
+            "\n**{}**: {}\n",
             e.name.replace('|', "\\|"),
-            e.verdict,
-            if e.error_rate_rose {
-                "; error rate rose"
-            } else {
-                ""
-            },
-            e.ks.d,
-            e.ks.critical
+            verdict(e)
         );
         out.push_str("| metric | baseline | current | change | % |\n|---|---:|---:|---:|---:|\n");
-        for m in &e.metrics {
-            let (absolute, relative) = delta(m);
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {absolute} | {relative} |",
-                m.metric,
-                value(m.metric, m.baseline),
-                value(m.metric, m.current)
-            );
+        for cells in e.metrics.iter().map(row) {
+            let _ = writeln!(out, "| {} |", cells.join(" | "));
         }
     }
     for name in &c.unmatched {

@@ -151,6 +151,8 @@ fn shards_split_the_work_and_merge_back_to_the_whole() {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(merged["totals"]["requests"], 20);
     assert!(merged["shard"].is_null());
+    // Each shard records the whole run's settings: the merge keeps them, not their sum.
+    assert_eq!(merged["run"]["concurrency"], 5);
     assert!(stderr.is_empty(), "{stderr}");
     let (_, partial, warning) = merge(&paths[..2]);
     assert_eq!(partial["totals"]["requests"], 16);

@@ -210,15 +210,17 @@ fn run_info(inputs: &[Input], start: SystemTime, end: SystemTime, elapsed_s: f64
             })
             .map(str::to_owned)
     };
-    // Lanes, threads, rates and connection limits add up across machines or shards.
-    run.concurrency = runs.iter().map(|r| r.concurrency).sum();
     run.threads = runs.iter().map(|r| r.threads).sum();
-    if runs.iter().all(|r| r.schedule.rate_per_s.is_some()) {
-        run.schedule.rate_per_s = Some(runs.iter().filter_map(|r| r.schedule.rate_per_s).sum());
-    }
-    if runs.iter().all(|r| r.schedule.max_connections.is_some()) {
-        run.schedule.max_connections =
-            Some(runs.iter().filter_map(|r| r.schedule.max_connections).sum());
+    // Shards of one run each record the whole run's settings, so those stay as they are;
+    // separate runs (several machines) add their lanes, rates and connection limits up.
+    if inputs.iter().any(|i| i.results.shard.is_none()) {
+        run.concurrency = runs.iter().map(|r| r.concurrency).sum();
+        if runs.iter().all(|r| r.schedule.rate_per_s.is_some()) {
+            run.schedule.rate_per_s = Some(runs.iter().filter_map(|r| r.schedule.rate_per_s).sum());
+        }
+        if runs.iter().all(|r| r.schedule.max_connections.is_some()) {
+            run.schedule.max_connections = Some(runs.iter().filter_map(|r| r.schedule.max_connections).sum());
+        }
     }
     run
 }

@@ -56,6 +56,11 @@ pub enum Command {
     /// Start the built-in simulated Slipspace API and fire a short run at it (works offline).
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
+    /// Write a self-contained HTML report (charts, call-outs, distributions) of results files.
+    #[command(
+        after_help = "Examples:\n  api-cannon report results.json -o report.html\n  api-cannon report before.json after.json --label before --label after -o report.html"
+    )]
+    Report(ReportArgs),
     /// Compare a current results file against a baseline: did it get slower?
     #[command(after_help = COMPARE_EXAMPLES)]
     Compare(CompareArgs),
@@ -196,6 +201,11 @@ pub struct OutputArgs {
     /// (for $GITHUB_STEP_SUMMARY).
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+
+    /// Also write the HTML report, at the end and at every checkpoint (reload to follow a
+    /// long run).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 const MERGE_EXAMPLES: &str = "\
@@ -251,6 +261,22 @@ pub enum CompareFormat {
 
 fn parse_tolerance(text: &str) -> Result<f64, String> {
     crate::compare::parse_tolerance(text).map_err(|e| e.to_string())
+}
+
+/// Options of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results files; several are overlaid (runs or shards side by side).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// The HTML file to write.
+    #[arg(short = 'o', long, value_name = "FILE", default_value = "report.html")]
+    pub output: PathBuf,
+
+    /// A name for each file, in order (default: the file names).
+    #[arg(long = "label", value_name = "NAME")]
+    pub labels: Vec<String>,
 }
 
 /// Options of `merge`.

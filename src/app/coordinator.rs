@@ -20,6 +20,8 @@ pub(super) struct Settings<'a> {
     pub destination: &'a Destination,
     pub thresholds: &'a [Threshold],
     pub fail_fast: bool,
+    /// Reports rewritten at checkpoints (the HTML report).
+    pub reports: &'a super::Reports,
 }
 
 pub(super) struct Ended {
@@ -75,6 +77,9 @@ pub(super) async fn coordinate(
                 let results = snapshot_results(plan, settings, &control).await;
                 if settings.destination.takes_checkpoints() {
                     write_checkpoint(settings.destination, &results);
+                }
+                if let Err(e) = settings.reports.write_html(&results) {
+                    crate::say!("api-cannon: checkpoint report failed: {e}");
                 }
                 // At a checkpoint any failed threshold stops a --fail-fast run.
                 if watch_thresholds && stop.is_none() && results.thresholds.iter().any(|t| !t.passed) {

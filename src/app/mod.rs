@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::cli::{
-    Cli, Command, CompareArgs, CompareFormat, DemoArgs, LoadArgs, MergeArgs, OutputArgs, RunArgs,
+    Cli, Command, CompareArgs, CompareFormat, DemoArgs, LoadArgs, MergeArgs, OutputArgs,
+    ReportArgs, RunArgs,
 };
 use crate::client::{RequestTemplate, TlsConfigError, client_config};
 use crate::demo::{DemoServer, slipspace_targets};
-use crate::export::{Destination, WriteError, json, junit, markdown, summary};
+use crate::export::{Destination, WriteError, json, junit, markdown, report, summary};
 use crate::plan::{Open, Plan, RunSpec};
 use crate::results::Results;
 use crate::targets::{Target, TargetsError};
@@ -88,6 +89,7 @@ pub fn execute(cli: Cli) -> Result<u8, AppError> {
         Command::Demo(args) => demo(args),
         Command::Merge(args) => merge(args),
         Command::Compare(args) => compare(args),
+        Command::Report(args) => report(args),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -109,6 +111,44 @@ fn print_ignoring_closed_stdout(bytes: &[u8]) {
     use std::io::Write as _;
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(bytes).and_then(|()| out.flush());
+}
+
+fn report(args: ReportArgs) -> Result<u8, AppError> {
+    if args.labels.len() > args.files.len() {
+        return Err(AppError::Usage(format!(
+            "{} --label given for {} files",
+            args.labels.len(),
+            args.files.len()
+        )));
+    }
+    let results = args
+        .files
+        .iter()
+        .map(|path| files::read_results(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let labeled: Vec<report::Labeled<'_>> = results
+        .iter()
+        .zip(&args.files)
+        .enumerate()
+        .map(|(i, (results, path))| report::Labeled {
+            label: args
+                .labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| file_label(path)),
+            results,
+        })
+        .collect();
+    Destination::File(args.output.clone()).write(&report::render(&labeled))?;
+    crate::say!("report: {}", args.output.display());
+    Ok(0)
+}
+
+fn file_label(path: &std::path::Path) -> String {
+    path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    )
 }
 
 fn compare(args: CompareArgs) -> Result<u8, AppError> {
@@ -144,6 +184,7 @@ fn merge(args: MergeArgs) -> Result<u8, AppError> {
     let reports = Reports {
         junit: args.junit.map(Destination::File),
         markdown: args.markdown.map(Destination::File),
+        html: None,
     };
     reports.write(&merged.results)?;
     let failed = merged.results.thresholds.iter().any(|t| !t.passed);
@@ -252,6 +293,7 @@ fn fire(
         destination: &destination,
         thresholds: &thresholds,
         fail_fast: output.fail_fast,
+        reports: &reports,
     };
     let ended = runtime.block_on(coordinator::coordinate(&plan, templates, tls, &settings))?;
     // Results first: whatever happens to the terminal afterwards, they are safe.
@@ -264,7 +306,9 @@ fn fire(
             Destination::Stdout => {}
         }
     }
-    let failed = ended.results.thresholds.iter().any(|t| !t.passed);
+    // A --fail-fast stop is a failure even if the final figures happen to pass.
+    let failed = ended.results.thresholds.iter().any(|t| !t.passed)
+        || ended.results.run.stopped_by.as_deref() == Some("threshold");
     Ok(match ended.signal {
         Some(signal) => signal.exit_code(),
         None if failed => 1,
@@ -294,9 +338,10 @@ fn all_thresholds(targets: &[Target], cli: &[Threshold]) -> Result<Vec<Threshold
 }
 
 /// The extra report files (`--junit`, `--markdown`), written after the results.
-struct Reports {
+pub(crate) struct Reports {
     junit: Option<Destination>,
     markdown: Option<Destination>,
+    html: Option<Destination>,
 }
 
 impl Reports {
@@ -304,11 +349,12 @@ impl Reports {
         Reports {
             junit: output.junit.clone().map(Destination::File),
             markdown: output.markdown.clone().map(Destination::File),
+            html: output.report.clone().map(Destination::File),
         }
     }
 
     fn destinations(&self) -> impl Iterator<Item = &Destination> {
-        self.junit.iter().chain(&self.markdown)
+        self.junit.iter().chain(&self.markdown).chain(&self.html)
     }
 
     fn write(&self, results: &Results) -> Result<(), AppError> {
@@ -317,6 +363,18 @@ impl Reports {
         }
         if let Some(d) = &self.markdown {
             d.write(&markdown::render(results))?;
+        }
+        self.write_html(results)
+    }
+
+    /// The HTML report alone: also rewritten at every checkpoint, so a long run can be
+    /// followed by reloading the page.
+    pub(crate) fn write_html(&self, results: &Results) -> Result<(), AppError> {
+        if let Some(d) = &self.html {
+            d.write(&report::render(&[report::Labeled {
+                label: "run".to_owned(),
+                results,
+            }]))?;
         }
         Ok(())
     }

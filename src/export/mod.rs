@@ -8,6 +8,7 @@ use std::time::SystemTime;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod report;
 pub mod summary;
 
 /// Where results go.

@@ -25,6 +25,17 @@ pub fn render(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", heading(results));
     out.push_str(&table(&rows(results)));
+    let width = results
+        .endpoints
+        .iter()
+        .map(|e| e.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for e in &results.endpoints {
+        if let Some(line) = sparkline(e, SPARK_WIDTH) {
+            let _ = writeln!(out, "  {:<width$}  {line}", e.name);
+        }
+    }
     for e in &results.endpoints {
         if let Some(line) = error_line(e) {
             let _ = writeln!(out, "{line}");
@@ -156,6 +167,45 @@ fn table(rows: &[[String; 12]]) -> String {
         line(&row.each_ref().map(String::as_str));
     }
     out
+}
+
+/// Characters of a sparkline.
+const SPARK_WIDTH: usize = 40;
+const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// Mean latency over time in one line, so spikes show without opening anything: the
+/// timeline's buckets grouped into at most `width` characters, each the highest mean of
+/// its group (a spike must not average away).
+pub(crate) fn sparkline(e: &EndpointResult, width: usize) -> Option<String> {
+    let means: Vec<f64> = e.timeline.iter().filter_map(|b| b.mean_ms).collect();
+    if means.len() < 2 {
+        return None;
+    }
+    let group = means.len().div_ceil(width);
+    let peaks: Vec<f64> = means
+        .chunks(group)
+        .map(|c| c.iter().copied().fold(f64::MIN, f64::max))
+        .collect();
+    let (lo, hi) = peaks
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let line: String = peaks
+        .iter()
+        .map(|&v| {
+            let level = if hi > lo {
+                ((v - lo) / (hi - lo) * 7.0).round() as usize
+            } else {
+                0
+            };
+            SPARKS[level.min(7)]
+        })
+        .collect();
+    Some(format!(
+        "{line}  mean {} .. {} ms over {:.1} s",
+        number(Some(lo)),
+        number(Some(hi)),
+        e.timeline.len() as f64 * e.timeline_bucket_s
+    ))
 }
 
 fn error_line(e: &EndpointResult) -> Option<String> {

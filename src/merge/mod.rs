@@ -219,7 +219,8 @@ fn run_info(inputs: &[Input], start: SystemTime, end: SystemTime, elapsed_s: f64
             run.schedule.rate_per_s = Some(runs.iter().filter_map(|r| r.schedule.rate_per_s).sum());
         }
         if runs.iter().all(|r| r.schedule.max_connections.is_some()) {
-            run.schedule.max_connections = Some(runs.iter().filter_map(|r| r.schedule.max_connections).sum());
+            run.schedule.max_connections =
+                Some(runs.iter().filter_map(|r| r.schedule.max_connections).sum());
         }
     }
     run

@@ -1,0 +1,394 @@
+//! The HTML report: one self-contained page (no network, no external files) with the run
+//! header, number call-outs per endpoint, latency over time, every endpoint's mean on shared
+//! axes, the percentile spectrum, statuses, errors, thresholds and outliers. Charts are SVG
+//! drawn by plotters; a few lines of script add hover read-outs and the log-scale switch.
+//! It reads the results model only, so a run, a merged file and a checkpoint all render.
+
+use std::fmt::Write as _;
+
+use charts::{Chart, Line, Scale};
+
+use crate::results::{EndpointResult, Results, decode_histogram};
+
+pub mod charts;
+
+const CSS: &str = include_str!("page.css");
+const SCRIPT: &str = include_str!("page.js");
+
+/// A results file and the name it goes by in the report.
+pub struct Labeled<'a> {
+    /// The file name or a `--label`.
+    pub label: String,
+    /// Its results.
+    pub results: &'a Results,
+}
+
+struct Series<'a> {
+    name: String,
+    endpoint: &'a EndpointResult,
+}
+
+fn series<'a>(inputs: &'a [Labeled<'a>]) -> Vec<Series<'a>> {
+    let several = inputs.len() > 1;
+    inputs
+        .iter()
+        .flat_map(|input| {
+            input.results.endpoints.iter().map(move |endpoint| Series {
+                name: if several {
+                    format!("{} · {}", input.label, endpoint.name)
+                } else {
+                    endpoint.name.clone()
+                },
+                endpoint,
+            })
+        })
+        .collect()
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |v| format!("{v:.3} ms"))
+}
+
+/// Renders the report as HTML bytes.
+pub fn render(inputs: &[Labeled<'_>]) -> Vec<u8> {
+    let all = series(inputs);
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>api-cannon report</title>\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{CSS}</style></head>\n<body class=\"scale-linear\">\n"
+    );
+    header(&mut page, inputs);
+    callouts(&mut page, &all);
+    over_time(&mut page, &all);
+    spectrum(&mut page, &all);
+    outcomes(&mut page, &all, inputs);
+    outliers(&mut page, &all);
+    let _ = write!(page, "<script>{SCRIPT}</script>\n</body></html>\n");
+    page.into_bytes()
+}
+
+fn header(page: &mut String, inputs: &[Labeled<'_>]) {
+    page.push_str("<h1>api-cannon report</h1>\n");
+    for input in inputs {
+        let r = input.results;
+        let run = &r.run;
+        let pace = match (
+            run.schedule.kind.as_str(),
+            run.schedule.rate_per_s,
+            run.schedule.every_ms,
+        ) {
+            ("rate", Some(rate), _) => format!("{rate} requests/s per endpoint"),
+            ("every", _, Some(every)) => format!("a burst of {} every {every} ms", run.concurrency),
+            ("burst", _, _) => format!("bursts of {}, {} ms sleep", run.concurrency, run.sleep_ms),
+            _ => format!("{} free-running lanes per endpoint", run.concurrency),
+        };
+        let iterations = run
+            .iterations
+            .map_or_else(|| "until the duration".to_owned(), |n| n.to_string());
+        let _ = writeln!(
+            page,
+            "<p class=\"meta\"><strong>{}</strong>: {} endpoints; {pace}; iterations {iterations}; {}{}<br>\
+             {} → {} ({:.1} s); api-cannon {}</p>",
+            escape(&input.label),
+            r.endpoints.len(),
+            run.duration_s
+                .map_or_else(String::new, |d| format!("duration {d} s; ")),
+            if run.fresh_connections {
+                "a new connection per request"
+            } else {
+                "keep-alive"
+            },
+            escape(&run.started_at),
+            escape(&run.finished_at),
+            run.elapsed_s,
+            escape(&r.tool.version)
+        );
+        if !run.complete {
+            let why = match run.stopped_by.as_deref() {
+                Some(by) => format!("it was stopped by {}", escape(by)),
+                None => "this is a checkpoint of a run still going".to_owned(),
+            };
+            let _ = writeln!(
+                page,
+                "<p class=\"note\">Incomplete run: {why}. The figures cover the requests that finished.</p>"
+            );
+        }
+        if run.health.saturated {
+            let _ = writeln!(
+                page,
+                "<p class=\"note\">The generator was saturated ({}): these figures describe api-cannon, not the server.</p>",
+                escape(&run.health.reasons.join("; "))
+            );
+        }
+    }
+}
+
+fn callouts(page: &mut String, all: &[Series<'_>]) {
+    page.push_str("<h2>Endpoints</h2>\n<div class=\"tiles\">\n");
+    let p99s: Vec<f64> = all
+        .iter()
+        .filter_map(|s| s.endpoint.latency_ms.p99)
+        .collect();
+    let best = p99s.iter().copied().fold(f64::MAX, f64::min);
+    let worst = p99s.iter().copied().fold(f64::MIN, f64::max);
+    for s in all {
+        let e = s.endpoint;
+        let l = &e.latency_ms;
+        // Standing is by p99 and said in words too, never by colour alone.
+        let (class, standing) = match l.p99 {
+            Some(p) if p99s.len() > 1 && p == best => ("tile best", "lowest p99"),
+            Some(p) if p99s.len() > 1 && p == worst => ("tile worst", "highest p99"),
+            _ => ("tile", ""),
+        };
+        let error_rate = if e.requests > 0 {
+            e.errors as f64 / e.requests as f64 * 100.0
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            page,
+            "<div class=\"{class}\" data-endpoint=\"{}\" data-requests=\"{}\" data-p99=\"{}\"><h3>{}</h3>\
+             <div class=\"standing\">{standing}</div><dl>\
+             <dt>requests</dt><dd>{}</dd><dt>error rate</dt><dd>{error_rate:.2}%</dd>\
+             <dt>mean</dt><dd>{}</dd><dt>p50</dt><dd>{}</dd><dt>p99</dt><dd>{}</dd>\
+             <dt>min</dt><dd>{}</dd><dt>max</dt><dd>{}</dd><dt>first request</dt><dd>{}</dd></dl></div>",
+            escape(&s.name),
+            e.requests,
+            l.p99.map_or_else(String::new, |v| v.to_string()),
+            escape(&s.name),
+            e.requests,
+            ms(l.mean),
+            ms(l.p50),
+            ms(l.p99),
+            ms(l.min),
+            ms(l.max),
+            ms(e.first_ms)
+        );
+    }
+    page.push_str("</div>\n");
+}
+
+/// Writes a figure holding the linear and log variants of a chart (or a note when there is
+/// nothing to draw) and the data for its read-out.
+fn figure(page: &mut String, caption: &str, variants: Vec<Chart>) {
+    if variants
+        .iter()
+        .all(|c| c.lines.iter().all(|l| l.points.is_empty()))
+    {
+        let _ = writeln!(
+            page,
+            "<p class=\"note\">{}: no timed response to draw (every request failed; see the errors below).</p>",
+            escape(caption)
+        );
+        return;
+    }
+    let _ = write!(
+        page,
+        "<figure class=\"chart\" data-caption=\"{}\">",
+        escape(caption)
+    );
+    let classes = ["linear", "log"];
+    for (chart, class) in variants.iter().zip(classes) {
+        let svg = if variants.len() > 1 {
+            format!("<div class=\"{class}\">{}</div>", chart.svg)
+        } else {
+            chart.svg.clone()
+        };
+        page.push_str(&svg);
+    }
+    let data = serde_json::to_string(&variants)
+        .unwrap_or_else(|_| "[]".to_owned())
+        .replace("</", "<\\/");
+    let _ = writeln!(
+        page,
+        "<div class=\"readout\"></div><script type=\"application/json\">{data}</script></figure>"
+    );
+}
+
+fn timeline_lines(e: &EndpointResult) -> Vec<Line> {
+    let pick = |f: fn(&crate::results::TimelinePoint) -> Option<f64>| -> Vec<(f64, f64)> {
+        e.timeline
+            .iter()
+            .filter_map(|b| f(b).map(|v| (b.t_s, v)))
+            .collect()
+    };
+    vec![
+        Line {
+            name: "max".into(),
+            points: pick(|b| b.max_ms),
+        },
+        Line {
+            name: "p99".into(),
+            points: pick(|b| b.p99_ms),
+        },
+        Line {
+            name: "mean".into(),
+            points: pick(|b| b.mean_ms),
+        },
+        Line {
+            name: "min".into(),
+            points: pick(|b| b.min_ms),
+        },
+    ]
+}
+
+fn both_scales(title: &str, lines: Vec<Line>) -> Vec<Chart> {
+    vec![
+        charts::over_time(title, lines.clone(), Scale::Linear),
+        charts::over_time(title, lines, Scale::Log),
+    ]
+}
+
+fn over_time(page: &mut String, all: &[Series<'_>]) {
+    page.push_str(
+        "<h2>Latency over time</h2>\n<p class=\"controls\"><label><input type=\"checkbox\" id=\"log-scale\"> \
+         logarithmic latency axis (spikes flatten the rest on a linear one)</label></p>\n",
+    );
+    let means: Vec<Line> = all
+        .iter()
+        .map(|s| Line {
+            name: s.name.clone(),
+            points: s
+                .endpoint
+                .timeline
+                .iter()
+                .filter_map(|b| b.mean_ms.map(|m| (b.t_s, m)))
+                .collect(),
+        })
+        .collect();
+    figure(
+        page,
+        "mean latency of every endpoint",
+        both_scales("mean latency, every endpoint", means),
+    );
+    for s in all {
+        let title = format!(
+            "{}: min, mean, p99, max per {} s",
+            s.name, s.endpoint.timeline_bucket_s
+        );
+        figure(
+            page,
+            &s.name,
+            both_scales(&title, timeline_lines(s.endpoint)),
+        );
+    }
+}
+
+/// The percentile spectrum from the stored histograms, up to the resolution the sample
+/// count supports.
+fn spectrum(page: &mut String, all: &[Series<'_>]) {
+    page.push_str("<h2>Latency distribution</h2>\n");
+    let lines: Vec<Line> = all
+        .iter()
+        .map(|s| {
+            let points = decode_histogram(&s.endpoint.histogram)
+                .ok()
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    let max_nines = (h.len() as f64).log10().clamp(1.0, 6.0);
+                    (0..=(max_nines * 20.0) as u32)
+                        .map(|i| {
+                            let nines = f64::from(i) / 20.0;
+                            let q = 1.0 - 10f64.powf(-nines);
+                            (nines, h.value_at_quantile(q) as f64 / 1_000.0)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Line {
+                name: s.name.clone(),
+                points,
+            }
+        })
+        .collect();
+    figure(
+        page,
+        "percentile spectrum",
+        vec![charts::spectrum(
+            "latency by percentile (HdrHistogram)",
+            lines,
+        )],
+    );
+}
+
+fn outcomes(page: &mut String, all: &[Series<'_>], inputs: &[Labeled<'_>]) {
+    page.push_str("<h2>Statuses and errors</h2>\n<table><tr><th>endpoint</th><th>statuses</th><th>status</th><th>timeout</th><th>connect</th><th>tls</th><th>protocol</th><th>body</th></tr>\n");
+    for s in all {
+        let e = s.endpoint;
+        let statuses: Vec<String> = e
+            .status
+            .iter()
+            .map(|(code, n)| format!("{code}×{n}"))
+            .collect();
+        let k = &e.error_kinds;
+        let _ = writeln!(
+            page,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.name),
+            escape(&statuses.join(" ")),
+            k.status,
+            k.timeout,
+            k.connect,
+            k.tls,
+            k.protocol,
+            k.body
+        );
+    }
+    page.push_str("</table>\n");
+    let thresholds: Vec<_> = inputs
+        .iter()
+        .flat_map(|i| i.results.thresholds.iter())
+        .collect();
+    if !thresholds.is_empty() {
+        page.push_str(
+            "<h2>Thresholds</h2>\n<table><tr><th>threshold</th><th>on</th><th>result</th></tr>\n",
+        );
+        for t in thresholds {
+            let (class, mark) = if t.passed {
+                ("pass", "✓ passed")
+            } else {
+                ("fail", "✗ failed")
+            };
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{mark}: {}</td></tr>",
+                escape(&t.expr),
+                escape(t.endpoint.as_deref().unwrap_or("all endpoints")),
+                escape(&crate::thresholds::explain(t))
+            );
+        }
+        page.push_str("</table>\n");
+    }
+}
+
+fn outliers(page: &mut String, all: &[Series<'_>]) {
+    if all.iter().all(|s| s.endpoint.outliers.is_empty()) {
+        return;
+    }
+    page.push_str("<h2>Slowest requests</h2>\n<table><tr><th>endpoint</th><th>at (s)</th><th>latency</th><th>status</th><th>iteration</th><th>lane</th><th>new connection</th></tr>\n");
+    for s in all {
+        for o in &s.endpoint.outliers {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{:.3}</td><td>{:.3} ms</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&s.name),
+                o.t_s,
+                o.latency_ms,
+                o.status,
+                o.iteration,
+                o.lane,
+                if o.new_connection { "yes" } else { "no" }
+            );
+        }
+    }
+    page.push_str("</table>\n");
+}

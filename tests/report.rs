@@ -1,0 +1,266 @@
+//! The HTML report: its structure, and a real render in headless Chromium (installed by
+//! .ci/run; without it the browser test is skipped locally, never in CI).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{TempDir, cannon, demo};
+
+fn run_with_report(dir: &TempDir, name: &str, args: &[&str]) -> (serde_json::Value, String) {
+    let out = dir.join(&format!("{name}.json"));
+    let report = dir.join(&format!("{name}.html"));
+    let output = cannon()
+        .arg("run")
+        .args(args)
+        .arg("-q")
+        .arg("-o")
+        .arg(&out)
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    (json, std::fs::read_to_string(&report).unwrap())
+}
+
+fn slipspace_targets(dir: &TempDir, base: &str) -> PathBuf {
+    let text: String = ["rust", "go", "kotlin", "fsharp", "csharp"]
+        .iter()
+        .map(|n| format!("[[target]]\nname = \"{n}\"\nurl = \"{base}/slipspace/{n}\"\n"))
+        .collect();
+    dir.write("targets.toml", &text)
+}
+
+#[test]
+fn the_report_is_one_self_contained_page_with_every_section() {
+    let server = demo();
+    let dir = TempDir::new("report");
+    let targets = slipspace_targets(&dir, &server.base_url());
+    let (json, html) = run_with_report(
+        &dir,
+        "run",
+        &[
+            "--targets",
+            targets.to_str().unwrap(),
+            "-n",
+            "8",
+            "-c",
+            "2",
+            "--sleep",
+            "20ms",
+        ],
+    );
+    for section in [
+        "<h2>Endpoints</h2>",
+        "<h2>Latency over time</h2>",
+        "<h2>Latency distribution</h2>",
+        "<h2>Statuses and errors</h2>",
+        "<h2>Slowest requests</h2>",
+    ] {
+        assert!(html.contains(section), "missing {section}");
+    }
+    // Self-contained: nothing is fetched from anywhere.
+    for external in ["src=\"http", "href=\"http", "<link ", "@import", "src=\"//"] {
+        assert!(!html.contains(external), "external reference {external}");
+    }
+    // One chart per endpoint, every endpoint's mean, and the spectrum, each with data.
+    assert_eq!(html.matches("<figure class=\"chart\"").count(), 5 + 2);
+    assert!(html.matches("<polyline").count() >= 7 * 2);
+    for e in json["endpoints"].as_array().unwrap() {
+        let tile = format!(
+            "data-endpoint=\"{}\" data-requests=\"{}\"",
+            e["name"].as_str().unwrap(),
+            e["requests"]
+        );
+        assert!(html.contains(&tile), "no call-out for {tile}");
+    }
+    assert!(html.len() < 1_000_000);
+}
+
+#[test]
+fn several_files_are_overlaid_with_their_labels() {
+    let server = demo();
+    let dir = TempDir::new("report-overlay");
+    let url = format!("{}/hello", server.base_url());
+    let (_, _) = run_with_report(&dir, "a", &[url.as_str(), "-n", "5"]);
+    let (_, _) = run_with_report(&dir, "b", &[url.as_str(), "-n", "5"]);
+    let out = dir.join("both.html");
+    let status = cannon()
+        .args(["report", "--label", "before", "--label", "after"])
+        .arg(dir.join("a.json"))
+        .arg(dir.join("b.json"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("before · ") && html.contains("after · "),
+        "labels missing"
+    );
+}
+
+#[test]
+fn incomplete_and_error_only_runs_render_with_a_note() {
+    let server = demo();
+    let dir = TempDir::new("report-notes");
+    let refused = format!("http://127.0.0.1:{}/", support::refused_port());
+    let (_, html) = run_with_report(&dir, "errors", &[refused.as_str(), "-n", "3"]);
+    assert!(html.contains("no timed response to draw"), "error-only run");
+    let failing = format!("{}/status/500", server.base_url());
+    let (json, html) = run_with_report(
+        &dir,
+        "stopped",
+        &[
+            failing.as_str(),
+            "-n",
+            "100000",
+            "--sleep",
+            "10ms",
+            "--threshold",
+            "errors<2",
+            "--fail-fast",
+        ],
+    );
+    assert_eq!(json["run"]["complete"], false);
+    assert!(
+        html.contains("Incomplete run: it was stopped by threshold"),
+        "interrupted run"
+    );
+}
+
+/// Chromium, if installed.
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("API_CANNON_CHROMIUM").ok(),
+        Some("/usr/bin/chromium".into()),
+        Some("/usr/bin/chromium-browser".into()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Renders `page` headless: (DOM after scripts ran, console messages); writes a screenshot.
+fn render(chrome: &Path, page: &Path, screenshot: &Path, profile: &Path) -> (String, Vec<String>) {
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--window-size=1100,2400",
+    ];
+    let url = format!("file://{}", page.display());
+    let shot = Command::new(chrome)
+        .args(flags)
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.join("shot").display()
+        ))
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(&url)
+        .output()
+        .expect("chromium starts");
+    assert!(
+        shot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let dom = Command::new(chrome)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.join("dom").display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("chromium starts");
+    let console: Vec<String> = [&shot.stderr, &dom.stderr]
+        .iter()
+        .flat_map(|err| {
+            String::from_utf8_lossy(err)
+                .lines()
+                .filter(|l| l.contains(":CONSOLE"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (String::from_utf8_lossy(&dom.stdout).into_owned(), console)
+}
+
+#[test]
+fn the_report_renders_in_a_real_browser() {
+    let Some(chrome) = chromium() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Chromium: .ci/run installs it"
+        );
+        eprintln!("skipped: Chromium is not installed (apt-get install chromium, or run .ci/run)");
+        return;
+    };
+    let server = demo();
+    let dir = TempDir::new("report-browser");
+    let targets = slipspace_targets(&dir, &server.base_url());
+    let (json, _) = run_with_report(
+        &dir,
+        "demo",
+        &[
+            "--targets",
+            targets.to_str().unwrap(),
+            "-n",
+            "10",
+            "-c",
+            "3",
+            "--sleep",
+            "30ms",
+        ],
+    );
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("report.png");
+    let (dom, console) = render(&chrome, &dir.join("demo.html"), &screenshot, dir.path());
+    eprintln!("report screenshot: {}", screenshot.display());
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    assert!(
+        std::fs::metadata(&screenshot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "no screenshot"
+    );
+    let body = dom
+        .split("<body")
+        .nth(1)
+        .and_then(|b| b.split('>').next())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        body.contains("data-charts-drawn=\"7\"") && body.contains("data-charts=\"7\""),
+        "charts not drawn: <body{body}>"
+    );
+    for e in json["endpoints"].as_array().unwrap() {
+        let tile = format!(
+            "data-endpoint=\"{}\" data-requests=\"{}\" data-p99=\"{}\"",
+            e["name"].as_str().unwrap(),
+            e["requests"],
+            e["latency_ms"]["p99"]
+        );
+        assert!(
+            dom.contains(&tile),
+            "call-out differs from the JSON: {tile}"
+        );
+    }
+}

@@ -264,3 +264,40 @@ fn the_report_renders_in_a_real_browser() {
         );
     }
 }
+
+#[test]
+fn a_three_day_five_endpoint_report_stays_under_a_megabyte() {
+    let server = demo();
+    let dir = TempDir::new("report-size");
+    let targets = slipspace_targets(&dir, &server.base_url());
+    let (mut json, _) = run_with_report(
+        &dir,
+        "short",
+        &["--targets", targets.to_str().unwrap(), "-n", "3", "-c", "3"],
+    );
+    // Stretch the timelines to a three-day run's: 1,000 buckets of 259.2 s per endpoint.
+    for e in json["endpoints"].as_array_mut().unwrap() {
+        e["timeline_bucket_s"] = 259.2.into();
+        e["timeline"] = (0..1_000)
+            .map(|i| {
+                let spike = if i % 97 == 0 { 1_400.0 } else { 0.0 };
+                serde_json::json!({"t_s": i as f64 * 259.2, "requests": 150, "errors": 0, "min_ms": 5.1,
+                    "mean_ms": 8.0 + (i % 7) as f64, "p99_ms": 20.0 + spike, "max_ms": 30.0 + spike})
+            })
+            .collect();
+    }
+    let long = dir.write("long.json", &json.to_string());
+    let out = dir.join("long.html");
+    assert!(
+        cannon()
+            .arg("report")
+            .arg(&long)
+            .arg("-o")
+            .arg(&out)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let size = std::fs::metadata(&out).unwrap().len();
+    assert!(size < 1_000_000, "{size} bytes");
+}

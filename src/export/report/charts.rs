@@ -3,7 +3,6 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use serde::Serialize;
 
 /// Okabe–Ito: distinguishable with the common colour-vision deficiencies, and in print.
 pub const PALETTE: [RGBColor; 8] = [
@@ -20,7 +19,7 @@ pub const PALETTE: [RGBColor; 8] = [
 const SIZE: (u32, u32) = (900, 320);
 
 /// One line of a chart.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Line {
     /// Legend text.
     pub name: String,
@@ -29,10 +28,9 @@ pub struct Line {
 }
 
 /// A drawn chart and what the page's script needs for hover read-outs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Chart {
     /// The SVG markup.
-    #[serde(skip)]
     pub svg: String,
     /// Plotting area in SVG pixels: left, right.
     pub area: (i32, i32),

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use charts::{Chart, Line, Scale};
 
-use crate::results::{EndpointResult, Results, decode_histogram};
+use crate::results::{EndpointResult, Results, TimelinePoint, decode_histogram};
 
 pub mod charts;
 
@@ -205,39 +205,95 @@ fn figure(page: &mut String, caption: &str, variants: Vec<Chart>) {
         };
         page.push_str(&svg);
     }
-    let data = serde_json::to_string(&variants)
-        .unwrap_or_else(|_| "[]".to_owned())
-        .replace("</", "<\\/");
+    let data = readout_data(&variants).replace("</", "<\\/");
     let _ = writeln!(
         page,
         "<div class=\"readout\"></div><script type=\"application/json\">{data}</script></figure>"
     );
 }
 
+/// What the page's script needs for hover read-outs: the lines once (both scales share
+/// them), rounded to the microsecond, and each variant's plotting area.
+fn readout_data(variants: &[Chart]) -> String {
+    let Some(first) = variants.first() else {
+        return "{}".to_owned();
+    };
+    let round = |v: f64| (v * 1_000.0).round() / 1_000.0;
+    let lines: Vec<serde_json::Value> = first
+        .lines
+        .iter()
+        .map(|l| {
+            let points: Vec<[f64; 2]> = l
+                .points
+                .iter()
+                .map(|&(x, y)| [round(x), round(y)])
+                .collect();
+            serde_json::json!({ "name": l.name, "points": points })
+        })
+        .collect();
+    let areas: Vec<[i32; 2]> = variants.iter().map(|c| [c.area.0, c.area.1]).collect();
+    let data = serde_json::json!({
+        "width": first.width,
+        "x_kind": first.x_kind,
+        "x_range": [first.x_range.0, first.x_range.1],
+        "areas": areas,
+        "lines": lines,
+    });
+    data.to_string()
+}
+
+/// Most points a line is drawn with: about two per horizontal pixel of a chart.
+const MAX_POINTS: usize = 500;
+
+/// The timeline with neighbouring buckets merged until it fits [`MAX_POINTS`]: extremes
+/// keep their extremes (a spike survives), means are weighted by requests.
+fn drawable(timeline: &[TimelinePoint]) -> Vec<TimelinePoint> {
+    let mut points = timeline.to_vec();
+    while points.len() > MAX_POINTS {
+        points = points
+            .chunks(2)
+            .map(|pair| {
+                let mut merged = pair[0].clone();
+                if let Some(next) = pair.get(1) {
+                    let (a, b) = (merged.requests as f64, next.requests as f64);
+                    merged.mean_ms = match (merged.mean_ms, next.mean_ms) {
+                        (Some(x), Some(y)) if a + b > 0.0 => Some((x * a + y * b) / (a + b)),
+                        (x, y) => x.or(y),
+                    };
+                    merged.min_ms = pick(merged.min_ms, next.min_ms, f64::min);
+                    merged.max_ms = pick(merged.max_ms, next.max_ms, f64::max);
+                    merged.p99_ms = pick(merged.p99_ms, next.p99_ms, f64::max);
+                    merged.requests += next.requests;
+                    merged.errors += next.errors;
+                }
+                merged
+            })
+            .collect();
+    }
+    points
+}
+
+fn pick(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        (a, b) => a.or(b),
+    }
+}
+
 fn timeline_lines(e: &EndpointResult) -> Vec<Line> {
-    let pick = |f: fn(&crate::results::TimelinePoint) -> Option<f64>| -> Vec<(f64, f64)> {
-        e.timeline
+    let timeline = drawable(&e.timeline);
+    let line = |name: &str, f: fn(&TimelinePoint) -> Option<f64>| Line {
+        name: name.to_owned(),
+        points: timeline
             .iter()
             .filter_map(|b| f(b).map(|v| (b.t_s, v)))
-            .collect()
+            .collect(),
     };
     vec![
-        Line {
-            name: "max".into(),
-            points: pick(|b| b.max_ms),
-        },
-        Line {
-            name: "p99".into(),
-            points: pick(|b| b.p99_ms),
-        },
-        Line {
-            name: "mean".into(),
-            points: pick(|b| b.mean_ms),
-        },
-        Line {
-            name: "min".into(),
-            points: pick(|b| b.min_ms),
-        },
+        line("max", |b| b.max_ms),
+        line("p99", |b| b.p99_ms),
+        line("mean", |b| b.mean_ms),
+        line("min", |b| b.min_ms),
     ]
 }
 
@@ -257,9 +313,7 @@ fn over_time(page: &mut String, all: &[Series<'_>]) {
         .iter()
         .map(|s| Line {
             name: s.name.clone(),
-            points: s
-                .endpoint
-                .timeline
+            points: drawable(&s.endpoint.timeline)
                 .iter()
                 .filter_map(|b| b.mean_ms.map(|m| (b.t_s, m)))
                 .collect(),

@@ -12,15 +12,14 @@
     if (hasData) drawn += 1;
     const data = figure.querySelector("script[type='application/json']");
     if (!data) continue;
-    const charts = JSON.parse(data.textContent);
+    const chart = JSON.parse(data.textContent);
     const readout = figure.querySelector(".readout");
     figure.addEventListener("mousemove", (event) => {
       const visible = Array.from(svgs).findIndex((svg) => svg.getBoundingClientRect().width > 0);
       if (visible < 0) return;
-      const chart = charts[Math.min(visible, charts.length - 1)];
       const rect = svgs[visible].getBoundingClientRect();
       const px = (event.clientX - rect.left) * chart.width / rect.width;
-      const [left, right] = chart.area;
+      const [left, right] = chart.areas[Math.min(visible, chart.areas.length - 1)];
       if (px < left || px > right) { readout.style.display = "none"; return; }
       const x = chart.x_range[0] + (px - left) / (right - left) * (chart.x_range[1] - chart.x_range[0]);
       const lines = chart.lines.map((line) => {

@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let started_at = SystemTime::now();
     let finished = runtime.block_on(async {
-        let (_control, run) = engine::start(&plan, templates, None)?;
+        let (_control, run) = engine::start(&plan, templates)?;
         Ok::<_, std::io::Error>(run.finish().await)
     })?;
     let meta = RunMeta {

@@ -163,6 +163,19 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE")]
     pub cacert: Vec<PathBuf>,
 
+    /// Do not verify servers' TLS certificates (self-signed test servers): the results and
+    /// the summary say so. Prefer --cacert.
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Client certificate chain (PEM) for mutual TLS; needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of the --cert certificate.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
     /// Worker threads [default: the number of CPU cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,

@@ -64,6 +64,8 @@ pub struct Response {
     pub raw_latency: Duration,
     /// From the same actual start to the moment the response head was parsed.
     pub ttfb: Duration,
+    /// The HTTP version of the response (`HTTP/1.1`).
+    pub http_version: &'static str,
 }
 
 /// How long opening a connection took, phase by phase.
@@ -75,6 +77,8 @@ pub struct Setup {
     pub connect: Duration,
     /// TLS handshake; `None` for http://.
     pub tls: Option<Duration>,
+    /// The negotiated TLS version (`TLSv1.3`); `None` for http://.
+    pub tls_version: Option<&'static str>,
 }
 
 /// The outcome of one request, as the recorder sees it.

@@ -61,6 +61,8 @@ pub struct Target {
     /// Thresholds from the targets file (`[defaults.thresholds]` and the target's own),
     /// each naming this target.
     pub thresholds: Vec<Threshold>,
+    /// Skip verifying the server's TLS certificate (`insecure = true`, `--insecure`).
+    pub insecure: bool,
 }
 
 /// Where a bad input is.
@@ -229,6 +231,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             expect_status: ExpectStatus::AnySuccess,
             timeout,
             thresholds: Vec::new(),
+            insecure: false,
         });
     }
     Ok(targets)

@@ -101,7 +101,7 @@ fn engine_allocations(url: &str, requests: u64) -> u64 {
         .unwrap();
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let finished = runtime.block_on(async {
-        let (_control, run) = engine::start(&plan, templates, None).unwrap();
+        let (_control, run) = engine::start(&plan, templates).unwrap();
         run.finish().await
     });
     let used = ALLOCATIONS.load(Ordering::Relaxed) - before;

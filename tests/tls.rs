@@ -13,8 +13,13 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use support::{TempDir, run};
 
 /// Serves `hello` over TLS on 127.0.0.1 with a certificate for `localhost`; returns its
-/// port and the certificate in PEM.
+/// port and the certificate in PEM. With `client_ca`, clients must present a certificate
+/// that CA signed.
 fn start_tls_server() -> (u16, String) {
+    start_tls_server_with(None)
+}
+
+fn start_tls_server_with(client_ca: Option<CertificateDer<'static>>) -> (u16, String) {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let pem = certified.cert.pem();
     let chain = vec![CertificateDer::from(certified.cert.der().to_vec())];
@@ -22,12 +27,24 @@ fn start_tls_server() -> (u16, String) {
         certified.signing_key.serialize_der(),
     ));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
         .unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca).unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(chain, key).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -91,6 +108,9 @@ fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
     );
     let e = &trusted.json()["endpoints"][0];
     assert_eq!(e["ok"], 6, "{e}");
+    assert_eq!(e["http_version"], "HTTP/1.1");
+    assert_eq!(e["tls_version"], "TLSv1.3");
+    assert_eq!(trusted.json()["run"]["insecure"], false);
     // Each lane paid for name resolution, TCP and TLS once, then reused its connection.
     assert_eq!(e["new_connections"], 2);
     for phase in ["dns_ms", "connect_ms", "tls_ms"] {
@@ -118,4 +138,72 @@ fn a_bad_cacert_file_is_a_config_error() {
         run.stderr
     );
     assert!(run.results.is_none());
+}
+
+#[test]
+fn mutual_tls_needs_the_client_certificate() {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let mut client_params = rcgen::CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
+
+    let (port, server_pem) = start_tls_server_with(Some(ca.der().clone()));
+    let dir = TempDir::new("mtls");
+    let server_ca = dir.write("server.pem", &server_pem);
+    let cert = dir.write("client.pem", &client_cert.pem());
+    let key = dir.write("client.key", &client_key.serialize_pem());
+    let url = format!("https://localhost:{port}/hello");
+    let trust = ["--cacert", server_ca.to_str().unwrap()];
+
+    let without = run(&dir, &[&[url.as_str(), "-n", "2"][..], &trust].concat());
+    assert_eq!(
+        without.json()["endpoints"][0]["error_kinds"]["tls"],
+        2,
+        "{}",
+        without.json()["endpoints"][0]
+    );
+
+    let with = run(
+        &dir,
+        &[
+            &[
+                url.as_str(),
+                "-n",
+                "2",
+                "--cert",
+                cert.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ][..],
+            &trust,
+        ]
+        .concat(),
+    );
+    assert_eq!(with.json()["endpoints"][0]["ok"], 2, "{}", with.stderr);
+
+    let wrong_key = dir.write("wrong.key", "not a key");
+    let bad = run(
+        &dir,
+        &[
+            url.as_str(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            wrong_key.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad.code, Some(2));
+    assert!(
+        bad.stderr.contains("--key") && bad.stderr.contains("wrong.key"),
+        "{}",
+        bad.stderr
+    );
 }

@@ -43,11 +43,10 @@ const FAIL_FAST_EVERY: Duration = Duration::from_secs(1);
 pub(super) async fn coordinate(
     plan: &Plan,
     templates: Vec<Arc<RequestTemplate>>,
-    tls: Option<Arc<rustls::ClientConfig>>,
     settings: &Settings<'_>,
 ) -> Result<Ended, AppError> {
     let mut signals = Signals::new()?;
-    let (control, run) = engine::start(plan, templates, tls)?;
+    let (control, run) = engine::start(plan, templates)?;
     let mut progress = Progress::new(
         settings.quiet,
         Scope {

@@ -9,7 +9,7 @@ use crate::cli::{
     Cli, Command, CompareArgs, CompareFormat, DemoArgs, LoadArgs, MergeArgs, OutputArgs,
     ReportArgs, RunArgs,
 };
-use crate::client::{RequestTemplate, TlsConfigError, client_config};
+use crate::client::{RequestTemplate, TlsConfigError, TlsOptions, client_config};
 use crate::demo::{DemoServer, slipspace_targets};
 use crate::export::{Destination, WriteError, json, junit, markdown, report, summary};
 use crate::plan::{Open, Plan, RunSpec};
@@ -193,13 +193,16 @@ fn merge(args: MergeArgs) -> Result<u8, AppError> {
 
 fn run(args: RunArgs) -> Result<u8, AppError> {
     let timeout = args.load.timeout;
-    let targets = match &args.targets {
+    let mut targets = match &args.targets {
         Some(path) => {
             let lookup = |name: &str| std::env::var(name).ok();
             crate::targets::load_file(path, timeout, &lookup)?
         }
         None => crate::targets::from_urls(&args.urls, timeout)?,
     };
+    for target in &mut targets {
+        target.insecure |= args.load.insecure;
+    }
     fire(targets, &args.load, &args.output, args.dry_run)
 }
 
@@ -227,6 +230,9 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         timeout: Duration::from_secs(10),
         fresh_connections: false,
         cacert: Vec::new(),
+        insecure: false,
+        cert: None,
+        key: None,
         threads: None,
         rate: None,
         every: None,
@@ -256,22 +262,7 @@ fn fire(
     output: &OutputArgs,
     dry_run: bool,
 ) -> Result<u8, AppError> {
-    let templates = targets
-        .iter()
-        .map(|t| {
-            RequestTemplate::new(t)
-                .map(Arc::new)
-                .map_err(|problem| AppError::Target {
-                    name: t.name.clone(),
-                    problem,
-                })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let needs_tls = targets.iter().any(|t| t.url.scheme_str() == Some("https"));
-    let tls = match needs_tls || !load.cacert.is_empty() {
-        true => Some(client_config(&load.cacert)?),
-        false => None,
-    };
+    let templates = templates(&targets, load)?;
     let thresholds = all_thresholds(&targets, &output.thresholds)?;
     let destination = Destination::from_arg(output.output.as_deref(), SystemTime::now());
     let reports = Reports::new(output);
@@ -295,7 +286,7 @@ fn fire(
         fail_fast: output.fail_fast,
         reports: &reports,
     };
-    let ended = runtime.block_on(coordinator::coordinate(&plan, templates, tls, &settings))?;
+    let ended = runtime.block_on(coordinator::coordinate(&plan, templates, &settings))?;
     // Results first: whatever happens to the terminal afterwards, they are safe.
     destination.write(&json::render(&ended.results))?;
     reports.write(&ended.results)?;
@@ -314,6 +305,48 @@ fn fire(
         None if failed => 1,
         None => 0,
     })
+}
+
+/// One prepared request per target, each https target with its TLS configuration: built
+/// once, verifying unless the target (or `--insecure`) says otherwise. TLS files given on
+/// the command line are checked even when no target needs them.
+fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTemplate>>, AppError> {
+    let options = TlsOptions {
+        extra_roots: load.cacert.clone(),
+        client_auth: load.cert.clone().zip(load.key.clone()),
+    };
+    let https = |insecure: bool| {
+        targets
+            .iter()
+            .any(|t| t.url.scheme_str() == Some("https") && t.insecure == insecure)
+    };
+    let given = !options.extra_roots.is_empty() || options.client_auth.is_some();
+    let verified = if https(false) || given {
+        Some(client_config(&options, false)?)
+    } else {
+        None
+    };
+    let insecure = if https(true) {
+        Some(client_config(&options, true)?)
+    } else {
+        None
+    };
+    targets
+        .iter()
+        .map(|t| {
+            let tls = if t.insecure {
+                insecure.clone()
+            } else {
+                verified.clone()
+            };
+            RequestTemplate::new(t)
+                .map(|template| Arc::new(template.with_tls(tls)))
+                .map_err(|problem| AppError::Target {
+                    name: t.name.clone(),
+                    problem,
+                })
+        })
+        .collect()
 }
 
 /// The targets file's thresholds and the command line's, with every endpoint a command-line

@@ -24,7 +24,7 @@ use crate::targets::{ExpectStatus, Target};
 
 mod tls;
 
-pub use tls::{TlsConfigError, client_config};
+pub use tls::{TlsConfigError, TlsOptions, client_config};
 
 /// The `User-Agent` sent unless a target sets its own.
 pub const DEFAULT_USER_AGENT: &str = concat!("api-cannon/", env!("CARGO_PKG_VERSION"));
@@ -43,9 +43,17 @@ pub struct RequestTemplate {
     pub expect_status: ExpectStatus,
     /// Per-request timeout, connection set-up included.
     pub timeout: Duration,
+    /// The TLS configuration for https targets (verifying, or `--insecure`).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl RequestTemplate {
+    /// Uses `config` for this target's TLS handshakes.
+    pub fn with_tls(mut self, config: Option<Arc<rustls::ClientConfig>>) -> Self {
+        self.tls = config;
+        self
+    }
+
     /// Prepares `target` for sending. Fails only for a host that is not a valid TLS name.
     pub fn new(target: &Target) -> Result<Self, String> {
         let url = &target.url;
@@ -78,6 +86,7 @@ impl RequestTemplate {
             body: target.body.clone(),
             expect_status: target.expect_status.clone(),
             timeout: target.timeout,
+            tls: None,
         })
     }
 
@@ -122,6 +131,8 @@ pub struct Exchange {
     pub ttfb: Duration,
     /// Until the last byte of the body was read.
     pub latency: Duration,
+    /// The HTTP version the response came in.
+    pub version: http::Version,
 }
 
 /// One open HTTP/1.1 connection.
@@ -131,14 +142,11 @@ pub struct Connection {
 
 impl Connection {
     /// Resolves, connects and (for https) completes the TLS handshake, timing each phase.
-    pub async fn open(
-        template: &RequestTemplate,
-        tls: Option<&Arc<rustls::ClientConfig>>,
-    ) -> Result<(Connection, Setup), ErrorKind> {
+    pub async fn open(template: &RequestTemplate) -> Result<(Connection, Setup), ErrorKind> {
         let (tcp, mut setup) = connect_tcp(&template.host, template.port).await?;
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
-        let sender = match (&template.server_name, tls) {
+        let sender = match (&template.server_name, &template.tls) {
             (Some(name), Some(config)) => {
                 let started = Instant::now();
                 let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
@@ -147,6 +155,7 @@ impl Connection {
                     .await
                     .map_err(|_| ErrorKind::Tls)?;
                 setup.tls = Some(started.elapsed());
+                setup.tls_version = stream.get_ref().1.protocol_version().map(tls_version_name);
                 handshake(stream).await?
             }
             (Some(_), None) => return Err(ErrorKind::Tls),
@@ -170,18 +179,49 @@ impl Connection {
             .sender
             .send_request(template.request())
             .await
-            .map_err(|_| ErrorKind::Protocol)?;
+            .map_err(|e| classify(&e, ErrorKind::Protocol))?;
         let ttfb = start.elapsed();
         let status = response.status().as_u16();
+        let version = response.version();
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
-            frame.map_err(|_| ErrorKind::Body)?;
+            frame.map_err(|e| classify(&e, ErrorKind::Body))?;
         }
         Ok(Exchange {
             status,
             ttfb,
             latency: start.elapsed(),
+            version,
         })
+    }
+}
+
+/// A TLS alert behind a hyper error (a server refusing the client certificate only says
+/// so after the client's side of a TLS 1.3 handshake is done) is a `tls` error, not
+/// `protocol`.
+fn classify(error: &hyper::Error, otherwise: ErrorKind) -> ErrorKind {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return ErrorKind::Tls;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return ErrorKind::Tls;
+        }
+        source = cause.source();
+    }
+    otherwise
+}
+
+fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
+    match version {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "other",
     }
 }
 

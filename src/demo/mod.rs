@@ -113,6 +113,7 @@ pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
                 expect_status: ExpectStatus::AnySuccess,
                 timeout,
                 thresholds: Vec::new(),
+                insecure: false,
             }
         })
         .collect()

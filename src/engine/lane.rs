@@ -15,7 +15,6 @@ use crate::record::Stats;
 pub(super) struct ThreadContext {
     /// The run's start: every timestamp is an offset from it.
     pub t0: Instant,
-    pub tls: Option<Arc<rustls::ClientConfig>>,
     pub fresh_connections: bool,
     /// This thread's figures; borrowed only between awaits, so never contended.
     pub stats: RefCell<Stats>,
@@ -122,6 +121,7 @@ impl Lane {
                 latency: exchange.latency + waited,
                 raw_latency: exchange.latency,
                 ttfb: exchange.ttfb,
+                http_version: version_name(exchange.version),
             }),
         };
         self.ctx.stats.borrow_mut().endpoints[self.endpoint].record(&outcome);
@@ -149,8 +149,7 @@ impl Lane {
             None => {
                 // Boxed: opening a connection (DNS, TCP, TLS) is a large future and a rare
                 // path; inline, it would make every lane's task several KB larger.
-                let (connection, phases) =
-                    Box::pin(Connection::open(&self.template, self.ctx.tls.as_ref())).await?;
+                let (connection, phases) = Box::pin(Connection::open(&self.template)).await?;
                 *setup = Some(phases);
                 self.connection.insert(connection)
             }
@@ -193,5 +192,15 @@ pub(super) async fn run_free(mut lane: Lane, iterations: u64, ctx: Rc<ThreadCont
             iteration,
         })
         .await;
+    }
+}
+
+fn version_name(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
     }
 }

@@ -44,7 +44,6 @@ pub enum StoppedBy {
 struct Shared {
     t0: Instant,
     templates: Vec<Arc<RequestTemplate>>,
-    tls: Option<Arc<rustls::ClientConfig>>,
     schedule: Schedule,
     iterations: u64,
     duration: Option<Duration>,
@@ -96,7 +95,6 @@ pub struct Finished {
 pub fn start(
     plan: &Plan,
     templates: Vec<Arc<RequestTemplate>>,
-    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> std::io::Result<(EngineControl, EngineRun)> {
     // Build every runtime before the first thread starts, so a failure sends nothing.
     let runtimes = plan
@@ -114,7 +112,6 @@ pub fn start(
     let shared = Arc::new(Shared {
         t0,
         templates,
-        tls,
         schedule: plan.schedule,
         iterations: plan.iterations,
         duration: plan.spec.duration,

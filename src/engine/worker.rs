@@ -60,7 +60,6 @@ async fn work(
 ) {
     let ctx = Rc::new(ThreadContext {
         t0: shared.t0,
-        tls: shared.tls.clone(),
         fresh_connections: shared.fresh_connections,
         stats: Stats::new(shared.templates.len()).into(),
         stop: Default::default(),

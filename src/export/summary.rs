@@ -54,6 +54,12 @@ pub fn render(results: &Results) -> String {
             crate::thresholds::explain(t)
         );
     }
+    if results.run.insecure {
+        let _ = writeln!(
+            out,
+            "WARNING: TLS certificates were not verified (--insecure / insecure = true): anyone could have answered."
+        );
+    }
     let health = &results.run.health;
     if health.saturated {
         let _ = writeln!(

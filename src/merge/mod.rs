@@ -211,6 +211,7 @@ fn run_info(inputs: &[Input], start: SystemTime, end: SystemTime, elapsed_s: f64
             .map(str::to_owned)
     };
     run.threads = runs.iter().map(|r| r.threads).sum();
+    run.insecure = runs.iter().any(|r| r.insecure);
     // Shards of one run each record the whole run's settings, so those stay as they are;
     // separate runs (several machines) add their lanes, rates and connection limits up.
     if inputs.iter().any(|i| i.results.shard.is_none()) {

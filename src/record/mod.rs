@@ -172,6 +172,10 @@ pub struct EndpointStats {
     pub first: Option<FirstRequest>,
     /// The slowest complete responses.
     pub outliers: Outliers,
+    /// The HTTP version responses came in (the last seen).
+    pub http_version: Option<&'static str>,
+    /// The TLS version connections negotiated (the last seen).
+    pub tls_version: Option<&'static str>,
     /// Requests bucketed by intended start time.
     pub timeline: Timeline,
 }
@@ -196,6 +200,8 @@ impl Default for EndpointStats {
             status: StatusCounts::default(),
             first: None,
             outliers: Outliers::default(),
+            http_version: None,
+            tls_version: None,
             timeline: Timeline::default(),
         }
     }
@@ -221,6 +227,8 @@ impl Clone for EndpointStats {
             status: self.status.clone(),
             first: self.first,
             outliers: self.outliers.clone(),
+            http_version: self.http_version,
+            tls_version: self.tls_version,
             timeline: self.timeline.clone(),
         }
     }
@@ -269,6 +277,7 @@ impl EndpointStats {
         }
         let latency = outcome.result.ok().map(|response| {
             self.status.add(response.status, 1);
+            self.http_version = Some(response.http_version);
             self.ttfb.saturating_record(micros(response.ttfb));
             let us = micros(response.latency);
             match outcome.setup {
@@ -289,6 +298,7 @@ impl EndpointStats {
 
     fn record_setup(&mut self, setup: Setup) {
         self.new_connections += 1;
+        self.tls_version = setup.tls_version.or(self.tls_version);
         if let Some(dns) = setup.dns {
             self.dns.saturating_record(micros(dns));
         }
@@ -336,6 +346,8 @@ impl EndpointStats {
             self.note_first(first);
         }
         self.outliers.merge(&other.outliers);
+        self.http_version = self.http_version.or(other.http_version);
+        self.tls_version = self.tls_version.or(other.tls_version);
         self.timeline.merge(&other.timeline);
     }
 }
@@ -410,6 +422,7 @@ mod tests {
                 latency,
                 raw_latency: latency,
                 ttfb: latency / 2,
+                http_version: "HTTP/1.1",
             }),
         )
     }
@@ -439,6 +452,7 @@ mod tests {
             dns: None,
             connect: Duration::from_micros(150),
             tls: None,
+            tls_version: None,
         });
         s.record(&first);
         let mut late = response(5, 10, 200);

@@ -98,6 +98,7 @@ mod tests {
                 latency,
                 raw_latency: latency,
                 ttfb: latency,
+                http_version: "HTTP/1.1",
             }),
         }
     }

@@ -74,13 +74,17 @@ impl Results {
             add_sparse(&mut lag, &s.schedule_lag);
             all_exact.merge(&s.latency_exact);
         }
+        let insecure = endpoints.iter().any(|e| e.insecure);
         Results {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
                 name: "api-cannon".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
             },
-            run: run_info(meta, stats, LatencySummary::of(&lag, None)),
+            run: RunInfo {
+                insecure,
+                ..run_info(meta, stats, LatencySummary::of(&lag, None))
+            },
             totals: Totals {
                 requests: stats.requests(),
                 ok: stats.endpoints.iter().map(|e| e.ok).sum(),
@@ -124,6 +128,7 @@ fn run_info(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> RunInfo {
         timeout_ms: duration_ms(meta.timeout),
         fresh_connections: meta.spec.fresh_connections,
         threads: meta.threads,
+        insecure: false,
         schedule: schedule_info(meta.schedule, meta.spec),
         health: health(meta, stats, lag),
     }
@@ -199,6 +204,9 @@ impl EndpointResult {
             method: target.method.to_string(),
             url: target.display_url.clone(),
             timeout_ms: duration_ms(target.timeout),
+            http_version: s.http_version.map(str::to_owned),
+            tls_version: s.tls_version.map(str::to_owned),
+            insecure: target.insecure && target.url.scheme_str() == Some("https"),
             requests: s.requests,
             ok: s.ok,
             errors: s.errors(),

@@ -122,6 +122,9 @@ pub struct RunInfo {
     pub fresh_connections: bool,
     /// Worker threads used.
     pub threads: usize,
+    /// True when any endpoint's TLS certificate went unverified.
+    #[serde(default)]
+    pub insecure: bool,
     /// How requests were paced.
     pub schedule: ScheduleInfo,
     /// Whether the generator itself kept up: read this before trusting the figures.
@@ -190,6 +193,15 @@ pub struct EndpointResult {
     pub url: String,
     /// Per-request timeout in milliseconds.
     pub timeout_ms: f64,
+    /// The HTTP version responses came in (`HTTP/1.1`); null when none arrived.
+    #[serde(default)]
+    pub http_version: Option<String>,
+    /// The TLS version negotiated (`TLSv1.3`); null for http:// or when no connection opened.
+    #[serde(default)]
+    pub tls_version: Option<String>,
+    /// True when the server's certificate was not verified (`--insecure`, `insecure = true`).
+    #[serde(default)]
+    pub insecure: bool,
     /// Requests finished (`ok + errors`).
     pub requests: u64,
     /// Requests with a complete response of an expected status.

@@ -34,6 +34,7 @@ pub(super) struct Defaults {
     expect_status: Option<Spanned<Vec<i64>>>,
     #[serde(default)]
     thresholds: BTreeMap<String, Spanned<String>>,
+    insecure: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -50,6 +51,7 @@ pub(super) struct RawTarget {
     timeout: Option<Spanned<String>>,
     #[serde(default)]
     thresholds: BTreeMap<String, Spanned<String>>,
+    insecure: Option<bool>,
 }
 
 /// `[defaults]` after validation.
@@ -58,6 +60,7 @@ pub(super) struct ResolvedDefaults {
     headers: HeaderMap,
     expect_status: ExpectStatus,
     thresholds: Vec<Threshold>,
+    insecure: bool,
 }
 
 pub(super) struct Context<'a> {
@@ -114,6 +117,7 @@ impl Context<'_> {
             headers: HeaderMap::new(),
             expect_status: ExpectStatus::AnySuccess,
             thresholds: Vec::new(),
+            insecure: false,
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return Ok(resolved);
@@ -128,6 +132,7 @@ impl Context<'_> {
         }
         self.add_headers(&mut resolved.headers, &raw.headers, owner)?;
         resolved.thresholds = self.thresholds(&raw.thresholds, owner)?;
+        resolved.insecure = raw.insecure.unwrap_or(false);
         Ok(resolved)
     }
 
@@ -212,6 +217,7 @@ impl Context<'_> {
                 .chain(self.thresholds(&raw.thresholds, owner)?)
                 .map(|t| t.for_endpoint(name))
                 .collect(),
+            insecure: raw.insecure.unwrap_or(defaults.insecure),
         })
     }
 

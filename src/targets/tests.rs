@@ -159,3 +159,14 @@ fn passwords_in_urls_are_masked() {
         "https://api.test/a@b"
     );
 }
+
+#[test]
+fn insecure_comes_from_the_target_or_the_defaults() {
+    let targets = parse(
+        "[defaults]\ninsecure = true\n[[target]]\nname = \"a\"\nurl = \"https://x/\"\n\
+         [[target]]\nname = \"b\"\nurl = \"https://y/\"\ninsecure = false\n",
+    )
+    .unwrap();
+    assert!(targets[0].insecure);
+    assert!(!targets[1].insecure);
+}

@@ -86,6 +86,7 @@ fn results(latencies_ms: &[u64], failures: u64) -> Results {
                 latency,
                 raw_latency: latency,
                 ttfb: latency,
+                http_version: "HTTP/1.1",
             }),
         });
     }

@@ -176,6 +176,16 @@ pub struct LoadArgs {
     #[arg(long, value_name = "FILE", requires = "cert")]
     pub key: Option<PathBuf>,
 
+    /// Send requests for HOST:PORT to TARGET_HOST:TARGET_PORT instead, keeping the Host header
+    /// and TLS name (pin one instance behind a load balancer); repeatable.
+    #[arg(long, value_name = "HOST:PORT:TARGET_HOST:TARGET_PORT")]
+    pub connect_to: Vec<crate::client::ConnectTo>,
+
+    /// Ask for compressed responses (Accept-Encoding: gzip, br). Off by default, so the
+    /// figures are for what the wire carries uncompressed.
+    #[arg(long)]
+    pub compressed: bool,
+
     /// Worker threads [default: the number of CPU cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,

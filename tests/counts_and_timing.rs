@@ -293,3 +293,46 @@ fn a_closed_stderr_loses_nothing() {
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(json["totals"]["requests"], 5);
 }
+
+#[test]
+fn connect_to_aims_a_name_at_an_address_and_keeps_the_host_header() {
+    let server = demo();
+    let dir = TempDir::new("connect-to");
+    let rule = format!("api.test:80:127.0.0.1:{}", server.addr().port());
+    // api.test resolves nowhere: every request reaching the server proves the rule applied.
+    let run = run(
+        &dir,
+        &[
+            "http://api.test/hello",
+            "-n",
+            "3",
+            "--connect-to",
+            rule.as_str(),
+            "--compressed",
+        ],
+    );
+    assert_eq!(run.json()["endpoints"][0]["ok"], 3, "{}", run.stderr);
+    assert_eq!(server.requests_with_header("host", "api.test"), 3);
+    assert_eq!(
+        server.requests_with_header("accept-encoding", "gzip, br"),
+        3
+    );
+    let bad = cannon()
+        .args(["run", "http://x/", "--connect-to", "x:80"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("HOST:PORT:TARGET_HOST:TARGET_PORT"));
+}
+
+#[test]
+fn responses_are_not_compressed_by_default() {
+    let server = demo();
+    let dir = TempDir::new("uncompressed");
+    let url = format!("{}/hello", server.base_url());
+    run(&dir, &[url.as_str(), "-n", "2"]);
+    assert_eq!(
+        server.requests_with_header("accept-encoding", "gzip, br"),
+        0
+    );
+}

@@ -233,6 +233,8 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         insecure: false,
         cert: None,
         key: None,
+        connect_to: Vec::new(),
+        compressed: false,
         threads: None,
         rate: None,
         every: None,
@@ -340,7 +342,13 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                 verified.clone()
             };
             RequestTemplate::new(t)
-                .map(|template| Arc::new(template.with_tls(tls)))
+                .map(|template| {
+                    let template = template
+                        .with_tls(tls)
+                        .with_connect_to(&load.connect_to)
+                        .with_compression(load.compressed);
+                    Arc::new(template)
+                })
                 .map_err(|problem| AppError::Target {
                     name: t.name.clone(),
                     problem,

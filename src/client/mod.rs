@@ -45,9 +45,80 @@ pub struct RequestTemplate {
     pub timeout: Duration,
     /// The TLS configuration for https targets (verifying, or `--insecure`).
     tls: Option<Arc<rustls::ClientConfig>>,
+    /// Where to connect instead of `host:port` (`--connect-to`); Host and SNI stay the URL's.
+    connect_to: Option<(String, u16)>,
+}
+
+/// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
+/// TARGET_HOST:TARGET_PORT, with the Host header and TLS name of the URL unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    /// The URL's host.
+    pub host: String,
+    /// The URL's port.
+    pub port: u16,
+    /// Where to connect instead.
+    pub target_host: String,
+    /// Which port to connect to.
+    pub target_port: u16,
+}
+
+impl std::str::FromStr for ConnectTo {
+    type Err = String;
+
+    /// `api.test:443:10.0.0.7:8443`; IPv6 addresses in brackets (`[::1]`).
+    fn from_str(text: &str) -> Result<ConnectTo, String> {
+        let form = "write HOST:PORT:TARGET_HOST:TARGET_PORT, e.g. api.test:443:127.0.0.1:8443";
+        let mut parts = Vec::new();
+        let (mut part, mut bracket) = (String::new(), false);
+        for c in text.chars() {
+            match c {
+                '[' => bracket = true,
+                ']' => bracket = false,
+                ':' if !bracket => parts.push(std::mem::take(&mut part)),
+                c => part.push(c),
+            }
+        }
+        parts.push(part);
+        let [host, port, target_host, target_port] = parts.as_slice() else {
+            return Err(form.to_owned());
+        };
+        match (port.parse::<u16>(), target_port.parse::<u16>()) {
+            (Ok(port), Ok(target_port)) if !host.is_empty() && !target_host.is_empty() => {
+                Ok(ConnectTo {
+                    host: host.clone(),
+                    port,
+                    target_host: target_host.clone(),
+                    target_port,
+                })
+            }
+            _ => Err(form.to_owned()),
+        }
+    }
 }
 
 impl RequestTemplate {
+    /// Connects where the first matching `--connect-to` rule says.
+    pub fn with_connect_to(mut self, rules: &[ConnectTo]) -> Self {
+        self.connect_to = rules
+            .iter()
+            .find(|r| r.host.eq_ignore_ascii_case(&self.host) && r.port == self.port)
+            .map(|r| (r.target_host.clone(), r.target_port));
+        self
+    }
+
+    /// Asks for compressed responses (`--compressed`) unless the target sets its own
+    /// Accept-Encoding. Off by default: measure what the wire carries uncompressed.
+    pub fn with_compression(mut self, on: bool) -> Self {
+        if on && !self.headers.contains_key(http::header::ACCEPT_ENCODING) {
+            self.headers.insert(
+                http::header::ACCEPT_ENCODING,
+                HeaderValue::from_static("gzip, br"),
+            );
+        }
+        self
+    }
+
     /// Uses `config` for this target's TLS handshakes.
     pub fn with_tls(mut self, config: Option<Arc<rustls::ClientConfig>>) -> Self {
         self.tls = config;
@@ -87,6 +158,7 @@ impl RequestTemplate {
             expect_status: target.expect_status.clone(),
             timeout: target.timeout,
             tls: None,
+            connect_to: None,
         })
     }
 
@@ -143,7 +215,13 @@ pub struct Connection {
 impl Connection {
     /// Resolves, connects and (for https) completes the TLS handshake, timing each phase.
     pub async fn open(template: &RequestTemplate) -> Result<(Connection, Setup), ErrorKind> {
-        let (tcp, mut setup) = connect_tcp(&template.host, template.port).await?;
+        let (host, port) = template
+            .connect_to
+            .as_ref()
+            .map_or((template.host.as_str(), template.port), |(h, p)| {
+                (h.as_str(), *p)
+            });
+        let (tcp, mut setup) = connect_tcp(host, port).await?;
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let sender = match (&template.server_name, &template.tls) {
@@ -263,4 +341,25 @@ async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), ErrorK
         }
     }
     Err(ErrorKind::Connect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_to_rules_parse_names_ports_and_bracketed_ipv6() {
+        let rule: ConnectTo = "api.test:443:[::1]:8443".parse().unwrap();
+        assert_eq!(
+            (
+                rule.host.as_str(),
+                rule.port,
+                rule.target_host.as_str(),
+                rule.target_port
+            ),
+            ("api.test", 443, "::1", 8443)
+        );
+        assert!("api.test:443:10.0.0.7".parse::<ConnectTo>().is_err());
+        assert!("api.test:x:10.0.0.7:1".parse::<ConnectTo>().is_err());
+    }
 }

@@ -67,6 +67,12 @@ impl DemoServer {
         self.state.count(path)
     }
 
+    /// Requests that carried header `name` with `value` (only `host` and
+    /// `accept-encoding` are kept).
+    pub fn requests_with_header(&self, name: &str, value: &str) -> u64 {
+        self.state.with_header(name, value)
+    }
+
     /// Requests the server has received in all.
     pub fn requests(&self) -> u64 {
         self.state.total()

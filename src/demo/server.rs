@@ -23,6 +23,8 @@ pub(super) struct State {
     counts: Mutex<HashMap<String, u64>>,
     connections: AtomicU64,
     frozen_until: Mutex<Option<Instant>>,
+    /// Requests per `name: value` of the headers tests look at (host, accept-encoding).
+    headers: Mutex<HashMap<String, u64>>,
 }
 
 impl State {
@@ -37,6 +39,7 @@ impl State {
             counts: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             frozen_until: Mutex::new(None),
+            headers: Mutex::new(HashMap::new()),
         }
     }
 
@@ -45,6 +48,25 @@ impl State {
             .lock()
             .map(|c| c.get(path).copied().unwrap_or(0))
             .unwrap_or(0)
+    }
+
+    pub fn with_header(&self, name: &str, value: &str) -> u64 {
+        let key = format!("{name}: {value}");
+        self.headers
+            .lock()
+            .map(|h| h.get(&key).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    fn note_headers(&self, request: &Request<Incoming>) {
+        let Ok(mut seen) = self.headers.lock() else {
+            return;
+        };
+        for name in [http::header::HOST, http::header::ACCEPT_ENCODING] {
+            if let Some(value) = request.headers().get(&name).and_then(|v| v.to_str().ok()) {
+                *seen.entry(format!("{name}: {value}")).or_default() += 1;
+            }
+        }
     }
 
     pub fn total(&self) -> u64 {
@@ -97,6 +119,7 @@ async fn respond(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
     let number = state.note(&path);
+    state.note_headers(&request);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let response = match segments.as_slice() {
         ["slipspace", name] => slipspace(&state, name).await,

@@ -181,6 +181,11 @@ pub struct LoadArgs {
     #[arg(long, value_name = "HOST:PORT:TARGET_HOST:TARGET_PORT")]
     pub connect_to: Vec<crate::client::ConnectTo>,
 
+    /// Follow up to N redirects (default 0: a 3xx is the response, as the original cannon
+    /// saw it); targets.toml may set `follow_redirects` per target.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub follow_redirects: u32,
+
     /// Ask for compressed responses (Accept-Encoding: gzip, br). Off by default, so the
     /// figures are for what the wire carries uncompressed.
     #[arg(long)]

@@ -63,6 +63,8 @@ pub struct Target {
     pub thresholds: Vec<Threshold>,
     /// Skip verifying the server's TLS certificate (`insecure = true`, `--insecure`).
     pub insecure: bool,
+    /// Redirects to follow, when the file says (`follow_redirects`); else `--follow-redirects`.
+    pub follow_redirects: Option<u32>,
 }
 
 /// Where a bad input is.
@@ -232,6 +234,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             timeout,
             thresholds: Vec::new(),
             insecure: false,
+            follow_redirects: None,
         });
     }
     Ok(targets)

@@ -95,3 +95,43 @@ fn a_server_closing_after_each_response_costs_a_reconnect_not_an_error() {
     assert_eq!(e["ok"], 12, "{e}");
     assert_eq!(e["new_connections"], 12, "every request had to reopen: {e}");
 }
+
+#[test]
+fn redirects_are_a_status_by_default_and_followed_on_request() {
+    let server = demo();
+    let other = demo();
+    let dir = TempDir::new("redirects");
+    let chain = format!("{}/redirect/3", server.base_url());
+    // Not followed: the 302 is the response (an unexpected status, timed).
+    let plain = run(&dir, &[chain.as_str(), "-n", "2"]);
+    assert_eq!(plain.json()["endpoints"][0]["status"]["302"], 2);
+    assert_eq!(server.requests(), 2);
+    // Followed: three hops on the lane's connection, then the 200.
+    let followed = run(
+        &dir,
+        &[chain.as_str(), "-n", "2", "--follow-redirects", "5"],
+    );
+    let e = &followed.json()["endpoints"][0];
+    assert_eq!(e["ok"], 2, "{e}");
+    assert_eq!(e["status"]["200"], 2);
+    assert_eq!(server.requests_to("/redirect/0"), 2);
+    // Too few hops allowed: the last redirect is the response.
+    let short = run(
+        &dir,
+        &[chain.as_str(), "-n", "1", "--follow-redirects", "1"],
+    );
+    assert_eq!(short.json()["endpoints"][0]["status"]["302"], 1);
+    // To another origin: a connection of its own for that hop.
+    let across = format!("{}/redirect-to/{}", server.base_url(), other.addr().port());
+    let moved = run(
+        &dir,
+        &[across.as_str(), "-n", "3", "--follow-redirects", "1"],
+    );
+    assert_eq!(
+        moved.json()["endpoints"][0]["ok"],
+        3,
+        "{}",
+        moved.json()["endpoints"][0]
+    );
+    assert_eq!(other.requests_to("/hello"), 3);
+}

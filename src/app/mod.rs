@@ -235,6 +235,7 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         key: None,
         connect_to: Vec::new(),
         compressed: false,
+        follow_redirects: 0,
         threads: None,
         rate: None,
         every: None,
@@ -346,7 +347,8 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                     let template = template
                         .with_tls(tls)
                         .with_connect_to(&load.connect_to)
-                        .with_compression(load.compressed);
+                        .with_compression(load.compressed)
+                        .with_redirects(t.follow_redirects.unwrap_or(load.follow_redirects));
                     Arc::new(template)
                 })
                 .map_err(|problem| AppError::Target {

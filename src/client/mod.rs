@@ -47,6 +47,9 @@ pub struct RequestTemplate {
     tls: Option<Arc<rustls::ClientConfig>>,
     /// Where to connect instead of `host:port` (`--connect-to`); Host and SNI stay the URL's.
     connect_to: Option<(String, u16)>,
+    /// Redirects to follow (0: a 3xx is the response, as the original cannon saw it).
+    pub follow_redirects: u32,
+    https: bool,
 }
 
 /// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
@@ -119,6 +122,82 @@ impl RequestTemplate {
         self
     }
 
+    /// Follows up to `hops` redirects.
+    pub fn with_redirects(mut self, hops: u32) -> Self {
+        self.follow_redirects = hops;
+        self
+    }
+
+    /// The request a redirect points to: `location` resolved against this request's URL;
+    /// 303 (and 301/302 after a POST) turn into a body-less GET, as browsers and curl do.
+    fn redirected(&self, location: &str, status: u16) -> Option<RequestTemplate> {
+        let scheme = if self.https { "https" } else { "http" };
+        let authority = self
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(&self.host)
+            .to_owned();
+        let absolute = match location {
+            l if l.starts_with("http://") || l.starts_with("https://") => l.to_owned(),
+            l if l.starts_with("//") => format!("{scheme}:{l}"),
+            l if l.starts_with('/') => format!("{scheme}://{authority}{l}"),
+            l => {
+                let dir = self.path.path().rsplit_once('/').map_or("", |(d, _)| d);
+                format!("{scheme}://{authority}{dir}/{l}")
+            }
+        };
+        let url: Uri = absolute.parse().ok()?;
+        let https = url.scheme_str() == Some("https");
+        let host = url
+            .host()?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let mut next = RequestTemplate {
+            server_name: if https {
+                ServerName::try_from(host.clone()).ok()
+            } else {
+                None
+            },
+            path: url
+                .path_and_query()
+                .map_or("/", |p| p.as_str())
+                .parse()
+                .ok()?,
+            https,
+            connect_to: if (host.as_str(), port) == (self.host.as_str(), self.port) {
+                self.connect_to.clone()
+            } else {
+                None
+            },
+            host,
+            port,
+            headers: self.headers.clone(),
+            method: self.method.clone(),
+            body: self.body.clone(),
+            expect_status: self.expect_status.clone(),
+            timeout: self.timeout,
+            tls: self.tls.clone(),
+            follow_redirects: self.follow_redirects,
+        };
+        let authority = url.authority()?.as_str();
+        next.headers
+            .insert(HOST, HeaderValue::from_str(authority).ok()?);
+        if status == 303 || (matches!(status, 301 | 302) && self.method == Method::POST) {
+            next.method = Method::GET;
+            next.body = Bytes::new();
+            next.headers.remove(http::header::CONTENT_TYPE);
+        }
+        Some(next)
+    }
+
+    fn same_origin(&self, other: &RequestTemplate) -> bool {
+        (self.https, self.host.as_str(), self.port)
+            == (other.https, other.host.as_str(), other.port)
+    }
+
     /// Uses `config` for this target's TLS handshakes.
     pub fn with_tls(mut self, config: Option<Arc<rustls::ClientConfig>>) -> Self {
         self.tls = config;
@@ -159,6 +238,8 @@ impl RequestTemplate {
             timeout: target.timeout,
             tls: None,
             connect_to: None,
+            follow_redirects: 0,
+            https,
         })
     }
 
@@ -195,7 +276,7 @@ fn request_headers(target: &Target) -> Result<HeaderMap, String> {
 }
 
 /// A complete response, timed from the start instant the caller passed in.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Exchange {
     /// HTTP status code.
     pub status: u16,
@@ -205,6 +286,8 @@ pub struct Exchange {
     pub latency: Duration,
     /// The HTTP version the response came in.
     pub version: http::Version,
+    /// Where a redirect points, when the template follows redirects and this is one.
+    redirect: Option<String>,
 }
 
 /// One open HTTP/1.1 connection.
@@ -261,6 +344,14 @@ impl Connection {
         let ttfb = start.elapsed();
         let status = response.status().as_u16();
         let version = response.version();
+        let redirect = match (template.follow_redirects, status) {
+            (1.., 301 | 302 | 303 | 307 | 308) => response
+                .headers()
+                .get(http::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned),
+            _ => None,
+        };
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             frame.map_err(|e| classify(&e, ErrorKind::Body))?;
@@ -270,8 +361,38 @@ impl Connection {
             ttfb,
             latency: start.elapsed(),
             version,
+            redirect,
         })
     }
+}
+
+/// Follows the redirects `exchange` points to, up to the template's limit: on `connection`
+/// while the origin stays the same, on a connection of its own otherwise. The latency and
+/// status are the last hop's, timed from the first request's start.
+pub async fn follow_redirects(
+    template: &RequestTemplate,
+    connection: &mut Connection,
+    mut exchange: Exchange,
+    start: Instant,
+) -> Result<Exchange, ErrorKind> {
+    let mut current: Option<RequestTemplate> = None;
+    for _ in 0..template.follow_redirects {
+        let Some(location) = exchange.redirect.take() else {
+            break;
+        };
+        let from = current.as_ref().unwrap_or(template);
+        let Some(next) = from.redirected(&location, exchange.status) else {
+            break;
+        };
+        exchange = if template.same_origin(&next) {
+            connection.exchange(&next, start).await?
+        } else {
+            let (mut elsewhere, _) = Box::pin(Connection::open(&next)).await?;
+            elsewhere.exchange(&next, start).await?
+        };
+        current = Some(next);
+    }
+    Ok(exchange)
 }
 
 /// A TLS alert behind a hyper error (a server refusing the client certificate only says

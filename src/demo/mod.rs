@@ -120,6 +120,7 @@ pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
                 timeout,
                 thresholds: Vec::new(),
                 insecure: false,
+                follow_redirects: None,
             }
         })
         .collect()

@@ -126,6 +126,15 @@ async fn respond(
         ["delay", duration] => delay(duration).await,
         ["status", code] => status(code),
         ["freeze", after, duration] => freeze(&state, number, after, duration).await,
+        ["redirect", hops] => redirect(hops.parse::<u32>().ok().map(|n| match n {
+            0 => String::new(),
+            n => format!("/redirect/{}", n - 1),
+        })),
+        ["redirect-to", port] => redirect(
+            port.parse::<u16>()
+                .ok()
+                .map(|p| format!("http://127.0.0.1:{p}/hello")),
+        ),
         ["hello"] => json(StatusCode::OK, r#"{"message":"hello"}"#.to_owned()),
         _ => json(
             StatusCode::NOT_FOUND,
@@ -209,6 +218,27 @@ async fn freeze(state: &State, number: u64, after: &str, duration: &str) -> Resp
         precise_sleep(until - Instant::now()).await;
     }
     json(StatusCode::OK, r#"{"message":"thawed"}"#.to_owned())
+}
+
+/// `/redirect/{n}`: n redirects, then 200; `/redirect-to/{port}`: one redirect to another
+/// server's `/hello`.
+fn redirect(location: Option<String>) -> Response<Full<Bytes>> {
+    match location {
+        Some(location) if location.is_empty() => {
+            json(StatusCode::OK, r#"{"message":"arrived"}"#.to_owned())
+        }
+        Some(location) => {
+            let mut response = json(StatusCode::FOUND, String::new());
+            if let Ok(value) = http::HeaderValue::from_str(&location) {
+                response.headers_mut().insert(http::header::LOCATION, value);
+            }
+            response
+        }
+        None => json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"use /redirect/3 or /redirect-to/8787"}"#.to_owned(),
+        ),
+    }
 }
 
 fn status(text: &str) -> Response<Full<Bytes>> {

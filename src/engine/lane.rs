@@ -154,7 +154,11 @@ impl Lane {
                 self.connection.insert(connection)
             }
         };
-        connection.exchange(&self.template, start).await
+        let exchange = connection.exchange(&self.template, start).await?;
+        if self.template.follow_redirects == 0 {
+            return Ok(exchange);
+        }
+        crate::client::follow_redirects(&self.template, connection, exchange, start).await
     }
 }
 

@@ -35,6 +35,7 @@ pub(super) struct Defaults {
     #[serde(default)]
     thresholds: BTreeMap<String, Spanned<String>>,
     insecure: Option<bool>,
+    follow_redirects: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -52,6 +53,7 @@ pub(super) struct RawTarget {
     #[serde(default)]
     thresholds: BTreeMap<String, Spanned<String>>,
     insecure: Option<bool>,
+    follow_redirects: Option<u32>,
 }
 
 /// `[defaults]` after validation.
@@ -61,6 +63,7 @@ pub(super) struct ResolvedDefaults {
     expect_status: ExpectStatus,
     thresholds: Vec<Threshold>,
     insecure: bool,
+    follow_redirects: Option<u32>,
 }
 
 pub(super) struct Context<'a> {
@@ -118,6 +121,7 @@ impl Context<'_> {
             expect_status: ExpectStatus::AnySuccess,
             thresholds: Vec::new(),
             insecure: false,
+            follow_redirects: None,
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return Ok(resolved);
@@ -133,6 +137,7 @@ impl Context<'_> {
         self.add_headers(&mut resolved.headers, &raw.headers, owner)?;
         resolved.thresholds = self.thresholds(&raw.thresholds, owner)?;
         resolved.insecure = raw.insecure.unwrap_or(false);
+        resolved.follow_redirects = raw.follow_redirects;
         Ok(resolved)
     }
 
@@ -218,6 +223,7 @@ impl Context<'_> {
                 .map(|t| t.for_endpoint(name))
                 .collect(),
             insecure: raw.insecure.unwrap_or(defaults.insecure),
+            follow_redirects: raw.follow_redirects.or(defaults.follow_redirects),
         })
     }
 

@@ -186,6 +186,15 @@ pub struct LoadArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub follow_redirects: u32,
 
+    /// Speak HTTP/2: offered over ALPN for https:// (the server may still pick HTTP/1.1),
+    /// prior knowledge (h2c) for http://. The results say which version was used.
+    #[arg(long, conflicts_with = "http1")]
+    pub http2: bool,
+
+    /// Speak HTTP/1.1 only (the default; for scripts that want to say so).
+    #[arg(long)]
+    pub http1: bool,
+
     /// Ask for compressed responses (Accept-Encoding: gzip, br). Off by default, so the
     /// figures are for what the wire carries uncompressed.
     #[arg(long)]

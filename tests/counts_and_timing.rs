@@ -336,3 +336,18 @@ fn responses_are_not_compressed_by_default() {
         0
     );
 }
+
+#[test]
+fn http2_with_prior_knowledge_reaches_the_server_as_http2() {
+    let server = demo();
+    let dir = TempDir::new("h2c");
+    let url = format!("{}/hello", server.base_url());
+    let h2 = run(&dir, &[url.as_str(), "-n", "4", "-c", "2", "--http2"]);
+    let e = &h2.json()["endpoints"][0];
+    assert_eq!(e["ok"], 8, "{}", h2.stderr);
+    assert_eq!(e["http_version"], "HTTP/2");
+    assert_eq!(server.requests_with_header("version", "HTTP/2.0"), 8);
+    let plain = run(&dir, &[url.as_str(), "-n", "2", "--http1"]);
+    assert_eq!(plain.json()["endpoints"][0]["http_version"], "HTTP/1.1");
+    assert_eq!(server.requests_with_header("version", "HTTP/1.1"), 2);
+}

@@ -44,7 +44,8 @@ fn start_tls_server_with(client_ca: Option<CertificateDer<'static>>) -> (u16, St
         }
         None => builder.with_no_client_auth(),
     };
-    let config = builder.with_single_cert(chain, key).unwrap();
+    let mut config = builder.with_single_cert(chain, key).unwrap();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).unwrap();
     listener.set_nonblocking(true).unwrap();
@@ -67,9 +68,12 @@ fn start_tls_server_with(client_ca: Option<CertificateDer<'static>>) -> (u16, St
                             Bytes::from_static(b"hello"),
                         )))
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                    // HTTP/1.1 or HTTP/2, as ALPN settled.
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
                 });
             }
         });
@@ -110,6 +114,20 @@ fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
     assert_eq!(e["ok"], 6, "{e}");
     assert_eq!(e["http_version"], "HTTP/1.1");
     assert_eq!(e["tls_version"], "TLSv1.3");
+    // --http2 offers h2 over ALPN; this server takes it.
+    let h2 = run(
+        &dir,
+        &[
+            url.as_str(),
+            "-n",
+            "2",
+            "--http2",
+            "--cacert",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(h2.json()["endpoints"][0]["ok"], 2, "{}", h2.stderr);
+    assert_eq!(h2.json()["endpoints"][0]["http_version"], "HTTP/2");
     assert_eq!(trusted.json()["run"]["insecure"], false);
     // Each lane paid for name resolution, TCP and TLS once, then reused its connection.
     assert_eq!(e["new_connections"], 2);

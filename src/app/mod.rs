@@ -9,7 +9,7 @@ use crate::cli::{
     Cli, Command, CompareArgs, CompareFormat, DemoArgs, LoadArgs, MergeArgs, OutputArgs,
     ReportArgs, RunArgs,
 };
-use crate::client::{RequestTemplate, TlsConfigError, TlsOptions, client_config};
+use crate::client::{RequestTemplate, TlsConfigError, TlsOptions, client_config_for};
 use crate::demo::{DemoServer, slipspace_targets};
 use crate::export::{Destination, WriteError, json, junit, markdown, report, summary};
 use crate::plan::{Open, Plan, RunSpec};
@@ -236,6 +236,8 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         connect_to: Vec::new(),
         compressed: false,
         follow_redirects: 0,
+        http2: false,
+        http1: false,
         threads: None,
         rate: None,
         every: None,
@@ -325,12 +327,12 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
     };
     let given = !options.extra_roots.is_empty() || options.client_auth.is_some();
     let verified = if https(false) || given {
-        Some(client_config(&options, false)?)
+        Some(client_config_for(&options, false, load.http2)?)
     } else {
         None
     };
     let insecure = if https(true) {
-        Some(client_config(&options, true)?)
+        Some(client_config_for(&options, true, load.http2)?)
     } else {
         None
     };
@@ -348,7 +350,8 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                         .with_tls(tls)
                         .with_connect_to(&load.connect_to)
                         .with_compression(load.compressed)
-                        .with_redirects(t.follow_redirects.unwrap_or(load.follow_redirects));
+                        .with_redirects(t.follow_redirects.unwrap_or(load.follow_redirects))
+                        .with_http2(load.http2);
                     Arc::new(template)
                 })
                 .map_err(|problem| AppError::Target {

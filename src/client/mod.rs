@@ -14,6 +14,8 @@ use http::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
+use hyper::client::conn::http2;
+use hyper_util::rt::TokioExecutor;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -24,7 +26,7 @@ use crate::targets::{ExpectStatus, Target};
 
 mod tls;
 
-pub use tls::{TlsConfigError, TlsOptions, client_config};
+pub use tls::{TlsConfigError, TlsOptions, client_config, client_config_for};
 
 /// The `User-Agent` sent unless a target sets its own.
 pub const DEFAULT_USER_AGENT: &str = concat!("api-cannon/", env!("CARGO_PKG_VERSION"));
@@ -50,6 +52,10 @@ pub struct RequestTemplate {
     /// Redirects to follow (0: a 3xx is the response, as the original cannon saw it).
     pub follow_redirects: u32,
     https: bool,
+    /// Speak HTTP/2 (negotiated by ALPN over TLS; prior knowledge over http://).
+    http2: bool,
+    /// The absolute URL: HTTP/2 carries scheme and authority as pseudo-headers.
+    absolute: Uri,
 }
 
 /// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
@@ -181,6 +187,8 @@ impl RequestTemplate {
             timeout: self.timeout,
             tls: self.tls.clone(),
             follow_redirects: self.follow_redirects,
+            http2: self.http2,
+            absolute: url.clone(),
         };
         let authority = url.authority()?.as_str();
         next.headers
@@ -240,7 +248,25 @@ impl RequestTemplate {
             connect_to: None,
             follow_redirects: 0,
             https,
+            http2: false,
+            absolute: target.url.clone(),
         })
+    }
+
+    /// Speaks HTTP/2 on this target's connections when `on` (`--http2`).
+    pub fn with_http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
+    }
+
+    /// The request for an HTTP/2 connection: the absolute URL, no Host header (its
+    /// `:authority` pseudo-header says the same).
+    fn request_h2(&self) -> Request<Full<Bytes>> {
+        let mut request = self.request();
+        *request.uri_mut() = self.absolute.clone();
+        *request.version_mut() = http::Version::HTTP_2;
+        request.headers_mut().remove(HOST);
+        request
     }
 
     fn request(&self) -> Request<Full<Bytes>> {
@@ -292,7 +318,32 @@ pub struct Exchange {
 
 /// One open HTTP/1.1 connection.
 pub struct Connection {
-    sender: SendRequest<Full<Bytes>>,
+    sender: Sender,
+}
+
+/// hyper's two connection-level clients behind one face.
+enum Sender {
+    H1(SendRequest<Full<Bytes>>),
+    H2(http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    async fn ready(&mut self) -> hyper::Result<()> {
+        match self {
+            Sender::H1(s) => s.ready().await,
+            Sender::H2(s) => s.ready().await,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        template: &RequestTemplate,
+    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
+        match self {
+            Sender::H1(s) => s.send_request(template.request()).await,
+            Sender::H2(s) => s.send_request(template.request_h2()).await,
+        }
+    }
 }
 
 impl Connection {
@@ -317,10 +368,12 @@ impl Connection {
                     .map_err(|_| ErrorKind::Tls)?;
                 setup.tls = Some(started.elapsed());
                 setup.tls_version = stream.get_ref().1.protocol_version().map(tls_version_name);
-                handshake(stream).await?
+                let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+                handshake(stream, h2).await?
             }
             (Some(_), None) => return Err(ErrorKind::Tls),
-            (None, _) => handshake(tcp).await?,
+            // http:// with --http2: prior knowledge (h2c), as curl --http2-prior-knowledge.
+            (None, _) => handshake(tcp, template.http2).await?,
         };
         Ok((Connection { sender }, setup))
     }
@@ -338,7 +391,7 @@ impl Connection {
     ) -> Result<Exchange, ErrorKind> {
         let response = self
             .sender
-            .send_request(template.request())
+            .send(template)
             .await
             .map_err(|e| classify(&e, ErrorKind::Protocol))?;
         let ttfb = start.elapsed();
@@ -424,18 +477,27 @@ fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
     }
 }
 
-async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, ErrorKind>
+async fn handshake<T>(io: T, h2: bool) -> Result<Sender, ErrorKind>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    // The connection task ends when the lane drops its sender or the server closes.
+    if h2 {
+        let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .map_err(|_| ErrorKind::Protocol)?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        return Ok(Sender::H2(sender));
+    }
     let (sender, connection) = http1::handshake(TokioIo::new(io))
         .await
         .map_err(|_| ErrorKind::Protocol)?;
-    // The connection task ends when the lane drops its sender or the server closes.
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    Ok(sender)
+    Ok(Sender::H1(sender))
 }
 
 /// Connects to `host:port`; a host name is resolved first and its addresses tried in turn.

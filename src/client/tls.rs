@@ -55,6 +55,15 @@ pub fn client_config(
     options: &TlsOptions,
     insecure: bool,
 ) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
+    client_config_for(options, insecure, false)
+}
+
+/// As [`client_config`]; with `http2`, offers `h2` before `http/1.1` over ALPN.
+pub fn client_config_for(
+    options: &TlsOptions,
+    insecure: bool,
+    http2: bool,
+) -> Result<Arc<rustls::ClientConfig>, TlsConfigError> {
     let mut roots = RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     // Unreadable system certificates are not fatal: the bundled set still applies.
@@ -81,7 +90,10 @@ pub fn client_config(
             .dangerous()
             .set_certificate_verifier(Arc::new(NoVerification(provider)));
     }
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = match http2 {
+        true => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        false => vec![b"http/1.1".to_vec()],
+    };
     Ok(Arc::new(config))
 }
 

@@ -62,6 +62,9 @@ impl State {
         let Ok(mut seen) = self.headers.lock() else {
             return;
         };
+        *seen
+            .entry(format!("version: {:?}", request.version()))
+            .or_default() += 1;
         for name in [http::header::HOST, http::header::ACCEPT_ENCODING] {
             if let Some(value) = request.headers().get(&name).and_then(|v| v.to_str().ok()) {
                 *seen.entry(format!("{name}: {value}")).or_default() += 1;
@@ -106,9 +109,11 @@ pub(super) async fn serve(
         let state = Arc::clone(&state);
         tokio::spawn(async move {
             let service = service_fn(move |request| respond(request, Arc::clone(&state)));
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            // HTTP/1.1, or HTTP/2 with prior knowledge (h2c), whichever the client speaks.
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
         });
     }
 }

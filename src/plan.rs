@@ -107,7 +107,8 @@ pub struct Plan {
     pub spec: RunSpec,
     /// Burst or free lanes.
     pub schedule: Schedule,
-    /// Requests each lane sends at most (`u64::MAX` when only a duration bounds the run).
+    /// The iteration limit: requests per lane in closed loops, requests per endpoint with
+    /// `--rate`, bursts with `--every` (`u64::MAX` when only a duration bounds the run).
     pub iterations: u64,
     /// One entry per worker thread to start.
     pub threads: Vec<ThreadPlan>,
@@ -170,6 +171,20 @@ impl Plan {
         };
         (self.iterations != u64::MAX).then(|| per_endpoint * self.targets.len() as u64)
     }
+}
+
+/// When request `index` is due at `per_second`, after a linear ramp from 0 over `ramp_up`:
+/// during the ramp n(t) = R·t²/(2·D) requests have been due, so t = √(2·D·i/R); after it the
+/// rate holds at R.
+pub fn rate_offset(index: u64, per_second: f64, ramp_up: Duration) -> Duration {
+    let i = index as f64;
+    let ramp_s = ramp_up.as_secs_f64();
+    let ramp_requests = per_second * ramp_s / 2.0;
+    let seconds = match i < ramp_requests {
+        true => (2.0 * ramp_s * i / per_second).sqrt(),
+        false => ramp_s + (i - ramp_requests) / per_second,
+    };
+    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
 }
 
 /// The lanes of an endpoint a shard runs: lane `l` belongs to shard `l % N`.

@@ -279,7 +279,8 @@ fn latency(
         Metric::Percentile(p) => {
             let h = histogram().filter(|h| !h.is_empty())?;
             let us = (h.value_at_quantile(p / 100.0) as f64)
-                .clamp(summary.min? * 1_000.0, summary.max? * 1_000.0);
+                .max(summary.min? * 1_000.0)
+                .min(summary.max? * 1_000.0);
             Some(us.round() / 1_000.0)
         }
         _ => None,

@@ -135,3 +135,58 @@ fn redirects_are_a_status_by_default_and_followed_on_request() {
     );
     assert_eq!(other.requests_to("/hello"), 3);
 }
+
+#[test]
+fn credentials_stay_with_their_origin_across_redirects() {
+    let server = demo();
+    let other = demo();
+    let dir = TempDir::new("redirect-secrets");
+    let targets = dir.write(
+        "t.toml",
+        &format!(
+            "[[target]]\nname = \"moved\"\nurl = \"{}/redirect-to/{}\"\nheaders = {{ Authorization = \"Bearer s3cret\" }}\n",
+            server.base_url(),
+            other.addr().port()
+        ),
+    );
+    let run = run(
+        &dir,
+        &[
+            "--targets",
+            targets.to_str().unwrap(),
+            "-n",
+            "2",
+            "--follow-redirects",
+            "1",
+        ],
+    );
+    assert_eq!(run.json()["endpoints"][0]["ok"], 2, "{}", run.stderr);
+    assert_eq!(
+        server.requests_with_header("authorization", "Bearer s3cret"),
+        2
+    );
+    assert_eq!(
+        other.requests_with_header("authorization", "Bearer s3cret"),
+        0,
+        "the token followed the redirect"
+    );
+    assert_eq!(other.requests_to("/hello"), 2);
+}
+
+#[test]
+fn http2_never_puts_url_credentials_in_the_authority() {
+    let server = demo();
+    let dir = TempDir::new("h2-userinfo");
+    let url = format!("http://bob:hunter2@{}/hello", server.addr());
+    let run = run(&dir, &[url.as_str(), "-n", "2", "--http2"]);
+    assert_eq!(
+        run.json()["endpoints"][0]["ok"],
+        2,
+        "{}",
+        run.json()["endpoints"][0]
+    );
+    assert_eq!(
+        server.requests_with_header("host", &format!("bob:hunter2@{}", server.addr())),
+        0
+    );
+}

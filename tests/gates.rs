@@ -295,3 +295,24 @@ fn fail_fast_stops_at_a_checkpoint_where_a_latency_threshold_failed() {
         run.stderr
     );
 }
+
+#[test]
+fn dry_run_gives_the_exact_time_the_last_request_is_due() {
+    let output = cannon()
+        .args([
+            "run",
+            "http://127.0.0.1:9/",
+            "--dry-run",
+            "--rate",
+            "5",
+            "-n",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("duration: 1s 800ms (until the last request is due)"),
+        "{stdout}"
+    );
+}

@@ -61,12 +61,20 @@ pub(super) async fn coordinate(
         (settings.destination.takes_checkpoints() || watch_thresholds)
             .then_some(settings.checkpoint),
     );
-    let mut fail_fast_tick = ticker(watch_thresholds.then_some(FAIL_FAST_EVERY));
+    // Only an error count can fail for good between checkpoints; look every second only then.
+    let watch_errors = watch_thresholds
+        && settings
+            .thresholds
+            .iter()
+            .any(|t| t.metric == crate::thresholds::Metric::Errors);
+    let mut fail_fast_tick = ticker(watch_errors.then_some(FAIL_FAST_EVERY));
     let mut stop: Option<Stop> = None;
     let finish = run.finish();
     tokio::pin!(finish);
     let finished = loop {
         tokio::select! {
+            // The end of the run first: a tick due at the same moment must not delay it.
+            biased;
             finished = &mut finish => break finished,
             Some(_) = next_tick(&mut progress_tick) => {
                 let stats = control.snapshot().await;

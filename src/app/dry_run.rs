@@ -110,18 +110,10 @@ fn duration(plan: &Plan) -> String {
                 ramp_up,
             }),
             Some(n),
-        ) => {
-            let ramp_requests = per_second * ramp_up.as_secs_f64() / 2.0;
-            let seconds = if (n as f64) <= ramp_requests {
-                (2.0 * ramp_up.as_secs_f64() * n as f64 / per_second).sqrt()
-            } else {
-                ramp_up.as_secs_f64() + (n as f64 - ramp_requests) / per_second
-            };
-            Some((
-                Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX),
-                "until the last request is due",
-            ))
-        }
+        ) => Some((
+            crate::plan::rate_offset(n.saturating_sub(1), per_second, ramp_up),
+            "until the last request is due",
+        )),
         (Schedule::Open(Open::Every { period }), Some(n)) => Some((
             period.saturating_mul(u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX)),
             "until the last burst is due",

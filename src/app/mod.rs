@@ -259,7 +259,6 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
     )
 }
 
-/// Everything checked; fires the run and writes its results.
 /// Everything checked; fires the run (or, with `dry_run`, describes it) and writes its results.
 fn fire(
     targets: Vec<Target>,
@@ -326,7 +325,10 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
             .any(|t| t.url.scheme_str() == Some("https") && t.insecure == insecure)
     };
     let given = !options.extra_roots.is_empty() || options.client_auth.is_some();
-    let verified = if https(false) || given {
+    // A redirect may lead from http:// to https://: keep a verifying configuration ready.
+    let redirects =
+        load.follow_redirects > 0 || targets.iter().any(|t| t.follow_redirects.unwrap_or(0) > 0);
+    let verified = if https(false) || given || redirects {
         Some(client_config_for(&options, false, load.http2)?)
     } else {
         None

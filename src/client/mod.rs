@@ -56,6 +56,8 @@ pub struct RequestTemplate {
     http2: bool,
     /// The absolute URL: HTTP/2 carries scheme and authority as pseudo-headers.
     absolute: Uri,
+    /// The headers without Host, for HTTP/2 (`:authority` says the same).
+    h2_headers: HeaderMap,
 }
 
 /// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
@@ -188,7 +190,8 @@ impl RequestTemplate {
             tls: self.tls.clone(),
             follow_redirects: self.follow_redirects,
             http2: self.http2,
-            absolute: url.clone(),
+            absolute: without_userinfo(&url).ok()?,
+            h2_headers: HeaderMap::new(),
         };
         let authority = url.authority()?.as_str();
         next.headers
@@ -198,7 +201,18 @@ impl RequestTemplate {
             next.body = Bytes::new();
             next.headers.remove(http::header::CONTENT_TYPE);
         }
-        Some(next)
+        // Credentials stay with the origin they were meant for, as curl does.
+        if !self.same_origin(&next) {
+            for secret in [
+                AUTHORIZATION,
+                http::header::COOKIE,
+                http::header::PROXY_AUTHORIZATION,
+            ] {
+                next.headers.remove(secret);
+            }
+        }
+        let http2 = next.http2;
+        Some(next.with_http2(http2))
     }
 
     fn same_origin(&self, other: &RequestTemplate) -> bool {
@@ -249,23 +263,27 @@ impl RequestTemplate {
             follow_redirects: 0,
             https,
             http2: false,
-            absolute: target.url.clone(),
+            absolute: without_userinfo(&target.url)?,
+            h2_headers: HeaderMap::new(),
         })
     }
 
     /// Speaks HTTP/2 on this target's connections when `on` (`--http2`).
     pub fn with_http2(mut self, on: bool) -> Self {
         self.http2 = on;
+        self.h2_headers = self.headers.clone();
+        self.h2_headers.remove(HOST);
         self
     }
 
     /// The request for an HTTP/2 connection: the absolute URL, no Host header (its
     /// `:authority` pseudo-header says the same).
     fn request_h2(&self) -> Request<Full<Bytes>> {
-        let mut request = self.request();
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
         *request.uri_mut() = self.absolute.clone();
         *request.version_mut() = http::Version::HTTP_2;
-        request.headers_mut().remove(HOST);
+        *request.headers_mut() = self.h2_headers.clone();
         request
     }
 
@@ -276,6 +294,17 @@ impl RequestTemplate {
         *request.headers_mut() = self.headers.clone();
         request
     }
+}
+
+/// The URL without `user:password@`, which HTTP/2's `:authority` must not carry.
+fn without_userinfo(url: &Uri) -> Result<Uri, String> {
+    let authority = url.authority().map_or("", |a| a.as_str());
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    let scheme = url.scheme_str().unwrap_or("http");
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    format!("{scheme}://{host}{path}")
+        .parse()
+        .map_err(|e| format!("invalid URL: {e}"))
 }
 
 /// The target's headers plus Host, a default User-Agent, and Basic auth from `user:pass@`.
@@ -316,7 +345,7 @@ pub struct Exchange {
     redirect: Option<String>,
 }
 
-/// One open HTTP/1.1 connection.
+/// One open connection (HTTP/1.1, or HTTP/2 with `--http2`).
 pub struct Connection {
     sender: Sender,
 }
@@ -437,7 +466,7 @@ pub async fn follow_redirects(
         let Some(next) = from.redirected(&location, exchange.status) else {
             break;
         };
-        exchange = if template.same_origin(&next) {
+        exchange = if template.same_origin(&next) && connection.is_reusable().await {
             connection.exchange(&next, start).await?
         } else {
             let (mut elsewhere, _) = Box::pin(Connection::open(&next)).await?;

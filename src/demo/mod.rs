@@ -67,8 +67,8 @@ impl DemoServer {
         self.state.count(path)
     }
 
-    /// Requests that carried header `name` with `value` (only `host` and
-    /// `accept-encoding` are kept).
+    /// Requests that carried header `name` with `value` (only `host`, `accept-encoding`
+    /// and `authorization` are kept).
     pub fn requests_with_header(&self, name: &str, value: &str) -> u64 {
         self.state.with_header(name, value)
     }

@@ -65,7 +65,11 @@ impl State {
         *seen
             .entry(format!("version: {:?}", request.version()))
             .or_default() += 1;
-        for name in [http::header::HOST, http::header::ACCEPT_ENCODING] {
+        for name in [
+            http::header::HOST,
+            http::header::ACCEPT_ENCODING,
+            http::header::AUTHORIZATION,
+        ] {
             if let Some(value) = request.headers().get(&name).and_then(|v| v.to_str().ok()) {
                 *seen.entry(format!("{name}: {value}")).or_default() += 1;
             }

@@ -21,6 +21,16 @@ pub(super) struct ThreadContext {
     pub stop: LocalStop,
     /// Requests of this thread in flight now.
     pub in_flight: Cell<u64>,
+    /// The end of `--duration`: nothing starts after it and nothing finishing after it is
+    /// counted (the coordinator's stop only follows, a moment later).
+    pub deadline: Option<Instant>,
+}
+
+impl ThreadContext {
+    /// Whether a new request may start: no stop requested and the duration not over.
+    pub fn may_start(&self) -> bool {
+        !self.stop.requested() && self.deadline.is_none_or(|d| Instant::now() < d)
+    }
 }
 
 /// A graceful stop request as the lanes of one thread see it: a plain flag, so checking it
@@ -108,6 +118,10 @@ impl Lane {
             self.connection = None;
         }
         let waited = start - intended;
+        if self.ctx.deadline.is_some_and(|d| Instant::now() > d) {
+            // Finished after the duration ended: abandoned, like the requests the stop cuts.
+            return;
+        }
         let outcome = Outcome {
             intended: intended.saturating_duration_since(self.ctx.t0),
             started: start.saturating_duration_since(self.ctx.t0),
@@ -171,7 +185,7 @@ pub(super) async fn run_bursts(
     ctx: Rc<ThreadContext>,
 ) {
     for iteration in 0..iterations {
-        if ctx.stop.requested() {
+        if !ctx.may_start() {
             break;
         }
         let ticket = Ticket {
@@ -188,7 +202,7 @@ pub(super) async fn run_bursts(
 /// One lane sends its next request as soon as the previous one finished.
 pub(super) async fn run_free(mut lane: Lane, iterations: u64, ctx: Rc<ThreadContext>) {
     for iteration in 0..iterations {
-        if ctx.stop.requested() {
+        if !ctx.may_start() {
             break;
         }
         lane.fire(Ticket {

@@ -84,27 +84,13 @@ impl DueTimes {
             Open::Rate {
                 per_second,
                 ramp_up,
-            } => Some((index, rate_offset(index, per_second, ramp_up))),
+            } => Some((index, crate::plan::rate_offset(index, per_second, ramp_up))),
             Open::Every { period } => {
                 let burst = index / self.burst;
                 Some((burst, period.checked_mul(u32::try_from(burst).ok()?)?))
             }
         }
     }
-}
-
-/// When request `index` is due at `per_second`, after a linear ramp from 0 over `ramp_up`:
-/// during the ramp n(t) = R·t²/(2·D) requests have been due, so t = √(2·D·i/R); after it the
-/// rate holds at R.
-fn rate_offset(index: u64, per_second: f64, ramp_up: Duration) -> Duration {
-    let i = index as f64;
-    let ramp_s = ramp_up.as_secs_f64();
-    let ramp_requests = per_second * ramp_s / 2.0;
-    let seconds = match i < ramp_requests {
-        true => (2.0 * ramp_s * i / per_second).sqrt(),
-        false => ramp_s + (i - ramp_requests) / per_second,
-    };
-    Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX)
 }
 
 /// A lane's mailbox: the dispatcher leaves a ticket and wakes it.
@@ -145,7 +131,10 @@ pub(super) async fn run_open(
     }
     let mut timer = PreciseTimer::new().ok();
     while let Some((iteration, offset)) = due.next() {
-        let intended = ctx.t0 + offset;
+        // Absurd rates put due times beyond what an Instant can hold: nothing more is due.
+        let Some(intended) = ctx.t0.checked_add(offset) else {
+            break;
+        };
         wait_until(&mut timer, intended, &ctx).await;
         let slot = loop {
             if ctx.stop.requested() {

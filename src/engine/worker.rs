@@ -64,6 +64,7 @@ async fn work(
         stats: Stats::new(shared.templates.len()).into(),
         stop: Default::default(),
         in_flight: Default::default(),
+        deadline: shared.duration.and_then(|d| shared.t0.checked_add(d)),
     });
     let mut drivers = start_drivers(&plan, &shared, &ctx);
     let mut watching_stop = true;

@@ -199,6 +199,10 @@ impl EndpointResult {
     fn build(target: &Target, s: &EndpointStats, elapsed_s: f64) -> EndpointResult {
         let kinds = |kind: ErrorKind| s.errors_by_kind[kind.index()];
         let latency = s.latency();
+        let latency_raw = match s.schedule_lag.is_empty() {
+            true => crate::record::copy_sparse(&latency),
+            false => crate::record::copy_sparse(&s.latency_raw),
+        };
         EndpointResult {
             name: target.name.clone(),
             method: target.method.to_string(),
@@ -226,7 +230,7 @@ impl EndpointResult {
                 body: kinds(ErrorKind::Body),
             },
             latency_ms: LatencySummary::of(&latency, Some(&s.latency_exact)),
-            latency_raw_ms: LatencySummary::of(&s.latency_raw(), None),
+            latency_raw_ms: LatencySummary::of(&latency_raw, None),
             latency_new_conn_ms: LatencySummary::of(&s.latency_new, None),
             latency_reused_conn_ms: LatencySummary::of(&s.latency_reused, None),
             ttfb_ms: LatencySummary::of(&s.ttfb, None),
@@ -253,7 +257,7 @@ impl EndpointResult {
             first_ms: s.first.and_then(|f| f.latency).map(duration_ms),
             histogram: encode_histogram(&latency),
             histograms: Histograms {
-                latency_raw: encode_histogram(&s.latency_raw()),
+                latency_raw: encode_histogram(&latency_raw),
                 latency_new_conn: encode_histogram(&s.latency_new),
                 latency_reused_conn: encode_histogram(&s.latency_reused),
                 ttfb: encode_histogram(&s.ttfb),

@@ -28,7 +28,8 @@ impl LatencySummary {
         };
         // A percentile is its bucket's upper bound (within 0.1%); never report one above
         // the exact maximum or below the exact minimum.
-        let q = |quantile: f64| Some(ms((h.value_at_quantile(quantile) as f64).clamp(min, max)));
+        // max/min rather than clamp: a hand-edited file may have min > max, and clamp panics.
+        let q = |quantile: f64| Some(ms((h.value_at_quantile(quantile) as f64).max(min).min(max)));
         LatencySummary {
             min: Some(ms(min)),
             mean: Some(ms(mean)),

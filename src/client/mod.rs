@@ -2,8 +2,8 @@
 //!
 //! Not a pooled client on purpose: a lane owns exactly one connection, re-opens it when the
 //! server closes it, and always knows whether a request paid for a new one. The request is
-//! prepared once per target ([`RequestTemplate`]); per request only reference-counted parts
-//! are cloned.
+//! prepared once per target ([`RequestTemplate`]); per request the URI and body are
+//! reference-counted clones and the header map a copy (hyper consumes it).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;

@@ -235,20 +235,23 @@ impl EngineRun {
         } = self;
         let all_done = futures_util::future::join_all(done);
         tokio::pin!(all_done);
-        let deadline_hit = match deadline {
+        // (deadline reached, workers already done)
+        let (deadline_hit, drained) = match deadline {
+            // Lanes stop starting requests at the deadline themselves, so the workers may
+            // finish a moment before this timer fires: that is still the duration's doing.
             Some(deadline) => tokio::select! {
-                _ = &mut all_done => false,
-                _ = tokio::time::sleep_until(deadline.into()) => true,
+                _ = &mut all_done => (Instant::now() >= deadline, true),
+                _ = tokio::time::sleep_until(deadline.into()) => (true, false),
             },
             None => {
                 (&mut all_done).await;
-                false
+                (false, true)
             }
         };
         // A stop already requested (by a signal) stays the reason, even if the deadline
         // then cuts the drain short.
         let signalled = *stop.borrow() != StopLevel::Running;
-        if deadline_hit {
+        if deadline_hit && !drained {
             stop.send_replace(StopLevel::Immediate);
             all_done.await;
         }

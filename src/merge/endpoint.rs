@@ -183,7 +183,7 @@ fn timeline(parts: &[Part<'_>]) -> (f64, Vec<TimelinePoint>) {
             if out.len() <= index {
                 out.resize_with(index + 1, || empty_point(0.0));
             }
-            absorb(&mut out[index], b);
+            out[index].absorb(b);
         }
     }
     for (i, point) in out.iter_mut().enumerate() {
@@ -201,29 +201,5 @@ fn empty_point(t_s: f64) -> TimelinePoint {
         mean_ms: None,
         p99_ms: None,
         max_ms: None,
-    }
-}
-
-fn absorb(into: &mut TimelinePoint, b: &TimelinePoint) {
-    // Weights: requests (the timed count is not written per bucket; equal when every
-    // request got a response).
-    let (w_into, w_b) = (into.requests as f64, b.requests as f64);
-    into.mean_ms = match (into.mean_ms, b.mean_ms) {
-        (Some(a), Some(c)) if w_into + w_b > 0.0 => {
-            Some(((a * w_into + c * w_b) / (w_into + w_b) * 1_000.0).round() / 1_000.0)
-        }
-        (a, c) => a.or(c),
-    };
-    into.requests += b.requests;
-    into.errors += b.errors;
-    into.min_ms = combine(into.min_ms, b.min_ms, f64::min);
-    into.max_ms = combine(into.max_ms, b.max_ms, f64::max);
-    into.p99_ms = combine(into.p99_ms, b.p99_ms, f64::max);
-}
-
-fn combine(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(pick(a, b)),
-        (a, b) => a.or(b),
     }
 }

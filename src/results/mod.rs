@@ -353,3 +353,31 @@ pub struct TimelinePoint {
     /// Largest latency.
     pub max_ms: Option<f64>,
 }
+
+impl TimelinePoint {
+    /// Adds another bucket's figures to this one, for coarser views (the report's charts)
+    /// and merged files: counts summed, extremes kept, the mean weighted by requests (the
+    /// timed count is not written per bucket; they are equal when every request got a
+    /// response), and the p99 the larger of the two, an upper bound.
+    pub fn absorb(&mut self, other: &TimelinePoint) {
+        let (a, b) = (self.requests as f64, other.requests as f64);
+        self.mean_ms = match (self.mean_ms, other.mean_ms) {
+            (Some(x), Some(y)) if a + b > 0.0 => {
+                Some(((x * a + y * b) / (a + b) * 1_000.0).round() / 1_000.0)
+            }
+            (x, y) => x.or(y),
+        };
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.min_ms = either(self.min_ms, other.min_ms, f64::min);
+        self.max_ms = either(self.max_ms, other.max_ms, f64::max);
+        self.p99_ms = either(self.p99_ms, other.p99_ms, f64::max);
+    }
+}
+
+fn either(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(pick(a, b)),
+        (a, b) => a.or(b),
+    }
+}

@@ -255,29 +255,13 @@ fn drawable(timeline: &[TimelinePoint]) -> Vec<TimelinePoint> {
             .map(|pair| {
                 let mut merged = pair[0].clone();
                 if let Some(next) = pair.get(1) {
-                    let (a, b) = (merged.requests as f64, next.requests as f64);
-                    merged.mean_ms = match (merged.mean_ms, next.mean_ms) {
-                        (Some(x), Some(y)) if a + b > 0.0 => Some((x * a + y * b) / (a + b)),
-                        (x, y) => x.or(y),
-                    };
-                    merged.min_ms = pick(merged.min_ms, next.min_ms, f64::min);
-                    merged.max_ms = pick(merged.max_ms, next.max_ms, f64::max);
-                    merged.p99_ms = pick(merged.p99_ms, next.p99_ms, f64::max);
-                    merged.requests += next.requests;
-                    merged.errors += next.errors;
+                    merged.absorb(next);
                 }
                 merged
             })
             .collect();
     }
     points
-}
-
-fn pick(a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(f(a, b)),
-        (a, b) => a.or(b),
-    }
 }
 
 fn timeline_lines(e: &EndpointResult) -> Vec<Line> {

@@ -77,7 +77,7 @@ pub(super) async fn coordinate(
             biased;
             finished = &mut finish => break finished,
             Some(_) = next_tick(&mut progress_tick) => {
-                let stats = control.snapshot().await;
+                let stats = control.progress_snapshot().await;
                 progress.update(&stats, control.t0.elapsed());
             }
             Some(_) = next_tick(&mut checkpoint_tick) => {

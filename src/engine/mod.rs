@@ -193,10 +193,22 @@ impl EngineControl {
 
     /// A merged copy of every worker's figures so far (for progress and checkpoints).
     pub async fn snapshot(&self) -> Stats {
+        self.snapshot_of(false).await
+    }
+
+    /// Counts and latency only, cheap enough for a progress display several times a second.
+    pub async fn progress_snapshot(&self) -> Stats {
+        self.snapshot_of(true).await
+    }
+
+    async fn snapshot_of(&self, light: bool) -> Stats {
         let mut copies = Vec::with_capacity(self.workers.len());
         for link in &self.workers {
             let (reply, answer) = oneshot::channel();
-            let live = match link.snapshots.send(reply) {
+            let live = match link
+                .snapshots
+                .send(worker::SnapshotRequest { reply, light })
+            {
                 Ok(()) => answer.await.ok(),
                 Err(_) => None,
             };

@@ -14,7 +14,12 @@ use crate::plan::{Schedule, ThreadPlan};
 use crate::record::Stats;
 
 /// A request for a copy of a worker's figures.
-pub(super) type SnapshotRequest = oneshot::Sender<Stats>;
+pub(super) struct SnapshotRequest {
+    pub reply: oneshot::Sender<Stats>,
+    /// Only what progress shows (counts and latency), not every histogram and the
+    /// timeline: a full copy four times a second would stall lanes and show as lag.
+    pub light: bool,
+}
 
 /// Where a worker leaves its final figures: filled before it stops answering snapshot
 /// requests, so a snapshot never misses a thread that finished early.
@@ -75,10 +80,12 @@ async fn work(
                 Some(Err(e)) if e.is_panic() => crate::say!("api-cannon: internal error in a lane: {e}"),
                 Some(_) => {}
             },
-            Some(reply) = snapshots.recv() => {
-                let mut copy = ctx.stats.borrow().clone();
+            Some(request) = snapshots.recv() => {
+                let stats = ctx.stats.borrow();
+                let mut copy = if request.light { stats.light_copy() } else { stats.clone() };
+                drop(stats);
                 copy.cpu_time = thread_cpu_time();
-                let _ = reply.send(copy);
+                let _ = request.reply.send(copy);
             }
             changed = stop.changed(), if watching_stop => match changed.map(|()| *stop.borrow_and_update()) {
                 Ok(StopLevel::Graceful) => ctx.stop.request(),

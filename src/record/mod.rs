@@ -383,6 +383,21 @@ impl Stats {
         self.cpu_time += other.cpu_time;
     }
 
+    /// A copy with what progress shows (counts, errors, latency) and empty histograms
+    /// and timelines otherwise.
+    pub fn light_copy(&self) -> Stats {
+        let mut copy = Stats::new(self.endpoints.len());
+        for (into, from) in copy.endpoints.iter_mut().zip(&self.endpoints) {
+            into.requests = from.requests;
+            into.ok = from.ok;
+            into.errors_by_kind = from.errors_by_kind;
+            into.latency_new = copy_sparse(&from.latency_new);
+            into.latency_reused = copy_sparse(&from.latency_reused);
+        }
+        copy.max_in_flight = self.max_in_flight;
+        copy
+    }
+
     /// Requests finished across every endpoint.
     pub fn requests(&self) -> u64 {
         self.endpoints.iter().map(|e| e.requests).sum()

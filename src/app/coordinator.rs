@@ -115,6 +115,12 @@ pub(super) async fn coordinate(
         }
     };
     progress.finish();
+    if finished.lost_workers > 0 {
+        crate::say!(
+            "api-cannon: internal error: {} worker thread(s) died; their requests are missing from the figures",
+            finished.lost_workers
+        );
+    }
     let reason = match (StopReason::from(finished.stopped_by), stop) {
         (StopReason::Signal, Some(Stop::Threshold)) => StopReason::Threshold,
         (reason, _) => reason,

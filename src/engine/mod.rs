@@ -89,6 +89,9 @@ pub struct Finished {
     pub stopped_by: StoppedBy,
     /// Time from start to the last worker stopping.
     pub elapsed: Duration,
+    /// Worker threads that died without leaving their figures (an internal error): the
+    /// figures then miss their requests, and the caller must say so.
+    pub lost_workers: usize,
 }
 
 /// Starts the workers of `plan`; `templates` is indexed like `plan.targets`.
@@ -271,10 +274,11 @@ impl EngineRun {
         for thread in threads {
             let _ = thread.join();
         }
-        let finals = slots
+        let finals: Vec<Stats> = slots
             .iter()
             .filter_map(|slot| slot.lock().ok().and_then(|mut s| s.take()))
             .collect();
+        let lost_workers = slots.len() - finals.len();
         let stats = merge_all(finals, endpoints);
         let stopped_by = match (signalled, deadline_hit || schedule_ends_by_duration) {
             (true, _) => StoppedBy::Signal,
@@ -285,6 +289,7 @@ impl EngineRun {
             stats,
             stopped_by,
             elapsed,
+            lost_workers,
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod plan;
 pub mod progress;
 pub mod record;
 pub mod results;
+pub mod rng;
 pub mod targets;
 pub mod thresholds;
 pub mod timeline;

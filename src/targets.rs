@@ -16,6 +16,7 @@ use crate::thresholds::Threshold;
 
 mod env;
 mod raw;
+pub mod template;
 
 pub use env::expand as expand_env;
 
@@ -65,6 +66,19 @@ pub struct Target {
     pub insecure: bool,
     /// Redirects to follow, when the file says (`follow_redirects`); else `--follow-redirects`.
     pub follow_redirects: Option<u32>,
+    /// The parts rendered per request (`{{seq}}`, `{{uuid}}`, ...); `None` for a plain target.
+    pub templates: Option<std::sync::Arc<TargetTemplates>>,
+}
+
+/// A target's templated parts; the static request holds them rendered with sample values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetTemplates {
+    /// The URL's path and query.
+    pub path: Option<template::Template>,
+    /// Header values.
+    pub headers: Vec<(HeaderName, template::Template)>,
+    /// The body.
+    pub body: Option<template::Template>,
 }
 
 /// Where a bad input is.
@@ -235,6 +249,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             thresholds: Vec::new(),
             insecure: false,
             follow_redirects: None,
+            templates: None,
         });
     }
     Ok(targets)

@@ -351,3 +351,67 @@ fn http2_with_prior_knowledge_reaches_the_server_as_http2() {
     assert_eq!(plain.json()["endpoints"][0]["http_version"], "HTTP/1.1");
     assert_eq!(server.requests_with_header("version", "HTTP/1.1"), 2);
 }
+
+#[test]
+fn templates_render_per_request_and_plain_targets_stay_plain() {
+    let server = demo();
+    let dir = TempDir::new("templates");
+    let targets = dir.write(
+        "t.toml",
+        &format!(
+            "[[target]]\nname = \"t\"\nurl = \"{}/status/20{{{{lane}}}}\"\n\
+             headers = {{ Authorization = \"Bearer {{{{seq}}}}\" }}\nexpect_status = [200, 201]\n",
+            server.base_url()
+        ),
+    );
+    let run = run(
+        &dir,
+        &["--targets", targets.to_str().unwrap(), "-n", "3", "-c", "2"],
+    );
+    assert_eq!(run.json()["endpoints"][0]["ok"], 6, "{}", run.stderr);
+    // Lane 0 asked for /status/200, lane 1 for /status/201, three times each.
+    assert_eq!(
+        (
+            server.requests_to("/status/200"),
+            server.requests_to("/status/201")
+        ),
+        (3, 3)
+    );
+    // Every request got its own number: 0 .. 5, once each.
+    for seq in 0..6 {
+        assert_eq!(
+            server.requests_with_header("authorization", &format!("Bearer {seq}")),
+            1,
+            "seq {seq}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_template_is_a_config_error_with_its_place() {
+    let dir = TempDir::new("bad-template");
+    let targets = dir.write(
+        "t.toml",
+        "[[target]]\nname = \"t\"\nurl = \"http://127.0.0.1:9/items/{{item_id}}\"\n",
+    );
+    let output = cannon()
+        .args(["run", "--targets", targets.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr
+            .contains("t.toml:3:7: target `t`, field `url`: unknown template value `{{item_id}}`"),
+        "{stderr}"
+    );
+    let host = dir.write(
+        "h.toml",
+        "[[target]]\nname = \"h\"\nurl = \"http://{{lane}}.test/\"\n",
+    );
+    let output = cannon()
+        .args(["run", "--targets", host.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("only stand in the path and query"));
+}

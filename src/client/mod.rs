@@ -22,7 +22,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::outcome::{ErrorKind, Setup};
-use crate::targets::{ExpectStatus, Target};
+use crate::targets::template::Values;
+use crate::targets::{ExpectStatus, Target, TargetTemplates};
 
 mod tls;
 
@@ -58,6 +59,8 @@ pub struct RequestTemplate {
     absolute: Uri,
     /// The headers without Host, for HTTP/2 (`:authority` says the same).
     h2_headers: HeaderMap,
+    /// The parts rendered per request, for a target with templates.
+    dynamic: Option<Arc<TargetTemplates>>,
 }
 
 /// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
@@ -192,6 +195,7 @@ impl RequestTemplate {
             http2: self.http2,
             absolute: without_userinfo(&url).ok()?,
             h2_headers: HeaderMap::new(),
+            dynamic: None,
         };
         let authority = url.authority()?.as_str();
         next.headers
@@ -265,6 +269,7 @@ impl RequestTemplate {
             http2: false,
             absolute: without_userinfo(&target.url)?,
             h2_headers: HeaderMap::new(),
+            dynamic: target.templates.clone(),
         })
     }
 
@@ -276,23 +281,66 @@ impl RequestTemplate {
         self
     }
 
-    /// The request for an HTTP/2 connection: the absolute URL, no Host header (its
-    /// `:authority` pseudo-header says the same).
-    fn request_h2(&self) -> Request<Full<Bytes>> {
+    /// Whether requests are rendered per request (the target has templates).
+    pub fn is_dynamic(&self) -> bool {
+        self.dynamic.is_some()
+    }
+
+    /// The request: the prepared one, or for a target with templates one rendered with
+    /// `values`. On HTTP/2, with the absolute URL and no Host header (`:authority` says it).
+    fn request(&self, values: Option<&Values>, h2: bool) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.absolute.clone();
-        *request.version_mut() = http::Version::HTTP_2;
-        *request.headers_mut() = self.h2_headers.clone();
+        *request.uri_mut() = if h2 {
+            self.absolute.clone()
+        } else {
+            self.path.clone()
+        };
+        *request.headers_mut() = if h2 {
+            self.h2_headers.clone()
+        } else {
+            self.headers.clone()
+        };
+        if h2 {
+            *request.version_mut() = http::Version::HTTP_2;
+        }
+        if let (Some(dynamic), Some(values)) = (&self.dynamic, values) {
+            self.render(dynamic, values, h2, &mut request);
+        }
         request
     }
 
-    fn request(&self) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(self.body.clone()));
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.path.clone();
-        *request.headers_mut() = self.headers.clone();
-        request
+    fn render(
+        &self,
+        dynamic: &TargetTemplates,
+        values: &Values,
+        h2: bool,
+        request: &mut Request<Full<Bytes>>,
+    ) {
+        if let Some(path) = &dynamic.path {
+            let rendered = path.render(values);
+            let text = if h2 {
+                format!(
+                    "{}://{}{rendered}",
+                    if self.https { "https" } else { "http" },
+                    self.absolute.authority().map_or("", |a| a.as_str())
+                )
+            } else {
+                rendered
+            };
+            // Sample values were checked at load; a value that still makes no URI keeps the sample.
+            if let Ok(uri) = text.parse() {
+                *request.uri_mut() = uri;
+            }
+        }
+        for (name, template) in &dynamic.headers {
+            if let Ok(value) = HeaderValue::from_str(&template.render(values)) {
+                request.headers_mut().insert(name.clone(), value);
+            }
+        }
+        if let Some(body) = &dynamic.body {
+            *request.body_mut() = Full::new(Bytes::from(body.render(values)));
+        }
     }
 }
 
@@ -367,10 +415,11 @@ impl Sender {
     async fn send(
         &mut self,
         template: &RequestTemplate,
+        values: Option<&Values>,
     ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
         match self {
-            Sender::H1(s) => s.send_request(template.request()).await,
-            Sender::H2(s) => s.send_request(template.request_h2()).await,
+            Sender::H1(s) => s.send_request(template.request(values, false)).await,
+            Sender::H2(s) => s.send_request(template.request(values, true)).await,
         }
     }
 }
@@ -417,10 +466,11 @@ impl Connection {
         &mut self,
         template: &RequestTemplate,
         start: Instant,
+        values: Option<&Values>,
     ) -> Result<Exchange, ErrorKind> {
         let response = self
             .sender
-            .send(template)
+            .send(template, values)
             .await
             .map_err(|e| classify(&e, ErrorKind::Protocol))?;
         let ttfb = start.elapsed();
@@ -467,10 +517,10 @@ pub async fn follow_redirects(
             break;
         };
         exchange = if template.same_origin(&next) && connection.is_reusable().await {
-            connection.exchange(&next, start).await?
+            connection.exchange(&next, start, None).await?
         } else {
             let (mut elsewhere, _) = Box::pin(Connection::open(&next)).await?;
-            elsewhere.exchange(&next, start).await?
+            elsewhere.exchange(&next, start, None).await?
         };
         current = Some(next);
     }

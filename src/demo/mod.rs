@@ -121,6 +121,7 @@ pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
                 thresholds: Vec::new(),
                 insecure: false,
                 follow_redirects: None,
+                templates: None,
             }
         })
         .collect()

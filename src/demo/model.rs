@@ -54,29 +54,11 @@ impl Profile {
     }
 }
 
-/// SplitMix64: tiny, fast, and good enough to jitter simulated latencies.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub use crate::rng::Rng;
 
-impl Rng {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    fn symmetric(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-    }
+/// Uniform in [-1, 1).
+fn symmetric(rng: &mut Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 52) as f64 - 1.0
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,9 +118,9 @@ impl Pool {
             },
         };
         self.instances[instance].busy = true;
-        let mut ms = p.warm_ms + p.jitter_ms * self.rng.symmetric();
+        let mut ms = p.warm_ms + p.jitter_ms * symmetric(&mut self.rng);
         if cold {
-            ms += p.cold_ms + p.cold_jitter_ms * self.rng.symmetric();
+            ms += p.cold_ms + p.cold_jitter_ms * symmetric(&mut self.rng);
         }
         Assignment {
             instance,

@@ -10,6 +10,8 @@ use tokio::sync::Notify;
 use crate::client::{Connection, Exchange, RequestTemplate};
 use crate::outcome::{ErrorKind, Outcome, Response, Setup};
 use crate::record::Stats;
+use crate::rng::Rng;
+use crate::targets::template::Values;
 
 /// What every lane of a worker thread shares (thread-local, never crossed between threads).
 pub(super) struct ThreadContext {
@@ -24,6 +26,8 @@ pub(super) struct ThreadContext {
     /// The end of `--duration`: nothing starts after it and nothing finishing after it is
     /// counted (the coordinator's stop only follows, a moment later).
     pub deadline: Option<Instant>,
+    /// Lanes per endpoint, for `{{seq}}` in closed loops (iteration × lanes + lane).
+    pub concurrency: u64,
 }
 
 impl ThreadContext {
@@ -76,6 +80,9 @@ pub(super) struct Ticket {
     pub intended: Option<Instant>,
     /// Its iteration, for outliers.
     pub iteration: u64,
+    /// Its number in the endpoint's sequence when the schedule knows it (open schedules);
+    /// closed loops derive it from the iteration and the lane.
+    pub seq: Option<u64>,
 }
 
 pub(super) struct Lane {
@@ -84,6 +91,8 @@ pub(super) struct Lane {
     template: Arc<RequestTemplate>,
     connection: Option<Connection>,
     ctx: Rc<ThreadContext>,
+    /// For `{{uuid}}` and `{{random}}` (only drawn from for targets with templates).
+    rng: Rng,
 }
 
 impl Lane {
@@ -93,12 +102,21 @@ impl Lane {
         template: Arc<RequestTemplate>,
         ctx: Rc<ThreadContext>,
     ) -> Lane {
+        // Distinct per lane, process and moment: {{uuid}} must not repeat across runs.
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let seed = ((endpoint as u64) << 40)
+            ^ (u64::from(index) << 20)
+            ^ u64::from(std::process::id())
+            ^ clock;
         Lane {
             endpoint,
             index,
             template,
             connection: None,
             ctx,
+            rng: Rng::new(seed),
         }
     }
 
@@ -108,9 +126,20 @@ impl Lane {
         let intended = ticket.intended.map_or(start, |due| due.min(start));
         self.enter_flight();
         let mut setup = None;
-        let result = tokio::time::timeout(self.template.timeout, self.attempt(start, &mut setup))
-            .await
-            .unwrap_or(Err(ErrorKind::Timeout));
+        let values = self.template.is_dynamic().then(|| Values {
+            iteration: ticket.iteration,
+            lane: self.index,
+            seq: ticket
+                .seq
+                .unwrap_or(ticket.iteration * self.ctx.concurrency + u64::from(self.index)),
+            random: [self.rng.next_u64(), self.rng.next_u64()],
+        });
+        let result = tokio::time::timeout(
+            self.template.timeout,
+            self.attempt(start, &mut setup, values.as_ref()),
+        )
+        .await
+        .unwrap_or(Err(ErrorKind::Timeout));
         self.ctx.in_flight.set(self.ctx.in_flight.get() - 1);
         if result.is_err() || self.ctx.fresh_connections {
             // After a failure the connection's state is unknown; after a fresh-connection
@@ -152,6 +181,7 @@ impl Lane {
         &mut self,
         start: Instant,
         setup: &mut Option<Setup>,
+        values: Option<&Values>,
     ) -> Result<Exchange, ErrorKind> {
         if let Some(connection) = &mut self.connection
             && !connection.is_reusable().await
@@ -168,7 +198,7 @@ impl Lane {
                 self.connection.insert(connection)
             }
         };
-        let exchange = connection.exchange(&self.template, start).await?;
+        let exchange = connection.exchange(&self.template, start, values).await?;
         if self.template.follow_redirects == 0 {
             return Ok(exchange);
         }
@@ -191,6 +221,7 @@ pub(super) async fn run_bursts(
         let ticket = Ticket {
             intended: None,
             iteration,
+            seq: None,
         };
         futures_util::future::join_all(lanes.iter_mut().map(|lane| lane.fire(ticket))).await;
         if iteration + 1 < iterations {
@@ -208,6 +239,7 @@ pub(super) async fn run_free(mut lane: Lane, iterations: u64, ctx: Rc<ThreadCont
         lane.fire(Ticket {
             intended: None,
             iteration,
+            seq: None,
         })
         .await;
     }

@@ -46,6 +46,7 @@ struct Shared {
     templates: Vec<Arc<RequestTemplate>>,
     schedule: Schedule,
     iterations: u64,
+    concurrency: u32,
     duration: Option<Duration>,
     fresh_connections: bool,
 }
@@ -117,6 +118,7 @@ pub fn start(
         templates,
         schedule: plan.schedule,
         iterations: plan.iterations,
+        concurrency: plan.spec.concurrency,
         duration: plan.spec.duration,
         fresh_connections: plan.spec.fresh_connections,
     });

@@ -54,7 +54,15 @@ impl DueTimes {
     }
 
     /// The next request of this share: its iteration and its due time from the run's start.
+    #[cfg(test)]
     pub fn next(&mut self) -> Option<(u64, Duration)> {
+        self.next_with_index()
+            .map(|(_, iteration, due)| (iteration, due))
+    }
+
+    /// As [`DueTimes::next`], with the request's index in the endpoint's sequence first
+    /// (its `{{seq}}`).
+    pub fn next_with_index(&mut self) -> Option<(u64, u64, Duration)> {
         let index = self.next;
         if index >= self.limit {
             return None;
@@ -63,7 +71,7 @@ impl DueTimes {
         let (iteration, due) = self.due(index)?;
         match self.until {
             Some(until) if due >= until => None,
-            _ => Some((iteration, due)),
+            _ => Some((index, iteration, due)),
         }
     }
 
@@ -130,7 +138,7 @@ pub(super) async fn run_open(
         pool.idle.borrow_mut().push(slot);
     }
     let mut timer = PreciseTimer::new().ok();
-    while let Some((iteration, offset)) = due.next() {
+    while let Some((index, iteration, offset)) = due.next_with_index() {
         // Absurd rates put due times beyond what an Instant can hold: nothing more is due.
         let Some(intended) = ctx.t0.checked_add(offset) else {
             break;
@@ -157,6 +165,7 @@ pub(super) async fn run_open(
         slot.ticket.set(Some(Ticket {
             intended: Some(intended),
             iteration,
+            seq: Some(index),
         }));
         slot.wake.notify_one();
     }

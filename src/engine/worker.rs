@@ -70,6 +70,7 @@ async fn work(
         stop: Default::default(),
         in_flight: Default::default(),
         deadline: shared.duration.and_then(|d| shared.t0.checked_add(d)),
+        concurrency: u64::from(shared.concurrency),
     });
     let mut drivers = start_drivers(&plan, &shared, &ctx);
     let mut watching_stop = true;

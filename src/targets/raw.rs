@@ -10,11 +10,14 @@ use http::HeaderMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use std::sync::Arc;
+
 use crate::thresholds::Threshold;
 
+use super::template::{Template, Values};
 use super::{
-    EnvLookup, ExpectStatus, Place, Target, TargetsError, env, mask_password, parse_duration,
-    parse_header, parse_method, parse_statuses, parse_url,
+    EnvLookup, ExpectStatus, Place, Target, TargetTemplates, TargetsError, env, mask_password,
+    parse_duration, parse_header, parse_method, parse_statuses, parse_url,
 };
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +67,7 @@ pub(super) struct ResolvedDefaults {
     thresholds: Vec<Threshold>,
     insecure: bool,
     follow_redirects: Option<u32>,
+    header_templates: Vec<(http::HeaderName, Template)>,
 }
 
 pub(super) struct Context<'a> {
@@ -122,6 +126,7 @@ impl Context<'_> {
             thresholds: Vec::new(),
             insecure: false,
             follow_redirects: None,
+            header_templates: Vec::new(),
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return Ok(resolved);
@@ -134,7 +139,12 @@ impl Context<'_> {
             resolved.expect_status = parse_statuses(codes.get_ref())
                 .map_err(|p| self.error(codes, owner, "expect_status", p))?;
         }
-        self.add_headers(&mut resolved.headers, &raw.headers, owner)?;
+        self.add_headers(
+            &mut resolved.headers,
+            &mut resolved.header_templates,
+            &raw.headers,
+            owner,
+        )?;
         resolved.thresholds = self.thresholds(&raw.thresholds, owner)?;
         resolved.insecure = raw.insecure.unwrap_or(false);
         resolved.follow_redirects = raw.follow_redirects;
@@ -155,19 +165,75 @@ impl Context<'_> {
             .collect()
     }
 
+    /// Adds headers; templated values are checked with sample values and also kept as
+    /// templates (replacing any earlier template of the same header).
     fn add_headers(
         &self,
         into: &mut HeaderMap,
+        templates: &mut Vec<(http::HeaderName, Template)>,
         raw: &BTreeMap<String, Spanned<String>>,
         owner: &str,
     ) -> Result<(), TargetsError> {
         for (name, value) in raw {
             let expanded = self.expand(value, owner, "headers")?;
-            let (name, value) = parse_header(name, &expanded)
-                .map_err(|p| self.error(value, owner, "headers", p))?;
-            into.insert(name, value);
+            let template = self.template(value, owner, "headers", &expanded, 0)?;
+            let probe = template
+                .as_ref()
+                .map_or_else(|| expanded.clone(), |t| t.render(&Values::SAMPLE));
+            let (name, header) =
+                parse_header(name, &probe).map_err(|p| self.error(value, owner, "headers", p))?;
+            templates.retain(|(n, _)| *n != name);
+            if let Some(template) = template {
+                templates.push((name.clone(), template));
+            }
+            into.insert(name, header);
         }
         Ok(())
+    }
+
+    fn template(
+        &self,
+        at: &Spanned<String>,
+        owner: &str,
+        field: &'static str,
+        text: &str,
+        offset: usize,
+    ) -> Result<Option<Template>, TargetsError> {
+        Template::parse(text).map_err(|(pos, problem)| {
+            self.error(
+                at,
+                owner,
+                field,
+                format!("{problem} (at character {} of the value)", offset + pos + 1),
+            )
+        })
+    }
+
+    /// The URL with any template in its path checked: returns the URL rendered with sample
+    /// values (for validation and the connection) and the path template.
+    fn url_template(
+        &self,
+        at: &Spanned<String>,
+        owner: &str,
+        url: &str,
+    ) -> Result<(String, Option<Template>), TargetsError> {
+        let authority_start = url.find("://").map_or(0, |i| i + 3);
+        let path_start = url[authority_start..]
+            .find(['/', '?'])
+            .map_or(url.len(), |i| authority_start + i);
+        let (origin, path) = url.split_at(path_start);
+        if origin.contains("{{") {
+            let problem =
+                "templates may only stand in the path and query, not the scheme or host".to_owned();
+            return Err(self.error(at, owner, "url", problem));
+        }
+        match self.template(at, owner, "url", path, origin.len())? {
+            Some(template) => Ok((
+                format!("{origin}{}", template.render(&Values::SAMPLE)),
+                Some(template),
+            )),
+            None => Ok((url.to_owned(), None)),
+        }
     }
 
     pub fn target(
@@ -187,13 +253,29 @@ impl Context<'_> {
         let owner = format!("target `{name}`");
         let owner = owner.as_str();
         let url_text = self.expand(&raw.url, owner, "url")?;
+        let (url_text, path_template) = self.url_template(&raw.url, owner, &url_text)?;
         let url = parse_url(&url_text).map_err(|p| self.error(&raw.url, owner, "url", p))?;
         let method = match &raw.method {
             Some(m) => parse_method(m.get_ref()).map_err(|p| self.error(m, owner, "method", p))?,
             None => http::Method::GET,
         };
         let mut headers = defaults.headers.clone();
-        self.add_headers(&mut headers, &raw.headers, owner)?;
+        let mut header_templates = defaults.header_templates.clone();
+        self.add_headers(&mut headers, &mut header_templates, &raw.headers, owner)?;
+        let body_template = match &raw.body {
+            Some(body) => {
+                self.template(body, owner, "body", &self.expand(body, owner, "body")?, 0)?
+            }
+            None => None,
+        };
+        let templates = match (path_template, header_templates.is_empty(), body_template) {
+            (None, true, None) => None,
+            (path, _, body) => Some(Arc::new(TargetTemplates {
+                path,
+                headers: header_templates,
+                body,
+            })),
+        };
         let expect_status = match &raw.expect_status {
             Some(c) => {
                 parse_statuses(c.get_ref()).map_err(|p| self.error(c, owner, "expect_status", p))?
@@ -224,6 +306,7 @@ impl Context<'_> {
                 .collect(),
             insecure: raw.insecure.unwrap_or(defaults.insecure),
             follow_redirects: raw.follow_redirects.or(defaults.follow_redirects),
+            templates,
         })
     }
 

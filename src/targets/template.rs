@@ -1,0 +1,236 @@
+//! Request templates: `{{iteration}}`, `{{lane}}`, `{{seq}}`, `{{uuid}}`,
+//! `{{random(MIN,MAX)}}` and `{{now_ms}}` in a target's URL path, header values and body.
+//!
+//! Parsed once when the targets are loaded (a bad one is a config error with its place);
+//! rendered per request only for targets that use them, so plain targets keep their
+//! prepared request.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One part of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Iteration,
+    Lane,
+    Seq,
+    Uuid,
+    Random(i64, i64),
+    NowMs,
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template(Vec<Piece>);
+
+/// What a request's template values come from.
+#[derive(Debug, Clone, Copy)]
+pub struct Values {
+    /// The request's iteration.
+    pub iteration: u64,
+    /// Its lane.
+    pub lane: u32,
+    /// The endpoint's request number.
+    pub seq: u64,
+    /// Random bits for `uuid` and `random` (from the lane's generator).
+    pub random: [u64; 2],
+}
+
+impl Values {
+    /// Values for checking a template when the targets are loaded.
+    pub const SAMPLE: Values = Values {
+        iteration: 0,
+        lane: 0,
+        seq: 0,
+        random: [0, 0],
+    };
+}
+
+const NAMES: &str = "iteration, lane, seq, uuid, random(MIN,MAX), now_ms";
+
+impl Template {
+    /// Parses `text`; `None` when it has no `{{`. The error is `(byte offset, problem)`.
+    pub fn parse(text: &str) -> Result<Option<Template>, (usize, String)> {
+        if !text.contains("{{") {
+            return Ok(None);
+        }
+        let mut pieces = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find("{{") {
+            let at = text.len() - rest.len() + open;
+            if open > 0 {
+                pieces.push(Piece::Text(rest[..open].to_owned()));
+            }
+            let inner = &rest[open + 2..];
+            let close = inner
+                .find("}}")
+                .ok_or((at, "`{{` is not closed by `}}`".to_owned()))?;
+            pieces.push(piece(inner[..close].trim()).map_err(|p| (at, p))?);
+            rest = &inner[close + 2..];
+        }
+        if !rest.is_empty() {
+            pieces.push(Piece::Text(rest.to_owned()));
+        }
+        Ok(Some(Template(pieces)))
+    }
+
+    /// Writes the template with `values` into `out`.
+    pub fn render_into(&self, values: &Values, out: &mut String) {
+        for piece in &self.0 {
+            let _ = match piece {
+                Piece::Text(text) => {
+                    out.push_str(text);
+                    Ok(())
+                }
+                Piece::Iteration => write!(out, "{}", values.iteration),
+                Piece::Lane => write!(out, "{}", values.lane),
+                Piece::Seq => write!(out, "{}", values.seq),
+                Piece::Uuid => write_uuid(out, values.random),
+                Piece::Random(lo, hi) => {
+                    let span = (hi - lo) as u64 + 1;
+                    write!(out, "{}", lo + (values.random[0] % span) as i64)
+                }
+                Piece::NowMs => write!(
+                    out,
+                    "{}",
+                    SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis())
+                ),
+            };
+        }
+    }
+
+    /// The template rendered with `values`.
+    pub fn render(&self, values: &Values) -> String {
+        let mut out = String::new();
+        self.render_into(values, &mut out);
+        out
+    }
+}
+
+fn piece(name: &str) -> Result<Piece, String> {
+    Ok(match name {
+        "iteration" => Piece::Iteration,
+        "lane" => Piece::Lane,
+        "seq" => Piece::Seq,
+        "uuid" => Piece::Uuid,
+        "now_ms" => Piece::NowMs,
+        _ => match name
+            .strip_prefix("random(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            Some(args) => {
+                let bounds: Vec<&str> = args.split(',').map(str::trim).collect();
+                match bounds.as_slice() {
+                    [lo, hi] => match (lo.parse::<i64>(), hi.parse::<i64>()) {
+                        (Ok(lo), Ok(hi))
+                            if lo <= hi && (hi as i128 - lo as i128) < u64::MAX as i128 =>
+                        {
+                            Piece::Random(lo, hi)
+                        }
+                        _ => {
+                            return Err(format!(
+                                "`{{{{{name}}}}}`: write random(MIN,MAX) with integers, MIN <= MAX"
+                            ));
+                        }
+                    },
+                    _ => {
+                        return Err(format!(
+                            "`{{{{{name}}}}}`: random takes two integers, random(MIN,MAX)"
+                        ));
+                    }
+                }
+            }
+            None => {
+                return Err(format!(
+                    "unknown template value `{{{{{name}}}}}`: use one of {NAMES} (values captured from responses come with flows)"
+                ));
+            }
+        },
+    })
+}
+
+/// A version-4 UUID from 128 random bits.
+fn write_uuid(out: &mut String, bits: [u64; 2]) -> std::fmt::Result {
+    let hi = (bits[0] & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
+    let lo = (bits[1] & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
+    write!(
+        out,
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xFFFF,
+        hi & 0xFFFF,
+        lo >> 48,
+        lo & 0xFFFF_FFFF_FFFF
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALUES: Values = Values {
+        iteration: 7,
+        lane: 2,
+        seq: 23,
+        random: [0x1234_5678_9abc_def0, 0xfedc_ba98_7654_3210],
+    };
+
+    #[test]
+    fn renders_every_value() {
+        let t = Template::parse("/items/{{seq}}?i={{iteration}}&l={{ lane }}&r={{random(10,12)}}")
+            .unwrap()
+            .unwrap();
+        let out = t.render(&VALUES);
+        assert!(out.starts_with("/items/23?i=7&l=2&r=1"), "{out}");
+        let r: i64 = out.rsplit('=').next().unwrap().parse().unwrap();
+        assert!((10..=12).contains(&r));
+        let uuid = Template::parse("{{uuid}}")
+            .unwrap()
+            .unwrap()
+            .render(&VALUES);
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4", "version 4: {uuid}");
+        assert!(
+            matches!(&uuid[19..20], "8" | "9" | "a" | "b"),
+            "variant: {uuid}"
+        );
+        let now: u128 = Template::parse("{{now_ms}}")
+            .unwrap()
+            .unwrap()
+            .render(&VALUES)
+            .parse()
+            .unwrap();
+        assert!(now > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn plain_text_is_not_a_template() {
+        assert_eq!(Template::parse("/hello?a={b}").unwrap(), None);
+    }
+
+    #[test]
+    fn bad_templates_say_where_and_what() {
+        assert_eq!(Template::parse("ab{{seq").unwrap_err().0, 2);
+        assert!(
+            Template::parse("{{item_id}}")
+                .unwrap_err()
+                .1
+                .contains("unknown template value `{{item_id}}`")
+        );
+        assert!(
+            Template::parse("{{random(5,1)}}")
+                .unwrap_err()
+                .1
+                .contains("MIN <= MAX")
+        );
+        assert!(
+            Template::parse("{{random(5)}}")
+                .unwrap_err()
+                .1
+                .contains("two integers")
+        );
+    }
+}

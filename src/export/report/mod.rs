@@ -53,6 +53,14 @@ pub fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A number exactly as the results JSON writes it (`45.0`, not `45`), so the page's data
+/// attributes can be compared with the file.
+fn json_number(v: Option<f64>) -> String {
+    v.map_or_else(String::new, |v| {
+        serde_json::to_string(&v).unwrap_or_default()
+    })
+}
+
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.3} ms"))
 }
@@ -163,7 +171,7 @@ fn callouts(page: &mut String, all: &[Series<'_>]) {
              <dt>min</dt><dd>{}</dd><dt>max</dt><dd>{}</dd><dt>first request</dt><dd>{}</dd></dl></div>",
             escape(&s.name),
             e.requests,
-            l.p99.map_or_else(String::new, |v| v.to_string()),
+            json_number(l.p99),
             escape(&s.name),
             e.requests,
             ms(l.mean),
@@ -429,4 +437,16 @@ fn outliers(page: &mut String, all: &[Series<'_>]) {
         }
     }
     page.push_str("</table>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_attributes_write_numbers_as_the_json_does() {
+        assert_eq!(json_number(Some(45.0)), "45.0");
+        assert_eq!(json_number(Some(1.234)), "1.234");
+        assert_eq!(json_number(None), "");
+    }
 }

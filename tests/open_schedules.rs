@@ -3,7 +3,13 @@
 
 mod support;
 
+use std::sync::Mutex;
+
 use support::{TempDir, demo, run};
+
+/// The saturation test burns every core on purpose; the test that expects a healthy
+/// generator must not run beside it.
+static CPU_HEAVY: Mutex<()> = Mutex::new(());
 
 fn ms(v: &serde_json::Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
@@ -114,6 +120,7 @@ fn every_keeps_its_clock_while_the_server_is_slow() {
 
 #[test]
 fn a_rate_beyond_the_machine_is_flagged_as_saturated() {
+    let _alone = CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let server = demo();
     let dir = TempDir::new("saturated");
     let url = format!("{}/hello", server.base_url());
@@ -152,6 +159,7 @@ fn a_rate_beyond_the_machine_is_flagged_as_saturated() {
 
 #[test]
 fn a_gentle_rate_is_not_flagged() {
+    let _alone = CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let server = demo();
     let dir = TempDir::new("gentle");
     let url = format!("{}/hello", server.base_url());

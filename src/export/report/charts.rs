@@ -76,7 +76,12 @@ fn x_bounds(lines: &[Line]) -> (f64, f64) {
 /// Latency lines over time (x in seconds from the start).
 pub fn over_time(title: &str, lines: Vec<Line>, scale: Scale) -> Chart {
     let (x0, x1) = x_bounds(&lines);
-    let digits = if x1 - x0 < 10.0 { 1 } else { 0 };
+    // Enough decimals that neighbouring ticks never read the same.
+    let digits = match x1 - x0 {
+        r if r < 1.0 => 2,
+        r if r < 10.0 => 1,
+        _ => 0,
+    };
     draw(title, "time since start (s)", lines, scale, "s", move |x| {
         format!("{x:.digits$}")
     })

@@ -14,7 +14,7 @@ Examples:
   # The story's run: every endpoint of targets.toml, 3 at a time, every 5 s, for 3 days
   api-cannon run --targets targets.toml --iterations 50000 --concurrency 3 --sleep 5s
 
-  # Ad hoc, no file: 1000 requests on 50 keep-alive connections, as fast as they go
+  # Ad hoc, no file: 1000 iterations on 50 keep-alive connections (50,000 requests)
   api-cannon run https://api.example.test/hello -n 1000 -c 50
 
   # JSON on stdout for jq

@@ -202,7 +202,15 @@ impl Lane {
         if self.template.follow_redirects == 0 {
             return Ok(exchange);
         }
-        crate::client::follow_redirects(&self.template, connection, exchange, start).await
+        // Boxed like the connection set-up: a rare path whose future would otherwise enlarge
+        // every lane's task.
+        Box::pin(crate::client::follow_redirects(
+            &self.template,
+            connection,
+            exchange,
+            start,
+        ))
+        .await
     }
 }
 

@@ -75,6 +75,10 @@ pub struct Unit {
     pub share: Share,
     /// In an open schedule: how many lanes (connections) this unit may grow to.
     pub max_lanes: u32,
+    /// This unit's place among every unit of the endpoint (threads and shards): lanes it
+    /// opens beyond `lanes` are numbered `concurrency + index + of × k`, so no two units
+    /// ever use the same lane number.
+    pub lane_ids: Share,
 }
 
 /// A unit's part of an endpoint's request sequence.
@@ -135,6 +139,7 @@ impl Plan {
                 &lanes,
                 spec.max_connections.div_ceil(shard.of),
                 spec.threads,
+                shard,
             ),
             Schedule::Free => free_layout(targets.len(), &lanes, spec.threads),
             Schedule::Open(Open::Rate { .. }) => rate_layout(
@@ -202,6 +207,7 @@ fn burst_layout(
     lanes: &[u32],
     max_lanes: u32,
     threads: usize,
+    shard: Share,
 ) -> Vec<ThreadPlan> {
     let count = threads.clamp(1, endpoints.max(1));
     let mut plans = vec![ThreadPlan::default(); count];
@@ -211,6 +217,7 @@ fn burst_layout(
             lanes: lanes.to_vec(),
             share: Share::ALL,
             max_lanes: max_lanes.max(lanes.len() as u32),
+            lane_ids: shard,
         });
     }
     plans
@@ -232,6 +239,7 @@ fn free_layout(endpoints: usize, lanes: &[u32], threads: usize) -> Vec<ThreadPla
                     lanes: vec![lane],
                     share: Share::ALL,
                     max_lanes: 0,
+                    lane_ids: Share::ALL,
                 }),
             }
             next += 1;
@@ -277,6 +285,10 @@ fn rate_layout(
                     of,
                 },
                 max_lanes,
+                lane_ids: Share {
+                    index: shard.index + shard.of * j,
+                    of,
+                },
             });
             next += 1;
         }
@@ -301,7 +313,7 @@ mod tests {
 
     #[test]
     fn bursts_keep_each_endpoint_on_one_thread() {
-        let plans = burst_layout(5, &[0, 1, 2], 1_000, 2);
+        let plans = burst_layout(5, &[0, 1, 2], 1_000, 2, Share::ALL);
         assert_eq!(plans.len(), 2);
         for endpoint in 0..5 {
             let holders = plans
@@ -393,10 +405,21 @@ mod tests {
     }
 
     #[test]
+    fn units_number_their_extra_lanes_apart() {
+        // --every on shard 1 of 3: its units say where they stand, so lanes opened beyond
+        // the shard's own never take another shard's numbers.
+        let plans = burst_layout(1, &[1, 4], 100, 2, Share { index: 1, of: 3 });
+        assert_eq!(plans[0].units[0].lane_ids, Share { index: 1, of: 3 });
+        let rate = rate_layout(1, &[0, 1], Share { index: 0, of: 2 }, 100, 2);
+        let ids: Vec<Share> = rate.iter().map(|p| p.units[0].lane_ids).collect();
+        assert_eq!(ids, [Share { index: 0, of: 4 }, Share { index: 2, of: 4 }]);
+    }
+
+    #[test]
     fn never_starts_idle_threads() {
         assert_eq!(free_layout(1, &[0], 8).len(), 1);
         assert_eq!(
-            burst_layout(2, &(0..10).collect::<Vec<_>>(), 10, 8).len(),
+            burst_layout(2, &(0..10).collect::<Vec<_>>(), 10, 8, Share::ALL).len(),
             2
         );
     }

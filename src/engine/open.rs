@@ -126,7 +126,16 @@ pub(super) async fn run_open(
     let mut lanes = JoinSet::new();
     let mut slots: Vec<Rc<Slot>> = Vec::new();
     let mut start_lane = |slots: &mut Vec<Rc<Slot>>| {
-        let id = unit.share.index + unit.share.of * slots.len() as u32;
+        let k = slots.len();
+        let id = match unit.lanes.get(k) {
+            Some(&lane) => lane,
+            None => {
+                let extra = (k - unit.lanes.len()) as u32;
+                let base = ctx.concurrency as u32;
+                base.saturating_add(unit.lane_ids.index)
+                    .saturating_add(unit.lane_ids.of.saturating_mul(extra))
+            }
+        };
         let slot = Rc::new(Slot::default());
         let lane = Lane::new(unit.endpoint, id, Arc::clone(&template), Rc::clone(&ctx));
         lanes.spawn_local(lane_loop(lane, Rc::clone(&slot), Rc::clone(&pool)));

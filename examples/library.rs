@@ -27,12 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         iterations: Some(20),
         concurrency: 3,
         sleep: Duration::from_millis(20),
-        duration: None,
-        fresh_connections: false,
-        threads: 1,
-        open: None,
-        max_connections: 3,
-        shard: None,
+        ..RunSpec::default()
     };
     let plan = Plan::new(targets, spec);
     let runtime = tokio::runtime::Builder::new_current_thread()

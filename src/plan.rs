@@ -27,6 +27,24 @@ pub struct RunSpec {
     pub shard: Option<Share>,
 }
 
+impl Default for RunSpec {
+    /// The command line's defaults: one iteration of one lane, no sleep, no duration,
+    /// keep-alive, one thread, closed loop, up to 1000 connections, the whole run.
+    fn default() -> RunSpec {
+        RunSpec {
+            iterations: None,
+            concurrency: 1,
+            sleep: Duration::ZERO,
+            duration: None,
+            fresh_connections: false,
+            threads: 1,
+            open: None,
+            max_connections: 1_000,
+            shard: None,
+        }
+    }
+}
+
 /// An open-model schedule: request times are fixed by the clock, not by earlier responses,
 /// so a stalled server cannot slow the load down (no coordinated omission).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -362,13 +380,9 @@ mod tests {
         let spec = |open| RunSpec {
             iterations: Some(10),
             concurrency: 3,
-            sleep: Duration::ZERO,
-            duration: None,
-            fresh_connections: false,
             threads: 2,
             open,
-            max_connections: 10,
-            shard: None,
+            ..RunSpec::default()
         };
         let rate = Open::Rate {
             per_second: 5.0,

@@ -85,14 +85,7 @@ fn engine_allocations(url: &str, requests: u64) -> u64 {
     let templates = vec![Arc::new(RequestTemplate::new(&targets[0]).unwrap())];
     let spec = RunSpec {
         iterations: Some(requests),
-        concurrency: 1,
-        sleep: Duration::ZERO,
-        duration: None,
-        fresh_connections: false,
-        threads: 1,
-        open: None,
-        max_connections: 1,
-        shard: None,
+        ..RunSpec::default()
     };
     let plan = Plan::new(targets, spec);
     let runtime = tokio::runtime::Builder::new_current_thread()

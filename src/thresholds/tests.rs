@@ -103,14 +103,7 @@ fn results(latencies_ms: &[u64], failures: u64) -> Results {
     }
     let spec = RunSpec {
         iterations: Some(1),
-        concurrency: 1,
-        sleep: Duration::ZERO,
-        duration: None,
-        fresh_connections: false,
-        threads: 1,
-        open: None,
-        max_connections: 1,
-        shard: None,
+        ..RunSpec::default()
     };
     let target =
         crate::targets::from_urls(&["http://api.test/x".to_owned()], Duration::from_secs(1))

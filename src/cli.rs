@@ -195,6 +195,11 @@ pub struct LoadArgs {
     #[arg(long)]
     pub http1: bool,
 
+    /// Go through the proxies in HTTP_PROXY / HTTPS_PROXY (minus NO_PROXY). Without this,
+    /// proxy variables are ignored, so a stray one never reroutes a benchmark.
+    #[arg(long)]
+    pub use_env_proxy: bool,
+
     /// Ask for compressed responses (Accept-Encoding: gzip, br). Off by default, so the
     /// figures are for what the wire carries uncompressed.
     #[arg(long)]

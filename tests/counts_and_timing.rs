@@ -415,3 +415,50 @@ fn a_bad_template_is_a_config_error_with_its_place() {
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("only stand in the path and query"));
 }
+
+#[test]
+fn proxies_come_from_the_environment_only_when_asked() {
+    let server = demo();
+    let proxy = support::ProxyServer::start();
+    let dir = TempDir::new("proxy");
+    let url = format!("{}/hello", server.base_url());
+    let fire = |extra: &[&str], no_proxy: &str| {
+        let out = dir.join("results.json");
+        let output = cannon()
+            .args(["run", url.as_str(), "-n", "3", "-q", "-o"])
+            .arg(&out)
+            .args(extra)
+            .env("HTTP_PROXY", proxy.url())
+            .env("NO_PROXY", no_proxy)
+            .output()
+            .unwrap();
+        support::finish(output, &out)
+    };
+    let forwarded = || proxy.forwarded.load(std::sync::atomic::Ordering::Relaxed);
+    // A stray HTTP_PROXY changes nothing without --use-env-proxy.
+    assert_eq!(fire(&[], "").json()["endpoints"][0]["ok"], 3);
+    assert_eq!(forwarded(), 0);
+    // With it, the lane's connection goes through the proxy.
+    assert_eq!(
+        fire(&["--use-env-proxy"], "").json()["endpoints"][0]["ok"],
+        3
+    );
+    assert_eq!(forwarded(), 1, "one connection for the one lane");
+    // NO_PROXY names the host: straight there.
+    assert_eq!(
+        fire(&["--use-env-proxy"], "example.test,127.0.0.1").json()["endpoints"][0]["ok"],
+        3
+    );
+    assert_eq!(forwarded(), 1);
+    assert_eq!(server.requests_to("/hello"), 9);
+    let bad = cannon()
+        .args(["run", url.as_str(), "--use-env-proxy"])
+        .env("HTTP_PROXY", "socks5://127.0.0.1:1080")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr)
+            .contains("HTTP_PROXY `socks5://127.0.0.1:1080`: write http://HOST:PORT")
+    );
+}

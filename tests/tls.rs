@@ -225,3 +225,38 @@ fn mutual_tls_needs_the_client_certificate() {
         bad.stderr
     );
 }
+
+#[test]
+fn https_goes_through_a_proxy_by_connect() {
+    let (port, pem) = start_tls_server();
+    let proxy = support::ProxyServer::start();
+    let dir = TempDir::new("tls-proxy");
+    let cert = dir.write("server.pem", &pem);
+    let url = format!("https://localhost:{port}/hello");
+    let out = dir.join("results.json");
+    let output = support::cannon()
+        .args([
+            "run",
+            url.as_str(),
+            "-n",
+            "2",
+            "-c",
+            "2",
+            "--use-env-proxy",
+            "-q",
+            "--cacert",
+        ])
+        .arg(&cert)
+        .arg("-o")
+        .arg(&out)
+        .env("HTTPS_PROXY", proxy.url())
+        .output()
+        .unwrap();
+    let run = support::finish(output, &out);
+    assert_eq!(run.json()["endpoints"][0]["ok"], 4, "{}", run.stderr);
+    assert_eq!(
+        proxy.tunnels.load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "a tunnel per lane"
+    );
+}

@@ -238,6 +238,7 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
         follow_redirects: 0,
         http2: false,
         http1: false,
+        use_env_proxy: false,
         threads: None,
         rate: None,
         every: None,
@@ -346,6 +347,7 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
             } else {
                 verified.clone()
             };
+            let proxy = proxy_for(t, load.use_env_proxy, &|name| std::env::var(name).ok())?;
             RequestTemplate::new(t)
                 .map(|template| {
                     let template = template
@@ -353,7 +355,8 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                         .with_connect_to(&load.connect_to)
                         .with_compression(load.compressed)
                         .with_redirects(t.follow_redirects.unwrap_or(load.follow_redirects))
-                        .with_http2(load.http2);
+                        .with_http2(load.http2)
+                        .with_proxy(proxy);
                     Arc::new(template)
                 })
                 .map_err(|problem| AppError::Target {
@@ -362,6 +365,71 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                 })
         })
         .collect()
+}
+
+/// The proxy a target goes through under `--use-env-proxy`: HTTPS_PROXY for https://,
+/// HTTP_PROXY for http:// (either case), unless NO_PROXY names its host (exactly, as a
+/// domain suffix, or `*`). Only http:// proxies are spoken to.
+fn proxy_for(
+    target: &Target,
+    enabled: bool,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<(String, u16)>, AppError> {
+    if !enabled {
+        return Ok(None);
+    }
+    let https = target.url.scheme_str() == Some("https");
+    let names: [&str; 2] = if https {
+        ["HTTPS_PROXY", "https_proxy"]
+    } else {
+        ["HTTP_PROXY", "http_proxy"]
+    };
+    let Some((name, value)) = names
+        .iter()
+        .find_map(|n| lookup(n).filter(|v| !v.is_empty()).map(|v| (*n, v)))
+    else {
+        return Ok(None);
+    };
+    let host = target
+        .url
+        .host()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let no_proxy = lookup("NO_PROXY")
+        .or_else(|| lookup("no_proxy"))
+        .unwrap_or_default();
+    let bypass = no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            let entry = entry.trim_start_matches('.');
+            entry == "*"
+                || host.eq_ignore_ascii_case(entry)
+                || host
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{}", entry.to_ascii_lowercase()))
+        });
+    if bypass {
+        return Ok(None);
+    }
+    let bad = || {
+        AppError::Usage(format!(
+            "{name} `{value}`: write http://HOST:PORT (only http:// proxies are supported)"
+        ))
+    };
+    let uri: http::Uri = value.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("http") {
+        return Err(bad());
+    }
+    let proxy_host = uri
+        .host()
+        .ok_or_else(bad)?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok(Some((proxy_host, uri.port_u16().unwrap_or(80))))
 }
 
 /// The targets file's thresholds and the command line's, with every endpoint a command-line

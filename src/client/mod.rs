@@ -61,6 +61,9 @@ pub struct RequestTemplate {
     h2_headers: HeaderMap,
     /// The parts rendered per request, for a target with templates.
     dynamic: Option<Arc<TargetTemplates>>,
+    /// An HTTP proxy to go through (`--use-env-proxy`): absolute-form requests for http://,
+    /// a CONNECT tunnel for https://.
+    proxy: Option<(String, u16)>,
 }
 
 /// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
@@ -133,6 +136,12 @@ impl RequestTemplate {
         self
     }
 
+    /// Goes through the HTTP proxy at `proxy` (host, port), if any.
+    pub fn with_proxy(mut self, proxy: Option<(String, u16)>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
     /// Follows up to `hops` redirects.
     pub fn with_redirects(mut self, hops: u32) -> Self {
         self.follow_redirects = hops;
@@ -196,6 +205,7 @@ impl RequestTemplate {
             absolute: without_userinfo(&url).ok()?,
             h2_headers: HeaderMap::new(),
             dynamic: None,
+            proxy: self.proxy.clone(),
         };
         let authority = url.authority()?.as_str();
         next.headers
@@ -270,6 +280,7 @@ impl RequestTemplate {
             absolute: without_userinfo(&target.url)?,
             h2_headers: HeaderMap::new(),
             dynamic: target.templates.clone(),
+            proxy: None,
         })
     }
 
@@ -291,7 +302,9 @@ impl RequestTemplate {
     fn request(&self, values: Option<&Values>, h2: bool) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
-        *request.uri_mut() = if h2 {
+        // HTTP/2 and plain HTTP through a proxy carry the absolute URL.
+        let absolute_form = h2 || (self.proxy.is_some() && !self.https);
+        *request.uri_mut() = if absolute_form {
             self.absolute.clone()
         } else {
             self.path.clone()
@@ -319,7 +332,7 @@ impl RequestTemplate {
     ) {
         if let Some(path) = &dynamic.path {
             let rendered = path.render(values);
-            let text = if h2 {
+            let text = if h2 || (self.proxy.is_some() && !self.https) {
                 format!(
                     "{}://{}{rendered}",
                     if self.https { "https" } else { "http" },
@@ -433,7 +446,13 @@ impl Connection {
             .map_or((template.host.as_str(), template.port), |(h, p)| {
                 (h.as_str(), *p)
             });
-        let (tcp, mut setup) = connect_tcp(host, port).await?;
+        let (mut tcp, mut setup) = match &template.proxy {
+            Some((proxy_host, proxy_port)) => connect_tcp(proxy_host, *proxy_port).await?,
+            None => connect_tcp(host, port).await?,
+        };
+        if template.proxy.is_some() && template.https {
+            tunnel(&mut tcp, host, port).await?;
+        }
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
         let sender = match (&template.server_name, &template.tls) {
@@ -577,6 +596,35 @@ where
         let _ = connection.await;
     });
     Ok(Sender::H1(sender))
+}
+
+/// Asks an HTTP proxy for a tunnel to `host:port` (CONNECT) and waits for its 2xx.
+async fn tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> Result<(), ErrorKind> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
+    tcp.write_all(request.as_bytes())
+        .await
+        .map_err(|_| ErrorKind::Connect)?;
+    // Read the proxy's answer up to the end of its head: the tunnel starts right after it.
+    let mut head = Vec::with_capacity(256);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 8 * 1024 || tcp.read(&mut byte).await.map_err(|_| ErrorKind::Connect)? == 0
+        {
+            return Err(ErrorKind::Connect);
+        }
+        head.push(byte[0]);
+    }
+    let status = head.split(|&b| b == b' ').nth(1).unwrap_or_default();
+    match status.first() {
+        Some(b'2') => Ok(()),
+        _ => Err(ErrorKind::Connect),
+    }
 }
 
 /// Connects to `host:port`; a host name is resolved first and its addresses tried in turn.

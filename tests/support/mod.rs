@@ -206,3 +206,90 @@ pub fn assert_valid(results: &Value) {
         errors.join("\n")
     );
 }
+
+/// A minimal HTTP proxy on 127.0.0.1: CONNECT tunnels and absolute-form requests, each
+/// forwarded byte for byte; it counts both.
+pub struct ProxyServer {
+    pub addr: SocketAddr,
+    pub tunnels: Arc<std::sync::atomic::AtomicU64>,
+    pub forwarded: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ProxyServer {
+    pub fn start() -> ProxyServer {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let tunnels = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let forwarded = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (t, f) = (Arc::clone(&tunnels), Arc::clone(&forwarded));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (t, f) = (Arc::clone(&t), Arc::clone(&f));
+                std::thread::spawn(move || proxy_one(stream, &t, &f));
+            }
+        });
+        ProxyServer {
+            addr,
+            tunnels,
+            forwarded,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+fn proxy_one(
+    mut client: std::net::TcpStream,
+    tunnels: &std::sync::atomic::AtomicU64,
+    forwarded: &std::sync::atomic::AtomicU64,
+) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match client.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => return,
+        }
+    }
+    let line = String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let mut parts = line.split_whitespace();
+    let (method, target) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let upstream_addr = match method {
+        "CONNECT" => target.to_owned(),
+        _ => target
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let Ok(mut upstream) = std::net::TcpStream::connect(&upstream_addr) else {
+        return;
+    };
+    if method == "CONNECT" {
+        tunnels.fetch_add(1, Ordering::Relaxed);
+        let _ = client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n");
+    } else {
+        forwarded.fetch_add(1, Ordering::Relaxed);
+        let _ = upstream.write_all(&head);
+    }
+    let (Ok(mut client_read), Ok(mut upstream_write)) = (client.try_clone(), upstream.try_clone())
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_read, &mut upstream_write);
+        let _ = upstream_write.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut upstream, &mut client);
+    let _ = client.shutdown(std::net::Shutdown::Write);
+}

@@ -98,20 +98,22 @@ pub fn client_config_for(
 }
 
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    let problem = |problem: String| TlsConfigError::ClientCert {
+    read_certificates(path).map_err(|problem| TlsConfigError::ClientCert {
         path: path.to_owned(),
         problem,
-    };
-    let pem = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+    })
+}
+
+/// The certificates of a PEM file, or what is wrong with it (the caller names the flag).
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| problem(format!("not a PEM certificate file: {e}")))?;
-    if chain.is_empty() {
-        return Err(problem(
-            "holds no certificate (expected -----BEGIN CERTIFICATE-----)".to_owned(),
-        ));
+        .map_err(|e| format!("not a PEM certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err("holds no certificate (expected -----BEGIN CERTIFICATE-----)".to_owned());
     }
-    Ok(chain)
+    Ok(certs)
 }
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
@@ -182,15 +184,7 @@ fn add_ca_file(roots: &mut RootCertStore, path: &Path) -> Result<(), TlsConfigEr
         path: path.to_owned(),
         problem,
     };
-    let pem = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| problem(format!("not a PEM certificate file: {e}")))?;
-    if certs.is_empty() {
-        return Err(problem(
-            "holds no certificate (expected -----BEGIN CERTIFICATE-----)".to_owned(),
-        ));
-    }
+    let certs = read_certificates(path).map_err(problem)?;
     for cert in certs {
         roots
             .add(cert)

@@ -116,3 +116,45 @@ impl Outcome {
         self.started.saturating_sub(self.intended)
     }
 }
+
+/// Outcomes for unit tests, so each test states only the numbers it is about.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use std::time::Duration;
+
+    use super::{ErrorKind, Outcome, Response};
+
+    /// A complete response to a request started `started_ms` into the run (closed loop).
+    pub(crate) fn response(started_ms: u64, latency_ms: u64, status: u16) -> Outcome {
+        let latency = Duration::from_millis(latency_ms);
+        at(
+            started_ms,
+            Ok(Response {
+                status,
+                expected: (200..300).contains(&status),
+                latency,
+                raw_latency: latency,
+                ttfb: latency / 2,
+                http_version: "HTTP/1.1",
+            }),
+        )
+    }
+
+    /// A transport failure of a request started `started_ms` into the run.
+    pub(crate) fn failure(started_ms: u64, kind: ErrorKind) -> Outcome {
+        at(started_ms, Err(kind))
+    }
+
+    fn at(started_ms: u64, result: Result<Response, ErrorKind>) -> Outcome {
+        let at = Duration::from_millis(started_ms);
+        Outcome {
+            intended: at,
+            started: at,
+            scheduled: false,
+            iteration: 0,
+            lane: 0,
+            setup: None,
+            result,
+        }
+    }
+}

@@ -412,39 +412,7 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Response;
-
-    fn outcome(started_ms: u64, result: Result<Response, ErrorKind>) -> Outcome {
-        let at = Duration::from_millis(started_ms);
-        Outcome {
-            intended: at,
-            started: at,
-            scheduled: false,
-            iteration: 0,
-            lane: 0,
-            setup: None,
-            result,
-        }
-    }
-
-    fn response(started_ms: u64, latency_ms: u64, status: u16) -> Outcome {
-        let latency = Duration::from_millis(latency_ms);
-        outcome(
-            started_ms,
-            Ok(Response {
-                status,
-                expected: (200..300).contains(&status),
-                latency,
-                raw_latency: latency,
-                ttfb: latency / 2,
-                http_version: "HTTP/1.1",
-            }),
-        )
-    }
-
-    fn failure(started_ms: u64, kind: ErrorKind) -> Outcome {
-        outcome(started_ms, Err(kind))
-    }
+    use crate::outcome::fixtures::{failure, response};
 
     #[test]
     fn counts_ok_errors_and_times_only_complete_responses() {

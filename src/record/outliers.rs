@@ -81,25 +81,12 @@ impl Outliers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outcome::Response;
+    use crate::outcome::fixtures::response;
 
     fn outcome(latency_ms: u64, iteration: u64) -> Outcome {
-        let latency = Duration::from_millis(latency_ms);
         Outcome {
-            intended: Duration::ZERO,
-            started: Duration::ZERO,
-            scheduled: false,
             iteration,
-            lane: 0,
-            setup: None,
-            result: Ok(Response {
-                status: 200,
-                expected: true,
-                latency,
-                raw_latency: latency,
-                ttfb: latency,
-                http_version: "HTTP/1.1",
-            }),
+            ..response(0, latency_ms, 200)
         }
     }
 

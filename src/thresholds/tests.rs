@@ -1,7 +1,8 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::outcome::{Outcome, Response};
+use crate::outcome::fixtures::{failure, response};
+use crate::outcome::{ErrorKind, Outcome};
 use crate::plan::{RunSpec, Schedule};
 use crate::record::Stats;
 use crate::results::RunMeta;
@@ -71,35 +72,13 @@ fn bad_expressions_say_what_is_wrong_and_show_the_form() {
 fn results(latencies_ms: &[u64], failures: u64) -> Results {
     let mut stats = Stats::new(1);
     for (i, &ms) in latencies_ms.iter().enumerate() {
-        let latency = Duration::from_millis(ms);
-        let at = Duration::from_millis(i as u64);
         stats.endpoints[0].record(&Outcome {
-            intended: at,
-            started: at,
-            scheduled: false,
             iteration: i as u64,
-            lane: 0,
-            setup: None,
-            result: Ok(Response {
-                status: 200,
-                expected: true,
-                latency,
-                raw_latency: latency,
-                ttfb: latency,
-                http_version: "HTTP/1.1",
-            }),
+            ..response(i as u64, ms, 200)
         });
     }
     for _ in 0..failures {
-        stats.endpoints[0].record(&Outcome {
-            intended: Duration::ZERO,
-            started: Duration::ZERO,
-            scheduled: false,
-            iteration: 0,
-            lane: 0,
-            setup: None,
-            result: Err(crate::outcome::ErrorKind::Timeout),
-        });
+        stats.endpoints[0].record(&failure(0, ErrorKind::Timeout));
     }
     let spec = RunSpec {
         iterations: Some(1),

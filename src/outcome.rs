@@ -19,17 +19,21 @@ pub enum ErrorKind {
     Protocol,
     /// The response head arrived but reading its body failed.
     Body,
+    /// A flow step's response came whole with an expected status, but a value the step
+    /// captures (a JSON pointer into the body, or a header) was not in it.
+    Capture,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the results list them.
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::Status,
         ErrorKind::Timeout,
         ErrorKind::Connect,
         ErrorKind::Tls,
         ErrorKind::Protocol,
         ErrorKind::Body,
+        ErrorKind::Capture,
     ];
 
     /// The kind's name in the results JSON and the summary.
@@ -41,6 +45,7 @@ impl ErrorKind {
             ErrorKind::Tls => "tls",
             ErrorKind::Protocol => "protocol",
             ErrorKind::Body => "body",
+            ErrorKind::Capture => "capture",
         }
     }
 
@@ -66,6 +71,9 @@ pub struct Response {
     pub ttfb: Duration,
     /// The HTTP version of the response (`HTTP/1.1`).
     pub http_version: &'static str,
+    /// A flow step could not capture a value from it: the response counts as a `capture`
+    /// error, while its latency and status are still recorded (the server did answer).
+    pub capture_failed: bool,
 }
 
 /// How long opening a connection took, phase by phase.
@@ -105,8 +113,9 @@ impl Outcome {
     /// The error kind this outcome counts under, if it is not `ok`.
     pub fn error_kind(&self) -> Option<ErrorKind> {
         match self.result {
-            Ok(response) if response.expected => None,
-            Ok(_) => Some(ErrorKind::Status),
+            Ok(response) if !response.expected => Some(ErrorKind::Status),
+            Ok(response) if response.capture_failed => Some(ErrorKind::Capture),
+            Ok(_) => None,
             Err(kind) => Some(kind),
         }
     }
@@ -136,6 +145,7 @@ pub(crate) mod fixtures {
                 raw_latency: latency,
                 ttfb: latency / 2,
                 http_version: "HTTP/1.1",
+                capture_failed: false,
             }),
         )
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::targets::Target;
+use crate::targets::{FlowRole, Target};
 
 /// What the user asked for, independent of the targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +85,7 @@ pub enum Schedule {
 /// Lanes of one endpoint that one thread runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unit {
-    /// Index into [`Plan::targets`].
+    /// Index into [`Plan::targets`]: a target of its own or a whole flow, never a step.
     pub endpoint: usize,
     /// Lane numbers (0-based within the endpoint) started with the run.
     pub lanes: Vec<u32>,
@@ -151,23 +151,30 @@ impl Plan {
         };
         let shard = spec.shard.unwrap_or(Share::ALL);
         let lanes = shard_lanes(spec.concurrency, shard);
-        let threads = match schedule {
+        // Flow steps run inside their flow's instances: only the rest gets lanes.
+        let scheduled: Vec<usize> = (0..targets.len())
+            .filter(|&i| targets[i].is_scheduled())
+            .collect();
+        let mut threads = match schedule {
             Schedule::Burst { .. } | Schedule::Open(Open::Every { .. }) => burst_layout(
-                targets.len(),
+                scheduled.len(),
                 &lanes,
                 spec.max_connections.div_ceil(shard.of),
                 spec.threads,
                 shard,
             ),
-            Schedule::Free => free_layout(targets.len(), &lanes, spec.threads),
+            Schedule::Free => free_layout(scheduled.len(), &lanes, spec.threads),
             Schedule::Open(Open::Rate { .. }) => rate_layout(
-                targets.len(),
+                scheduled.len(),
                 &lanes,
                 shard,
                 spec.max_connections,
                 spec.threads,
             ),
         };
+        for unit in threads.iter_mut().flat_map(|t| t.units.iter_mut()) {
+            unit.endpoint = scheduled[unit.endpoint];
+        }
         Plan {
             targets,
             spec,
@@ -177,7 +184,8 @@ impl Plan {
         }
     }
 
-    /// Requests the run sends if nothing stops it early; `None` when only a duration bounds it.
+    /// Requests the run sends if nothing stops it early (every step of every flow instance);
+    /// `None` when only a duration bounds it.
     pub fn total_requests(&self) -> Option<u64> {
         let shard = self.spec.shard.unwrap_or(Share::ALL);
         let per_endpoint = match self.schedule {
@@ -192,7 +200,16 @@ impl Plan {
                 .iterations
                 .saturating_mul(shard_lanes(self.spec.concurrency, shard).len() as u64),
         };
-        (self.iterations != u64::MAX).then(|| per_endpoint * self.targets.len() as u64)
+        let per_instance: u64 = self
+            .targets
+            .iter()
+            .map(|t| match &t.flow {
+                Some(FlowRole::Whole { steps, .. }) => steps.len() as u64,
+                Some(FlowRole::Step { .. }) => 0,
+                None => 1,
+            })
+            .sum();
+        (self.iterations != u64::MAX).then(|| per_endpoint * per_instance)
     }
 }
 

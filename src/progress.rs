@@ -75,9 +75,11 @@ impl Progress {
         };
         self.last = Some((elapsed, done));
         let errors = stats.errors();
+        // Skipped flow steps will never be sent: they count towards the expected total.
+        let settled = done + stats.skipped();
         match &self.mode {
             Mode::Off => {}
-            Mode::Lines => crate::say!("{}", self.status_line(done, errors, rps, elapsed)),
+            Mode::Lines => crate::say!("{}", self.status_line(settled, errors, rps, elapsed)),
             Mode::Bar {
                 main, endpoints, ..
             } => {
@@ -86,7 +88,7 @@ impl Progress {
                 match self.scope.total_requests {
                     Some(_) => {
                         main.set_message(format!("{rps:.0} req/s, {errors} errors"));
-                        main.set_position(done);
+                        main.set_position(settled);
                     }
                     None => {
                         main.set_message(format!(

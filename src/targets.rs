@@ -68,6 +68,59 @@ pub struct Target {
     pub follow_redirects: Option<u32>,
     /// The parts rendered per request (`{{seq}}`, `{{uuid}}`, ...); `None` for a plain target.
     pub templates: Option<std::sync::Arc<TargetTemplates>>,
+    /// Its part in a `[[flow]]`; `None` for a target of its own.
+    pub flow: Option<FlowRole>,
+}
+
+impl Target {
+    /// Whether the run schedules it: a target of its own or a whole flow, not a flow's step.
+    pub fn is_scheduled(&self) -> bool {
+        !matches!(self.flow, Some(FlowRole::Step { .. }))
+    }
+
+    /// Whether it stands for whole flow instances rather than HTTP requests.
+    pub fn is_whole_flow(&self) -> bool {
+        matches!(self.flow, Some(FlowRole::Whole { .. }))
+    }
+}
+
+/// A target's part in a `[[flow]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowRole {
+    /// A step, named `flow/step`: sent only within its flow's instances, in order.
+    Step {
+        /// The flow's name.
+        flow: String,
+        /// What the step takes from its response for later steps.
+        captures: Vec<Capture>,
+    },
+    /// The flow itself: the endpoint of whole instances and their end-to-end latency.
+    Whole {
+        /// Its steps in order, as indices into the run's targets.
+        steps: Vec<usize>,
+        /// Every name the flow captures, in slot order (the slots of `{{NAME}}`).
+        captures: Vec<String>,
+    },
+}
+
+/// One value a flow step takes from its response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    /// Its slot among the flow's captures.
+    pub slot: usize,
+    /// The name later steps use (`{{item_id}}`).
+    pub name: String,
+    /// Where it comes from.
+    pub from: CaptureSource,
+}
+
+/// Where a captured value is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaptureSource {
+    /// A JSON pointer (RFC 6901) into the response body, e.g. `/id` or `/items/0/id`.
+    Body(String),
+    /// A response header (`header:ETag`).
+    Header(HeaderName),
 }
 
 /// A target's templated parts; the static request holds them rendered with sample values.
@@ -150,7 +203,7 @@ pub enum TargetsError {
         first: Place,
     },
     /// The file defines no target.
-    #[error("{}: no targets: add at least one [[target]] table with a `name` and a `url`", path.display())]
+    #[error("{}: no targets: add at least one [[target]] table with a `name` and a `url` (or a [[flow]] with steps)", path.display())]
     Empty {
         /// The file as given.
         path: PathBuf,
@@ -192,25 +245,37 @@ pub fn parse_file(
         default_timeout,
     };
     let defaults = ctx.defaults(file.defaults.as_ref())?;
-    if file.target.is_empty() {
+    if file.target.is_empty() && file.flow.is_empty() {
         return Err(TargetsError::Empty {
             path: path.to_owned(),
         });
     }
     let mut seen: HashMap<String, Place> = HashMap::new();
     let mut targets = Vec::with_capacity(file.target.len());
-    for raw_target in &file.target {
-        let place = ctx.place(&raw_target.name);
-        let name = raw_target.name.get_ref().clone();
-        if let Some(first) = seen.get(&name) {
-            return Err(TargetsError::Duplicate {
-                place,
-                name,
-                first: first.clone(),
-            });
+    let mut note = |name: &str, place: Place| match seen.get(name) {
+        Some(first) => Err(TargetsError::Duplicate {
+            place,
+            name: name.to_owned(),
+            first: first.clone(),
+        }),
+        None => {
+            seen.insert(name.to_owned(), place);
+            Ok(())
         }
-        targets.push(ctx.target(raw_target, &defaults)?);
-        seen.insert(name, place);
+    };
+    for raw_target in &file.target {
+        note(raw_target.name.get_ref(), ctx.place(&raw_target.name))?;
+        targets.push(ctx.target(raw_target, &defaults, Default::default())?);
+    }
+    for raw_flow in &file.flow {
+        let flow = ctx.flow(raw_flow, &defaults, targets.len())?;
+        // The whole flow first, then its steps (named `flow/step`), as `ctx.flow` returns them.
+        let places = std::iter::once(ctx.place(&raw_flow.name))
+            .chain(raw_flow.step.iter().map(|s| ctx.place(&s.name)));
+        for (target, place) in flow.iter().zip(places) {
+            note(&target.name, place)?;
+        }
+        targets.extend(flow);
     }
     Ok(targets)
 }
@@ -250,6 +315,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             insecure: false,
             follow_redirects: None,
             templates: None,
+            flow: None,
         });
     }
     Ok(targets)

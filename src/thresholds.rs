@@ -230,15 +230,20 @@ pub fn explain(result: &ThresholdResult) -> String {
     )
 }
 
-/// Evaluates every threshold on `results`: a threshold naming an endpoint on that endpoint,
-/// one naming none on every endpoint and on the totals.
+/// Evaluates every threshold on `results`: a threshold naming an endpoint (or a flow) on
+/// it, one naming none on every request endpoint and on the totals. Whole flows are judged
+/// only by name: a flow's end-to-end latency adds up several requests, so a limit meant
+/// for one request would not fit it.
 pub fn evaluate(results: &Results, thresholds: &[Threshold]) -> Vec<ThresholdResult> {
     let mut out = Vec::new();
     for threshold in thresholds {
         let endpoints = results
             .endpoints
             .iter()
-            .filter(|e| threshold.endpoint.as_ref().is_none_or(|n| *n == e.name));
+            .filter(|e| match &threshold.endpoint {
+                Some(name) => *name == e.name,
+                None => !e.is_whole_flow(),
+            });
         for e in endpoints {
             out.push(judge(
                 threshold,

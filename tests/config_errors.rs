@@ -228,3 +228,61 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     let bad = cannon().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+const FLOW: &str = "[[flow]]\nname = \"items\"\n[[flow.step]]\nname = \"create\"\nmethod = \"POST\"\nurl = \"BASE/items\"\n";
+
+#[test]
+fn a_flow_step_may_only_use_what_earlier_steps_captured() {
+    assert_rejected(
+        &format!(
+            "{FLOW}[[flow.step]]\nname = \"read\"\nurl = \"BASE/items/{{{{item_id}}}}\"\ncapture = {{ item_id = \"/id\" }}\n"
+        ),
+        &[
+            "targets.toml:9:7",
+            "step `read` of flow `items`",
+            "field `url`",
+            "earlier steps captured",
+        ],
+    );
+}
+
+#[test]
+fn a_capture_must_say_where_its_value_is() {
+    assert_rejected(
+        &format!("{FLOW}capture = {{ item_id = \"id\" }}\n"),
+        &[
+            "targets.toml:7:",
+            "field `capture`",
+            "JSON pointer",
+            "header:ETag",
+        ],
+    );
+    assert_rejected(
+        &format!("{FLOW}capture = {{ seq = \"/id\" }}\n"),
+        &["field `capture`", "built-in names"],
+    );
+}
+
+#[test]
+fn captures_outside_a_flow_and_flows_without_steps_are_explained() {
+    assert_rejected(
+        &format!("{GOOD}capture = {{ id = \"/id\" }}\n"),
+        &["target `a`", "captures belong to flow steps"],
+    );
+    assert_rejected(
+        "[[flow]]\nname = \"items\"\n",
+        &[
+            "targets.toml:2:8",
+            "flow `items`",
+            "at least one [[flow.step]]",
+        ],
+    );
+    assert_rejected(
+        &format!("{FLOW}[[flow.step]]\nname = \"create\"\nurl = \"BASE/items\"\n"),
+        &[
+            "targets.toml:8:8",
+            "duplicate target name `items/create`",
+            "targets.toml:4:8",
+        ],
+    );
+}

@@ -28,7 +28,13 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
             let _ = writeln!(
                 out,
                 "requests: {total} in all ({} per endpoint)",
-                total / plan.targets.len().max(1) as u64
+                total
+                    / plan
+                        .targets
+                        .iter()
+                        .filter(|t| !t.is_whole_flow())
+                        .count()
+                        .max(1) as u64
             );
         }
         None => {
@@ -38,11 +44,15 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
     let _ = writeln!(out, "duration: {}", duration(plan));
     let _ = writeln!(out, "endpoints:");
     for t in &plan.targets {
+        let method = match t.is_whole_flow() {
+            true => "FLOW".to_owned(),
+            false => t.method.to_string(),
+        };
         let _ = writeln!(
             out,
             "  {}  {} {}  (timeout {})",
             t.name,
-            t.method,
+            method,
             t.display_url,
             humantime::format_duration(t.timeout)
         );

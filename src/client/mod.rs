@@ -64,7 +64,14 @@ pub struct RequestTemplate {
     /// An HTTP proxy to go through (`--use-env-proxy`): absolute-form requests for http://,
     /// a CONNECT tunnel for https://.
     proxy: Option<(String, u16)>,
+    /// Keep the response's headers and body (a flow step that captures from them); every
+    /// other request reads the body and drops it.
+    keep_response: bool,
 }
+
+/// Bodies kept for captures are cut off beyond this many bytes (a capture from a cut body
+/// fails rather than reading a half document).
+pub const KEPT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
 /// TARGET_HOST:TARGET_PORT, with the Host header and TLS name of the URL unchanged.
@@ -206,6 +213,7 @@ impl RequestTemplate {
             h2_headers: HeaderMap::new(),
             dynamic: None,
             proxy: self.proxy.clone(),
+            keep_response: self.keep_response,
         };
         let authority = url.authority()?.as_str();
         next.headers
@@ -281,7 +289,30 @@ impl RequestTemplate {
             h2_headers: HeaderMap::new(),
             dynamic: target.templates.clone(),
             proxy: None,
+            keep_response: false,
         })
+    }
+
+    /// Keeps each response's headers and body for captures when `on`.
+    pub fn with_kept_response(mut self, on: bool) -> Self {
+        self.keep_response = on;
+        self
+    }
+
+    /// Whether a connection opened for `self` can carry `other`'s requests too: same origin,
+    /// same route (`--connect-to`, proxy), same TLS configuration and protocol. Flow steps
+    /// that agree share their lane's connection.
+    pub fn shares_connection_with(&self, other: &RequestTemplate) -> bool {
+        let same_tls = match (&self.tls, &other.tls) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        self.same_origin(other)
+            && same_tls
+            && self.connect_to == other.connect_to
+            && self.proxy == other.proxy
+            && self.http2 == other.http2
     }
 
     /// Speaks HTTP/2 on this target's connections when `on` (`--http2`).
@@ -299,7 +330,7 @@ impl RequestTemplate {
 
     /// The request: the prepared one, or for a target with templates one rendered with
     /// `values`. On HTTP/2, with the absolute URL and no Host header (`:authority` says it).
-    fn request(&self, values: Option<&Values>, h2: bool) -> Request<Full<Bytes>> {
+    fn request(&self, values: Option<&Values<'_>>, h2: bool) -> Request<Full<Bytes>> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
         // HTTP/2 and plain HTTP through a proxy carry the absolute URL.
@@ -404,6 +435,17 @@ pub struct Exchange {
     pub version: http::Version,
     /// Where a redirect points, when the template follows redirects and this is one.
     redirect: Option<String>,
+    /// The response's headers and body, when the template keeps them.
+    pub kept: Option<Kept>,
+}
+
+/// A response kept for captures.
+#[derive(Debug, Clone)]
+pub struct Kept {
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body, or `None` when it was longer than [`KEPT_BODY_LIMIT`].
+    pub body: Option<Bytes>,
 }
 
 /// One open connection (HTTP/1.1, or HTTP/2 with `--http2`).
@@ -428,7 +470,7 @@ impl Sender {
     async fn send(
         &mut self,
         template: &RequestTemplate,
-        values: Option<&Values>,
+        values: Option<&Values<'_>>,
     ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
         match self {
             Sender::H1(s) => s.send_request(template.request(values, false)).await,
@@ -485,7 +527,7 @@ impl Connection {
         &mut self,
         template: &RequestTemplate,
         start: Instant,
-        values: Option<&Values>,
+        values: Option<&Values<'_>>,
     ) -> Result<Exchange, ErrorKind> {
         let response = self
             .sender
@@ -503,6 +545,10 @@ impl Connection {
                 .map(str::to_owned),
             _ => None,
         };
+        if template.keep_response {
+            // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
+            return Box::pin(read_kept(response, start, status, ttfb, version, redirect)).await;
+        }
         let mut body = response.into_body();
         while let Some(frame) = body.frame().await {
             frame.map_err(|e| classify(&e, ErrorKind::Body))?;
@@ -513,8 +559,43 @@ impl Connection {
             latency: start.elapsed(),
             version,
             redirect,
+            kept: None,
         })
     }
+}
+
+/// Reads a response whose headers and body a flow step captures from.
+async fn read_kept(
+    response: http::Response<hyper::body::Incoming>,
+    start: Instant,
+    status: u16,
+    ttfb: Duration,
+    version: http::Version,
+    redirect: Option<String>,
+) -> Result<Exchange, ErrorKind> {
+    let (parts, mut body) = response.into_parts();
+    let mut kept = Some(Vec::new());
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| classify(&e, ErrorKind::Body))?;
+        if let (Some(buffer), Some(data)) = (&mut kept, frame.data_ref()) {
+            if buffer.len() + data.len() > KEPT_BODY_LIMIT {
+                kept = None;
+            } else {
+                buffer.extend_from_slice(data);
+            }
+        }
+    }
+    Ok(Exchange {
+        status,
+        ttfb,
+        latency: start.elapsed(),
+        version,
+        redirect,
+        kept: Some(Kept {
+            headers: parts.headers,
+            body: kept.map(Bytes::from),
+        }),
+    })
 }
 
 /// Follows the redirects `exchange` points to, up to the template's limit: on `connection`

@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::targets::{ExpectStatus, Target};
 
+mod items;
 pub mod model;
 mod server;
 
@@ -78,6 +79,12 @@ impl DemoServer {
         self.state.total()
     }
 
+    /// Items the `/items` store created, deleted, and holds now.
+    pub fn items(&self) -> (u64, u64, usize) {
+        let items = &self.state.items;
+        (items.created(), items.deleted(), items.stored())
+    }
+
     /// Connections the server has accepted.
     pub fn connections(&self) -> u64 {
         self.state.connections()
@@ -122,6 +129,7 @@ pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
                 insecure: false,
                 follow_redirects: None,
                 templates: None,
+                flow: None,
             }
         })
         .collect()

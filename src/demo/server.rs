@@ -15,6 +15,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
+use super::items::Items;
 use super::model::{Pool, SLIPSPACE};
 
 /// The server's state: the simulated pools and its own count of requests per path.
@@ -25,6 +26,8 @@ pub(super) struct State {
     frozen_until: Mutex<Option<Instant>>,
     /// Requests per `name: value` of the headers tests look at (host, accept-encoding).
     headers: Mutex<HashMap<String, u64>>,
+    /// The items store behind `/items`.
+    pub items: Items,
 }
 
 impl State {
@@ -40,6 +43,7 @@ impl State {
             connections: AtomicU64::new(0),
             frozen_until: Mutex::new(None),
             headers: Mutex::new(HashMap::new()),
+            items: Items::default(),
         }
     }
 
@@ -127,9 +131,19 @@ async fn respond(
     state: Arc<State>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = request.uri().path().to_owned();
-    let number = state.note(&path);
     state.note_headers(&request);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let ["items", rest @ ..] = segments.as_slice() {
+        // One count for every item's path, so a long flow run keeps the map small.
+        let id = rest.first().copied().filter(|id| !id.is_empty());
+        state.note(if id.is_some() {
+            "/items/{id}"
+        } else {
+            "/items"
+        });
+        return Ok(items(&state, request, id.map(str::to_owned)).await);
+    }
+    let number = state.note(&path);
     let response = match segments.as_slice() {
         ["slipspace", name] => slipspace(&state, name).await,
         ["delay", duration] => delay(duration).await,
@@ -151,6 +165,71 @@ async fn respond(
         ),
     };
     Ok(response)
+}
+
+async fn items(
+    state: &State,
+    request: Request<Incoming>,
+    id: Option<String>,
+) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let method = request.method().clone();
+    let if_match = request
+        .headers()
+        .get(http::header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let id = id.map(|id| percent_decode(&id));
+    let Ok(body) = request.into_body().collect().await else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"unreadable body"}"#.to_owned(),
+        );
+    };
+    let answer = state.items.handle(
+        &method,
+        id.as_deref(),
+        if_match.as_deref(),
+        &body.to_bytes(),
+    );
+    let mut response = match answer.body {
+        Some(body) => json(answer.status, body),
+        None => {
+            let mut empty = Response::new(Full::new(Bytes::new()));
+            *empty.status_mut() = answer.status;
+            empty
+        }
+    };
+    if let Some(version) = answer.etag
+        && let Ok(etag) = http::HeaderValue::from_str(&super::items::etag(version))
+    {
+        response.headers_mut().insert(http::header::ETAG, etag);
+    }
+    response
+}
+
+/// `%XX` sequences decoded (an id may hold any character); a malformed one is kept as is.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use super::job::Job;
 use crate::client::{Connection, Exchange, RequestTemplate};
 use crate::outcome::{ErrorKind, Outcome, Response, Setup};
 use crate::record::Stats;
 use crate::rng::Rng;
+use crate::targets::Capture;
 use crate::targets::template::Values;
 
 /// What every lane of a worker thread shares (thread-local, never crossed between threads).
@@ -86,57 +88,150 @@ pub(super) struct Ticket {
 }
 
 pub(super) struct Lane {
-    endpoint: usize,
     index: u32,
-    template: Arc<RequestTemplate>,
-    connection: Option<Connection>,
+    job: Arc<Job>,
+    /// One per route of the job (a single one for a target of its own).
+    connections: Vec<Option<Connection>>,
+    /// The values a flow instance captured so far, by slot.
+    captured: Vec<String>,
     ctx: Rc<ThreadContext>,
     /// For `{{uuid}}` and `{{random}}` (only drawn from for targets with templates).
     rng: Rng,
 }
 
+/// When a recorded request (or flow instance) was meant to start and did.
+#[derive(Clone, Copy)]
+struct When {
+    /// Whether an open schedule set `intended`.
+    scheduled: bool,
+    intended: Instant,
+    start: Instant,
+}
+
+/// How one request of a lane ended.
+enum StepEnd {
+    /// A complete response of an expected status, with every capture found.
+    Ok {
+        status: u16,
+        version: &'static str,
+        head_at: Instant,
+        end: Instant,
+    },
+    /// Anything else, under the kind it counted as.
+    Failed(ErrorKind),
+    /// It finished after the duration ended: not counted.
+    Abandoned,
+}
+
 impl Lane {
-    pub fn new(
-        endpoint: usize,
-        index: u32,
-        template: Arc<RequestTemplate>,
-        ctx: Rc<ThreadContext>,
-    ) -> Lane {
+    pub fn new(index: u32, job: Arc<Job>, ctx: Rc<ThreadContext>) -> Lane {
         // Distinct per lane, process and moment: {{uuid}} must not repeat across runs.
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let seed = ((endpoint as u64) << 40)
+        let first = job.steps.first().map_or(0, |s| s.endpoint);
+        let seed = ((first as u64) << 40)
             ^ (u64::from(index) << 20)
             ^ u64::from(std::process::id())
             ^ clock;
         Lane {
-            endpoint,
             index,
-            template,
-            connection: None,
+            connections: (0..job.connections).map(|_| None).collect(),
+            captured: vec![String::new(); job.captures],
+            job,
             ctx,
             rng: Rng::new(seed),
         }
     }
 
-    /// Sends one request, waits for the whole response (or the timeout) and records it.
+    /// Sends the ticket's request (or runs the flow instance) and records it.
     pub async fn fire(&mut self, ticket: Ticket) {
+        let seq = ticket
+            .seq
+            .unwrap_or(ticket.iteration * self.ctx.concurrency + u64::from(self.index));
+        match self.job.whole {
+            None => {
+                self.step(0, &ticket, ticket.intended, seq).await;
+            }
+            // Boxed: a flow instance is a larger future, kept out of plain lanes' tasks.
+            Some(whole) => Box::pin(self.instance(whole, ticket, seq)).await,
+        }
+    }
+
+    /// Runs a flow's steps in order. A failed step ends the instance and its later steps
+    /// count as skipped; a graceful stop lets a started instance finish (its last steps are
+    /// often the clean-up), the end of `--duration` does not.
+    async fn instance(&mut self, whole: usize, ticket: Ticket, seq: u64) {
+        self.captured.iter_mut().for_each(String::clear);
+        let first_start = Instant::now();
+        let when = When {
+            scheduled: ticket.intended.is_some(),
+            intended: ticket
+                .intended
+                .map_or(first_start, |due| due.min(first_start)),
+            start: first_start,
+        };
+        let mut last = None;
+        for k in 0..self.job.steps.len() {
+            if k > 0 && self.ctx.deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            // Only the first step was due at a scheduled time; the rest follow it at once.
+            let due = if k == 0 { ticket.intended } else { None };
+            match self.step(k, &ticket, due, seq).await {
+                StepEnd::Ok {
+                    status,
+                    version,
+                    head_at,
+                    end,
+                } => last = Some((status, version, head_at, end)),
+                StepEnd::Failed(kind) => {
+                    let mut stats = self.ctx.stats.borrow_mut();
+                    for later in &self.job.steps[k + 1..] {
+                        stats.endpoints[later.endpoint].skipped += 1;
+                    }
+                    drop(stats);
+                    self.record(whole, &ticket, when, None, Err(kind));
+                    return;
+                }
+                StepEnd::Abandoned => return,
+            }
+        }
+        let Some((status, version, head_at, end)) = last else {
+            return;
+        };
+        let response = Response {
+            status,
+            expected: true,
+            latency: end - when.intended,
+            raw_latency: end - first_start,
+            ttfb: head_at - first_start,
+            http_version: version,
+            capture_failed: false,
+        };
+        self.record(whole, &ticket, when, None, Ok(response));
+    }
+
+    /// Sends step `k` of the job, waits for the whole response (or the timeout), takes its
+    /// captures and records it.
+    async fn step(&mut self, k: usize, ticket: &Ticket, due: Option<Instant>, seq: u64) -> StepEnd {
+        let job = Arc::clone(&self.job);
+        let step = &job.steps[k];
         let start = Instant::now();
-        let intended = ticket.intended.map_or(start, |due| due.min(start));
+        let intended = due.map_or(start, |due| due.min(start));
         self.enter_flight();
         let mut setup = None;
-        let values = self.template.is_dynamic().then(|| Values {
+        let values = step.template.is_dynamic().then(|| Values {
             iteration: ticket.iteration,
             lane: self.index,
-            seq: ticket
-                .seq
-                .unwrap_or(ticket.iteration * self.ctx.concurrency + u64::from(self.index)),
+            seq,
             random: [self.rng.next_u64(), self.rng.next_u64()],
+            captured: &self.captured,
         });
+        let slot = &mut self.connections[step.connection];
         let result = tokio::time::timeout(
-            self.template.timeout,
-            self.attempt(start, &mut setup, values.as_ref()),
+            step.template.timeout,
+            attempt(slot, &step.template, start, &mut setup, values.as_ref()),
         )
         .await
         .unwrap_or(Err(ErrorKind::Timeout));
@@ -144,30 +239,83 @@ impl Lane {
         if result.is_err() || self.ctx.fresh_connections {
             // After a failure the connection's state is unknown; after a fresh-connection
             // request it must not be reused. Either way the next request opens a new one.
-            self.connection = None;
+            *slot = None;
         }
-        let waited = start - intended;
         if self.ctx.deadline.is_some_and(|d| Instant::now() > d) {
             // Finished after the duration ended: abandoned, like the requests the stop cuts.
-            return;
+            return StepEnd::Abandoned;
         }
-        let outcome = Outcome {
-            intended: intended.saturating_duration_since(self.ctx.t0),
-            started: start.saturating_duration_since(self.ctx.t0),
-            scheduled: ticket.intended.is_some(),
-            iteration: ticket.iteration,
-            lane: self.index,
-            setup,
-            result: result.map(|exchange| Response {
+        let waited = start - intended;
+        let response = result.map(|exchange| {
+            let expected = step.template.expect_status.matches(exchange.status);
+            let capture_failed = expected && !self.take_captures(&step.captures, &exchange);
+            Response {
                 status: exchange.status,
-                expected: self.template.expect_status.matches(exchange.status),
+                expected,
                 latency: exchange.latency + waited,
                 raw_latency: exchange.latency,
                 ttfb: exchange.ttfb,
                 http_version: version_name(exchange.version),
-            }),
+                capture_failed,
+            }
+        });
+        let end = match &response {
+            Ok(r) => StepEnd::Ok {
+                status: r.status,
+                version: r.http_version,
+                head_at: start + r.ttfb,
+                end: start + r.raw_latency,
+            },
+            Err(kind) => StepEnd::Failed(*kind),
         };
-        self.ctx.stats.borrow_mut().endpoints[self.endpoint].record(&outcome);
+        let when = When {
+            scheduled: due.is_some(),
+            intended,
+            start,
+        };
+        let outcome = self.record(step.endpoint, ticket, when, setup, response);
+        match (end, outcome) {
+            (_, Some(kind)) => StepEnd::Failed(kind),
+            (end, None) => end,
+        }
+    }
+
+    /// Fills the capture slots from `exchange`; false when a value was not found.
+    fn take_captures(&mut self, captures: &[Capture], exchange: &Exchange) -> bool {
+        let Some(kept) = &exchange.kept else {
+            return captures.is_empty();
+        };
+        captures.iter().all(
+            |capture| match super::job::captured_value(&capture.from, kept) {
+                Some(value) => {
+                    self.captured[capture.slot] = value;
+                    true
+                }
+                None => false,
+            },
+        )
+    }
+
+    /// Records an outcome into `endpoint`; returns the error kind it counted under.
+    fn record(
+        &self,
+        endpoint: usize,
+        ticket: &Ticket,
+        when: When,
+        setup: Option<Setup>,
+        result: Result<Response, ErrorKind>,
+    ) -> Option<ErrorKind> {
+        let outcome = Outcome {
+            intended: when.intended.saturating_duration_since(self.ctx.t0),
+            started: when.start.saturating_duration_since(self.ctx.t0),
+            scheduled: when.scheduled,
+            iteration: ticket.iteration,
+            lane: self.index,
+            setup,
+            result,
+        };
+        self.ctx.stats.borrow_mut().endpoints[endpoint].record(&outcome);
+        outcome.error_kind()
     }
 
     fn enter_flight(&self) {
@@ -176,42 +324,42 @@ impl Lane {
         let mut stats = self.ctx.stats.borrow_mut();
         stats.max_in_flight = stats.max_in_flight.max(now);
     }
+}
 
-    async fn attempt(
-        &mut self,
-        start: Instant,
-        setup: &mut Option<Setup>,
-        values: Option<&Values>,
-    ) -> Result<Exchange, ErrorKind> {
-        if let Some(connection) = &mut self.connection
-            && !connection.is_reusable().await
-        {
-            self.connection = None;
-        }
-        let connection = match &mut self.connection {
-            Some(connection) => connection,
-            None => {
-                // Boxed: opening a connection (DNS, TCP, TLS) is a large future and a rare
-                // path; inline, it would make every lane's task several KB larger.
-                let (connection, phases) = Box::pin(Connection::open(&self.template)).await?;
-                *setup = Some(phases);
-                self.connection.insert(connection)
-            }
-        };
-        let exchange = connection.exchange(&self.template, start, values).await?;
-        if self.template.follow_redirects == 0 {
-            return Ok(exchange);
-        }
-        // Boxed like the connection set-up: a rare path whose future would otherwise enlarge
-        // every lane's task.
-        Box::pin(crate::client::follow_redirects(
-            &self.template,
-            connection,
-            exchange,
-            start,
-        ))
-        .await
+/// Sends one request on `slot`'s connection, opening one first when there is none or the
+/// server closed it, and follows redirects when the template says so.
+async fn attempt(
+    slot: &mut Option<Connection>,
+    template: &RequestTemplate,
+    start: Instant,
+    setup: &mut Option<Setup>,
+    values: Option<&Values<'_>>,
+) -> Result<Exchange, ErrorKind> {
+    if let Some(connection) = slot
+        && !connection.is_reusable().await
+    {
+        *slot = None;
     }
+    let connection = match slot {
+        Some(connection) => connection,
+        None => {
+            // Boxed: opening a connection (DNS, TCP, TLS) is a large future and a rare
+            // path; inline, it would make every lane's task several KB larger.
+            let (connection, phases) = Box::pin(Connection::open(template)).await?;
+            *setup = Some(phases);
+            slot.insert(connection)
+        }
+    };
+    let exchange = connection.exchange(template, start, values).await?;
+    if template.follow_redirects == 0 {
+        return Ok(exchange);
+    }
+    // Boxed like the connection set-up: a rare path whose future would otherwise enlarge
+    // every lane's task.
+    Box::pin(crate::client::follow_redirects(
+        template, connection, exchange, start,
+    ))
+    .await
 }
 
 /// All lanes of an endpoint fire together; the iteration ends when every one has finished;

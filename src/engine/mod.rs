@@ -13,6 +13,7 @@ use crate::client::RequestTemplate;
 use crate::plan::{Plan, Schedule, Share};
 use crate::record::Stats;
 
+mod job;
 mod lane;
 mod open;
 mod timer;
@@ -43,7 +44,10 @@ pub enum StoppedBy {
 /// What the workers share, read-only.
 struct Shared {
     t0: Instant,
-    templates: Vec<Arc<RequestTemplate>>,
+    /// Indexed like the plan's targets; `None` for flow steps (run by their flow's job).
+    jobs: Vec<Option<Arc<job::Job>>>,
+    /// By endpoint: whether it records whole flows (for empty figures to start from).
+    whole_flows: Arc<[bool]>,
     schedule: Schedule,
     iterations: u64,
     concurrency: u32,
@@ -55,7 +59,7 @@ struct Shared {
 pub struct EngineControl {
     stop: watch::Sender<StopLevel>,
     workers: Vec<WorkerLink>,
-    endpoints: usize,
+    whole_flows: Arc<[bool]>,
     /// Monotonic start of the run; every offset in the figures is measured from it.
     pub t0: Instant,
     /// Wall-clock start of the run, for the timestamps written out.
@@ -77,7 +81,7 @@ pub struct EngineRun {
     /// An open schedule whose due times end at the duration: finishing them is the
     /// duration ending the run, even before the deadline timer fires.
     schedule_ends_by_duration: bool,
-    endpoints: usize,
+    whole_flows: Arc<[bool]>,
     t0: Instant,
 }
 
@@ -110,12 +114,15 @@ pub fn start(
                 .build()
         })
         .collect::<std::io::Result<Vec<_>>>()?;
+    let jobs = job::Job::for_targets(&plan.targets, &templates);
+    let whole_flows: Arc<[bool]> = plan.targets.iter().map(|t| t.is_whole_flow()).collect();
     let (stop, stop_rx) = watch::channel(StopLevel::Running);
     let t0 = Instant::now();
     let started_at = SystemTime::now();
     let shared = Arc::new(Shared {
         t0,
-        templates,
+        jobs,
+        whole_flows: Arc::clone(&whole_flows),
         schedule: plan.schedule,
         iterations: plan.iterations,
         concurrency: plan.spec.concurrency,
@@ -146,7 +153,6 @@ pub fn start(
         });
         done.push(done_rx);
     }
-    let endpoints = plan.targets.len();
     let run = EngineRun {
         done,
         threads,
@@ -166,14 +172,14 @@ pub fn start(
             }
             _ => false,
         },
-        endpoints,
+        whole_flows: Arc::clone(&whole_flows),
         t0,
     };
     Ok((
         EngineControl {
             stop,
             workers: links,
-            endpoints,
+            whole_flows,
             t0,
             started_at,
         },
@@ -221,15 +227,17 @@ impl EngineControl {
             let copy = live.or_else(|| link.slot.lock().ok().as_deref().and_then(Option::clone));
             copies.extend(copy);
         }
-        merge_all(copies, self.endpoints)
+        merge_all(copies, &self.whole_flows)
     }
 }
 
 /// Merges figures into the first set rather than into a fresh one: one copy fewer of every
 /// histogram and timeline at each snapshot, which keeps peak memory flat on long runs.
-fn merge_all(sets: Vec<Stats>, endpoints: usize) -> Stats {
+fn merge_all(sets: Vec<Stats>, whole_flows: &[bool]) -> Stats {
     let mut sets = sets.into_iter();
-    let mut merged = sets.next().unwrap_or_else(|| Stats::new(endpoints));
+    let mut merged = sets
+        .next()
+        .unwrap_or_else(|| Stats::with_kinds(whole_flows));
     for set in sets {
         merged.merge(&set);
     }
@@ -247,7 +255,7 @@ impl EngineRun {
             stop,
             deadline,
             schedule_ends_by_duration,
-            endpoints,
+            whole_flows,
             t0,
         } = self;
         let all_done = futures_util::future::join_all(done);
@@ -281,7 +289,7 @@ impl EngineRun {
             .filter_map(|slot| slot.lock().ok().and_then(|mut s| s.take()))
             .collect();
         let lost_workers = slots.len() - finals.len();
-        let stats = merge_all(finals, endpoints);
+        let stats = merge_all(finals, &whole_flows);
         let stopped_by = match (signalled, deadline_hit || schedule_ends_by_duration) {
             (true, _) => StoppedBy::Signal,
             (false, true) => StoppedBy::Duration,

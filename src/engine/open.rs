@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use super::job::Job;
 use super::lane::{Lane, ThreadContext, Ticket};
 use super::timer::PreciseTimer;
-use crate::client::RequestTemplate;
 use crate::plan::{Open, Share, Unit};
 
 /// The due times of one unit's share of an endpoint's requests.
@@ -116,12 +116,7 @@ struct Pool {
 }
 
 /// Runs one unit of an open schedule to the end of its due times (or a stop).
-pub(super) async fn run_open(
-    unit: Unit,
-    template: Arc<RequestTemplate>,
-    ctx: Rc<ThreadContext>,
-    mut due: DueTimes,
-) {
+pub(super) async fn run_open(unit: Unit, job: Arc<Job>, ctx: Rc<ThreadContext>, mut due: DueTimes) {
     let pool = Rc::new(Pool::default());
     let mut lanes = JoinSet::new();
     let mut slots: Vec<Rc<Slot>> = Vec::new();
@@ -137,7 +132,7 @@ pub(super) async fn run_open(
             }
         };
         let slot = Rc::new(Slot::default());
-        let lane = Lane::new(unit.endpoint, id, Arc::clone(&template), Rc::clone(&ctx));
+        let lane = Lane::new(id, Arc::clone(&job), Rc::clone(&ctx));
         lanes.spawn_local(lane_loop(lane, Rc::clone(&slot), Rc::clone(&pool)));
         slots.push(Rc::clone(&slot));
         slot

@@ -66,7 +66,7 @@ async fn work(
     let ctx = Rc::new(ThreadContext {
         t0: shared.t0,
         fresh_connections: shared.fresh_connections,
-        stats: Stats::new(shared.templates.len()).into(),
+        stats: Stats::with_kinds(&shared.whole_flows).into(),
         stop: Default::default(),
         in_flight: Default::default(),
         deadline: shared.duration.and_then(|d| shared.t0.checked_add(d)),
@@ -107,9 +107,11 @@ async fn work(
 fn start_drivers(plan: &ThreadPlan, shared: &Shared, ctx: &Rc<ThreadContext>) -> JoinSet<()> {
     let mut drivers = JoinSet::new();
     for unit in &plan.units {
-        let template = &shared.templates[unit.endpoint];
-        let lane =
-            |index: u32| Lane::new(unit.endpoint, index, Arc::clone(template), Rc::clone(ctx));
+        // Units exist for scheduled targets only, each of which has a job.
+        let Some(Some(job)) = shared.jobs.get(unit.endpoint) else {
+            continue;
+        };
+        let lane = |index: u32| Lane::new(index, Arc::clone(job), Rc::clone(ctx));
         match shared.schedule {
             Schedule::Burst { sleep } => {
                 let lanes = unit.lanes.iter().map(|&i| lane(i)).collect();
@@ -128,12 +130,7 @@ fn start_drivers(plan: &ThreadPlan, shared: &Shared, ctx: &Rc<ThreadContext>) ->
                     shared.iterations,
                     shared.duration,
                 );
-                drivers.spawn_local(run_open(
-                    unit.clone(),
-                    Arc::clone(template),
-                    Rc::clone(ctx),
-                    due,
-                ));
+                drivers.spawn_local(run_open(unit.clone(), Arc::clone(job), Rc::clone(ctx), due));
             }
         }
     }

@@ -41,6 +41,9 @@ pub fn render(results: &Results) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
+    for line in flow_lines(results) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(line) = schedule_line(results) {
         let _ = writeln!(out, "{line}");
     }
@@ -70,6 +73,25 @@ pub fn render(results: &Results) -> String {
         );
     }
     out
+}
+
+/// What each flow's row means, and the steps its failed instances left unsent.
+fn flow_lines(r: &Results) -> Vec<String> {
+    let flows = r.endpoints.iter().filter(|e| e.is_whole_flow());
+    flows
+        .map(|f| {
+            let skipped: u64 = r
+                .endpoints
+                .iter()
+                .filter(|e| f.steps.contains(&e.name))
+                .map(|e| e.skipped)
+                .sum();
+            format!(
+                "flow {}: {} (end to end over {} complete instances; {} failed, {skipped} later steps skipped)",
+                f.name, f.url, f.ok, f.errors
+            )
+        })
+        .collect()
 }
 
 fn schedule_line(r: &Results) -> Option<String> {
@@ -216,15 +238,8 @@ pub(crate) fn sparkline(e: &EndpointResult, width: usize) -> Option<String> {
 
 fn error_line(e: &EndpointResult) -> Option<String> {
     let k = &e.error_kinds;
-    let kinds = [
-        ("status", k.status),
-        ("timeout", k.timeout),
-        ("connect", k.connect),
-        ("tls", k.tls),
-        ("protocol", k.protocol),
-        ("body", k.body),
-    ];
-    let parts: Vec<String> = kinds
+    let parts: Vec<String> = k
+        .pairs()
         .iter()
         .filter(|(_, n)| *n > 0)
         .map(|(kind, n)| format!("{n} {kind}"))
@@ -237,10 +252,13 @@ fn error_line(e: &EndpointResult) -> Option<String> {
         .iter()
         .map(|(code, n)| format!("{code}×{n}"))
         .collect();
+    let statuses = match statuses.is_empty() {
+        true => String::new(),
+        false => format!("  (statuses: {})", statuses.join(" ")),
+    };
     Some(format!(
-        "  {} errors: {}  (statuses: {})",
+        "  {} errors: {}{statuses}",
         e.name,
-        parts.join(", "),
-        statuses.join(" ")
+        parts.join(", ")
     ))
 }

@@ -84,9 +84,13 @@ pub(super) fn merge(parts: &[Part<'_>], elapsed_s: f64) -> Result<EndpointResult
     let (timeline_bucket_s, timeline) = timeline(parts);
     Ok(EndpointResult {
         name: first.name.clone(),
+        kind: first.kind.clone(),
+        flow: first.flow.clone(),
+        steps: first.steps.clone(),
         method: first.method.clone(),
         url: first.url.clone(),
         timeout_ms: first.timeout_ms,
+        skipped: parts.iter().map(|p| p.endpoint.skipped).sum(),
         http_version: parts.iter().find_map(|p| p.endpoint.http_version.clone()),
         tls_version: parts.iter().find_map(|p| p.endpoint.tls_version.clone()),
         insecure: parts.iter().any(|p| p.endpoint.insecure),
@@ -142,6 +146,7 @@ fn error_kinds(parts: &[Part<'_>]) -> ErrorKinds {
         k.tls += e.tls;
         k.protocol += e.protocol;
         k.body += e.body;
+        k.capture += e.capture;
     }
     k
 }

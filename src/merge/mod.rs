@@ -242,17 +242,19 @@ fn decode(label: &str, text: &str) -> Result<Option<hdrhistogram::Histogram<u64>
 fn totals(r: &Results) -> Result<Totals, MergeError> {
     let mut all = new_histogram();
     let mut exact = Extremes::default();
-    for e in &r.endpoints {
+    // Whole flows are left out: their steps are the requests.
+    let requests_only = || r.endpoints.iter().filter(|e| !e.is_whole_flow());
+    for e in requests_only() {
         if let Some(h) = decode("merged", &e.histogram)? {
             exact.merge(&endpoint::extremes(&e.latency_ms, h.len()));
             add_sparse(&mut all, &h);
         }
     }
-    let requests = r.endpoints.iter().map(|e| e.requests).sum();
+    let requests = requests_only().map(|e| e.requests).sum();
     Ok(Totals {
         requests,
-        ok: r.endpoints.iter().map(|e| e.ok).sum(),
-        errors: r.endpoints.iter().map(|e| e.errors).sum(),
+        ok: requests_only().map(|e| e.ok).sum(),
+        errors: requests_only().map(|e| e.errors).sum(),
         rps: if r.run.elapsed_s > 0.0 {
             requests as f64 / r.run.elapsed_s
         } else {
@@ -265,7 +267,7 @@ fn totals(r: &Results) -> Result<Totals, MergeError> {
 fn health(inputs: &[Input], r: &Results) -> Result<Health, MergeError> {
     let healths: Vec<&Health> = inputs.iter().map(|i| &i.results.run.health).collect();
     let mut lag = new_histogram();
-    for e in &r.endpoints {
+    for e in r.endpoints.iter().filter(|e| !e.is_whole_flow()) {
         if let Some(h) = decode("merged", &e.histograms.schedule_lag)? {
             add_sparse(&mut lag, &h);
         }

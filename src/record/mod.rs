@@ -178,6 +178,11 @@ pub struct EndpointStats {
     pub tls_version: Option<&'static str>,
     /// Requests bucketed by intended start time.
     pub timeline: Timeline,
+    /// Flow steps not sent because an earlier step of their instance failed.
+    pub skipped: u64,
+    /// The endpoint records whole flow instances, not HTTP requests: left out of the
+    /// request totals, which its steps already count.
+    pub whole_flow: bool,
 }
 
 impl Default for EndpointStats {
@@ -203,6 +208,8 @@ impl Default for EndpointStats {
             http_version: None,
             tls_version: None,
             timeline: Timeline::default(),
+            skipped: 0,
+            whole_flow: false,
         }
     }
 }
@@ -230,6 +237,8 @@ impl Clone for EndpointStats {
             http_version: self.http_version,
             tls_version: self.tls_version,
             timeline: self.timeline.clone(),
+            skipped: self.skipped,
+            whole_flow: self.whole_flow,
         }
     }
 }
@@ -333,6 +342,8 @@ impl EndpointStats {
         }
         self.latency_exact.merge(&other.latency_exact);
         self.late += other.late;
+        self.skipped += other.skipped;
+        self.whole_flow |= other.whole_flow;
         self.new_connections += other.new_connections;
         self.requests += other.requests;
         self.ok += other.ok;
@@ -374,6 +385,20 @@ impl Stats {
         }
     }
 
+    /// Empty figures with one endpoint per flag, `true` for an endpoint of whole flows.
+    pub fn with_kinds(whole_flows: &[bool]) -> Self {
+        let mut stats = Stats::new(whole_flows.len());
+        for (endpoint, &whole) in stats.endpoints.iter_mut().zip(whole_flows) {
+            endpoint.whole_flow = whole;
+        }
+        stats
+    }
+
+    /// The endpoints of HTTP requests (every one but whole flows): what totals add up.
+    pub fn request_endpoints(&self) -> impl Iterator<Item = &EndpointStats> {
+        self.endpoints.iter().filter(|e| !e.whole_flow)
+    }
+
     /// Adds another set of figures for the same endpoints.
     pub fn merge(&mut self, other: &Stats) {
         for (mine, theirs) in self.endpoints.iter_mut().zip(&other.endpoints) {
@@ -388,6 +413,8 @@ impl Stats {
     pub fn light_copy(&self) -> Stats {
         let mut copy = Stats::new(self.endpoints.len());
         for (into, from) in copy.endpoints.iter_mut().zip(&self.endpoints) {
+            into.whole_flow = from.whole_flow;
+            into.skipped = from.skipped;
             into.requests = from.requests;
             into.ok = from.ok;
             into.errors_by_kind = from.errors_by_kind;
@@ -398,14 +425,19 @@ impl Stats {
         copy
     }
 
-    /// Requests finished across every endpoint.
+    /// HTTP requests finished across every endpoint.
     pub fn requests(&self) -> u64 {
-        self.endpoints.iter().map(|e| e.requests).sum()
+        self.request_endpoints().map(|e| e.requests).sum()
     }
 
-    /// Errors across every endpoint.
+    /// Errors of HTTP requests across every endpoint.
     pub fn errors(&self) -> u64 {
-        self.endpoints.iter().map(EndpointStats::errors).sum()
+        self.request_endpoints().map(EndpointStats::errors).sum()
+    }
+
+    /// Flow steps skipped after an earlier step failed.
+    pub fn skipped(&self) -> u64 {
+        self.endpoints.iter().map(|e| e.skipped).sum()
     }
 }
 

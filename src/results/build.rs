@@ -10,7 +10,7 @@ use super::{
 use crate::outcome::ErrorKind;
 use crate::plan::{Open, RunSpec, Schedule};
 use crate::record::{EndpointStats, Extremes, Stats, add_sparse, new_histogram};
-use crate::targets::Target;
+use crate::targets::{FlowRole, Target};
 
 /// `cpu_use` at or above this marks the generator as saturated.
 const SATURATED_CPU: f64 = 0.9;
@@ -63,12 +63,12 @@ impl Results {
         let endpoints: Vec<EndpointResult> = targets
             .iter()
             .zip(&stats.endpoints)
-            .map(|(target, s)| EndpointResult::build(target, s, elapsed_s))
+            .map(|(target, s)| EndpointResult::build(target, targets, s, elapsed_s))
             .collect();
         let mut all = new_histogram();
         let mut all_exact = Extremes::default();
         let mut lag = new_histogram();
-        for s in &stats.endpoints {
+        for s in stats.request_endpoints() {
             add_sparse(&mut all, &s.latency_new);
             add_sparse(&mut all, &s.latency_reused);
             add_sparse(&mut lag, &s.schedule_lag);
@@ -87,7 +87,7 @@ impl Results {
             },
             totals: Totals {
                 requests: stats.requests(),
-                ok: stats.endpoints.iter().map(|e| e.ok).sum(),
+                ok: stats.request_endpoints().map(|e| e.ok).sum(),
                 errors: stats.errors(),
                 rps: rate(stats.requests(), elapsed_s),
                 latency_ms: LatencySummary::of(&all, Some(&all_exact)),
@@ -188,7 +188,7 @@ fn health(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> Health {
         cpu_s,
         cpu_use,
         max_in_flight: stats.max_in_flight,
-        late_requests: stats.endpoints.iter().map(|e| e.late).sum(),
+        late_requests: stats.request_endpoints().map(|e| e.late).sum(),
         schedule_lag_ms: lag,
         saturated: !reasons.is_empty(),
         reasons,
@@ -196,7 +196,12 @@ fn health(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> Health {
 }
 
 impl EndpointResult {
-    fn build(target: &Target, s: &EndpointStats, elapsed_s: f64) -> EndpointResult {
+    fn build(
+        target: &Target,
+        targets: &[Target],
+        s: &EndpointStats,
+        elapsed_s: f64,
+    ) -> EndpointResult {
         let kinds = |kind: ErrorKind| s.errors_by_kind[kind.index()];
         let latency = s.latency();
         let latency_raw = match s.schedule_lag.is_empty() {
@@ -205,9 +210,31 @@ impl EndpointResult {
         };
         EndpointResult {
             name: target.name.clone(),
-            method: target.method.to_string(),
+            kind: match target.is_whole_flow() {
+                true => "flow",
+                false => "request",
+            }
+            .to_owned(),
+            flow: match &target.flow {
+                Some(FlowRole::Step { flow, .. }) => Some(flow.clone()),
+                Some(FlowRole::Whole { .. }) => Some(target.name.clone()),
+                None => None,
+            },
+            steps: match &target.flow {
+                Some(FlowRole::Whole { steps, .. }) => steps
+                    .iter()
+                    .filter_map(|&i| targets.get(i))
+                    .map(|t| t.name.clone())
+                    .collect(),
+                _ => Vec::new(),
+            },
+            method: match target.is_whole_flow() {
+                true => "FLOW".to_owned(),
+                false => target.method.to_string(),
+            },
             url: target.display_url.clone(),
             timeout_ms: duration_ms(target.timeout),
+            skipped: s.skipped,
             http_version: s.http_version.map(str::to_owned),
             tls_version: s.tls_version.map(str::to_owned),
             insecure: target.insecure && target.url.scheme_str() == Some("https"),
@@ -228,6 +255,7 @@ impl EndpointResult {
                 tls: kinds(ErrorKind::Tls),
                 protocol: kinds(ErrorKind::Protocol),
                 body: kinds(ErrorKind::Body),
+                capture: kinds(ErrorKind::Capture),
             },
             latency_ms: LatencySummary::of(&latency, Some(&s.latency_exact)),
             latency_raw_ms: LatencySummary::of(&latency_raw, None),

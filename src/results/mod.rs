@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::outcome::ErrorKind;
+
 mod build;
 mod histogram;
 
@@ -185,14 +187,28 @@ pub struct Totals {
 /// One endpoint's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointResult {
-    /// The target's unique name.
+    /// The target's unique name (`flow/step` for a flow's step).
     pub name: String,
-    /// HTTP method.
+    /// `request` for an HTTP endpoint (a target or a flow step); `flow` for a flow's whole
+    /// instances, whose latency runs from the first step's start to the last step's end.
+    /// A flow's figures are left out of `totals`, which its steps already count.
+    #[serde(default = "request_kind")]
+    pub kind: String,
+    /// The flow this is (kind `flow`) or whose step this is; null for a target of its own.
+    #[serde(default)]
+    pub flow: Option<String>,
+    /// For kind `flow`: its steps' endpoint names, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<String>,
+    /// HTTP method (`FLOW` for kind `flow`).
     pub method: String,
-    /// The URL as written (`${VAR}` unexpanded, password masked).
+    /// The URL as written (`${VAR}` unexpanded, password masked); for kind `flow` its steps.
     pub url: String,
-    /// Per-request timeout in milliseconds.
+    /// Per-request timeout in milliseconds (for kind `flow`, the sum of its steps').
     pub timeout_ms: f64,
+    /// Flow steps not sent because an earlier step of their instance failed.
+    #[serde(default)]
+    pub skipped: u64,
     /// The HTTP version responses came in (`HTTP/1.1`); null when none arrived.
     #[serde(default)]
     pub http_version: Option<String>,
@@ -275,6 +291,17 @@ pub struct Histograms {
     pub tls: String,
 }
 
+fn request_kind() -> String {
+    "request".to_owned()
+}
+
+impl EndpointResult {
+    /// Whether this stands for whole flow instances (kind `flow`) rather than requests.
+    pub fn is_whole_flow(&self) -> bool {
+        self.kind == "flow"
+    }
+}
+
 /// Errors per kind (see [`ErrorKind`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorKinds {
@@ -290,6 +317,25 @@ pub struct ErrorKinds {
     pub protocol: u64,
     /// Failed while reading the body.
     pub body: u64,
+    /// A flow step's response lacked a value the step captures (absent in older files).
+    #[serde(default)]
+    pub capture: u64,
+}
+
+impl ErrorKinds {
+    /// `(kind, count)` for every kind, in the order of [`ErrorKind::ALL`]: what the summary
+    /// and the report list.
+    pub fn pairs(&self) -> [(&'static str, u64); ErrorKind::ALL.len()] {
+        [
+            ("status", self.status),
+            ("timeout", self.timeout),
+            ("connect", self.connect),
+            ("tls", self.tls),
+            ("protocol", self.protocol),
+            ("body", self.body),
+            ("capture", self.capture),
+        ]
+    }
 }
 
 /// A latency distribution in milliseconds (microsecond precision). Every value is null

@@ -14,11 +14,21 @@ use std::sync::Arc;
 
 use crate::thresholds::Threshold;
 
-use super::template::{Template, Values};
+use super::template::{Scope, Template, Values};
 use super::{
-    EnvLookup, ExpectStatus, Place, Target, TargetTemplates, TargetsError, env, mask_password,
-    parse_duration, parse_header, parse_method, parse_statuses, parse_url,
+    Capture, CaptureSource, EnvLookup, ExpectStatus, FlowRole, Place, Target, TargetTemplates,
+    TargetsError, env, mask_password, parse_duration, parse_header, parse_method, parse_statuses,
+    parse_url,
 };
+
+/// Where a target stands: on its own, or as a step of a flow (whose captures it may use).
+#[derive(Clone, Copy, Default)]
+pub(super) struct Within<'a> {
+    /// The flow's name, for a step.
+    flow: Option<&'a str>,
+    /// Which captured names its templates may use.
+    scope: Scope<'a>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +36,18 @@ pub(super) struct File {
     pub defaults: Option<Spanned<Defaults>>,
     #[serde(default)]
     pub target: Vec<RawTarget>,
+    #[serde(default)]
+    pub flow: Vec<RawFlow>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFlow {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub step: Vec<RawTarget>,
+    #[serde(default)]
+    thresholds: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,6 +79,22 @@ pub(super) struct RawTarget {
     thresholds: BTreeMap<String, Spanned<String>>,
     insecure: Option<bool>,
     follow_redirects: Option<u32>,
+    capture: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+/// `"/id"` (a JSON pointer into the body) or `"header:ETag"`.
+fn capture_source(text: &str) -> Result<CaptureSource, String> {
+    if let Some(name) = text.strip_prefix("header:") {
+        return http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map(CaptureSource::Header)
+            .map_err(|_| format!("`{}` is not a valid header name", name.trim()));
+    }
+    if text.is_empty() || text.starts_with('/') {
+        return Ok(CaptureSource::Body(text.to_owned()));
+    }
+    Err(format!(
+        "`{text}` says neither where in the body nor which header: write a JSON pointer such as \"/id\" or \"/data/0/id\", or \"header:ETag\""
+    ))
 }
 
 /// `[defaults]` after validation.
@@ -144,6 +182,7 @@ impl Context<'_> {
             &mut resolved.header_templates,
             &raw.headers,
             owner,
+            &Scope::default(),
         )?;
         resolved.thresholds = self.thresholds(&raw.thresholds, owner)?;
         resolved.insecure = raw.insecure.unwrap_or(false);
@@ -173,10 +212,11 @@ impl Context<'_> {
         templates: &mut Vec<(http::HeaderName, Template)>,
         raw: &BTreeMap<String, Spanned<String>>,
         owner: &str,
+        scope: &Scope<'_>,
     ) -> Result<(), TargetsError> {
         for (name, value) in raw {
             let expanded = self.expand(value, owner, "headers")?;
-            let template = self.template(value, owner, "headers", &expanded, 0)?;
+            let template = self.template(value, owner, "headers", &expanded, 0, scope)?;
             let probe = template
                 .as_ref()
                 .map_or_else(|| expanded.clone(), |t| t.render(&Values::SAMPLE));
@@ -198,8 +238,9 @@ impl Context<'_> {
         field: &'static str,
         text: &str,
         offset: usize,
+        scope: &Scope<'_>,
     ) -> Result<Option<Template>, TargetsError> {
-        Template::parse(text).map_err(|(pos, problem)| {
+        Template::parse_in(text, scope).map_err(|(pos, problem)| {
             self.error(
                 at,
                 owner,
@@ -216,6 +257,7 @@ impl Context<'_> {
         at: &Spanned<String>,
         owner: &str,
         url: &str,
+        scope: &Scope<'_>,
     ) -> Result<(String, Option<Template>), TargetsError> {
         let authority_start = url.find("://").map_or(0, |i| i + 3);
         let path_start = url[authority_start..]
@@ -227,7 +269,11 @@ impl Context<'_> {
                 "templates may only stand in the path and query, not the scheme or host".to_owned();
             return Err(self.error(at, owner, "url", problem));
         }
-        match self.template(at, owner, "url", path, origin.len())? {
+        let scope = Scope {
+            in_url: true,
+            ..*scope
+        };
+        match self.template(at, owner, "url", path, origin.len(), &scope)? {
             Some(template) => Ok((
                 format!("{origin}{}", template.render(&Values::SAMPLE)),
                 Some(template),
@@ -240,20 +286,32 @@ impl Context<'_> {
         &self,
         raw: &RawTarget,
         defaults: &ResolvedDefaults,
+        within: Within<'_>,
     ) -> Result<Target, TargetsError> {
-        let name = raw.name.get_ref();
-        if name.trim().is_empty() {
-            return Err(self.error(
-                &raw.name,
-                "a target",
-                "name",
-                "must not be empty".to_owned(),
-            ));
+        let short = raw.name.get_ref();
+        if short.trim().is_empty() {
+            let what = if within.flow.is_some() {
+                "a flow step"
+            } else {
+                "a target"
+            };
+            return Err(self.error(&raw.name, what, "name", "must not be empty".to_owned()));
         }
-        let owner = format!("target `{name}`");
-        let owner = owner.as_str();
+        let (name, owner) = match within.flow {
+            Some(flow) => (
+                format!("{flow}/{short}"),
+                format!("step `{short}` of flow `{flow}`"),
+            ),
+            None => (short.clone(), format!("target `{short}`")),
+        };
+        let (name, owner) = (&name, owner.as_str());
+        if let (Some(capture), None) = (&raw.capture, within.flow) {
+            let problem = "captures belong to flow steps: move this request into a [[flow]] as a [[flow.step]]".to_owned();
+            return Err(self.error(capture, owner, "capture", problem));
+        }
+        let scope = &within.scope;
         let url_text = self.expand(&raw.url, owner, "url")?;
-        let (url_text, path_template) = self.url_template(&raw.url, owner, &url_text)?;
+        let (url_text, path_template) = self.url_template(&raw.url, owner, &url_text, scope)?;
         let url = parse_url(&url_text).map_err(|p| self.error(&raw.url, owner, "url", p))?;
         let method = match &raw.method {
             Some(m) => parse_method(m.get_ref()).map_err(|p| self.error(m, owner, "method", p))?,
@@ -261,11 +319,22 @@ impl Context<'_> {
         };
         let mut headers = defaults.headers.clone();
         let mut header_templates = defaults.header_templates.clone();
-        self.add_headers(&mut headers, &mut header_templates, &raw.headers, owner)?;
+        self.add_headers(
+            &mut headers,
+            &mut header_templates,
+            &raw.headers,
+            owner,
+            scope,
+        )?;
         let body_template = match &raw.body {
-            Some(body) => {
-                self.template(body, owner, "body", &self.expand(body, owner, "body")?, 0)?
-            }
+            Some(body) => self.template(
+                body,
+                owner,
+                "body",
+                &self.expand(body, owner, "body")?,
+                0,
+                scope,
+            )?,
             None => None,
         };
         let templates = match (path_template, header_templates.is_empty(), body_template) {
@@ -307,7 +376,127 @@ impl Context<'_> {
             insecure: raw.insecure.unwrap_or(defaults.insecure),
             follow_redirects: raw.follow_redirects.or(defaults.follow_redirects),
             templates,
+            flow: None,
         })
+    }
+
+    /// A flow: its whole-instance entry, then its steps (named `flow/step`); `first` is the
+    /// index the entry will have among the run's targets.
+    pub fn flow(
+        &self,
+        raw: &RawFlow,
+        defaults: &ResolvedDefaults,
+        first: usize,
+    ) -> Result<Vec<Target>, TargetsError> {
+        let name = raw.name.get_ref();
+        let owner = format!("flow `{name}`");
+        if name.trim().is_empty() {
+            let problem = "must not be empty".to_owned();
+            return Err(self.error(&raw.name, "a flow", "name", problem));
+        }
+        if raw.step.is_empty() {
+            let problem = "a flow needs at least one [[flow.step]] (with a `name` and a `url`)";
+            return Err(self.error(&raw.name, &owner, "step", problem.to_owned()));
+        }
+        // Every captured name gets a slot; a step may use the slots of earlier steps only.
+        let mut names: Vec<String> = Vec::new();
+        let mut per_step = Vec::with_capacity(raw.step.len());
+        for step in &raw.step {
+            let owner = format!("step `{}` of flow `{name}`", step.name.get_ref());
+            let captures = self.captures(step, &owner, &mut names)?;
+            per_step.push(captures);
+        }
+        let mut available = vec![false; names.len()];
+        let mut steps = Vec::with_capacity(raw.step.len());
+        for (step, captures) in raw.step.iter().zip(per_step) {
+            let within = Within {
+                flow: Some(name),
+                scope: Scope {
+                    captures: &names,
+                    available: &available,
+                    in_url: false,
+                },
+            };
+            let mut target = self.target(step, defaults, within)?;
+            for capture in &captures {
+                available[capture.slot] = true;
+            }
+            target.flow = Some(FlowRole::Step {
+                flow: name.clone(),
+                captures,
+            });
+            steps.push(target);
+        }
+        let whole = Target {
+            name: name.clone(),
+            method: http::Method::GET,
+            url: steps[0].url.clone(),
+            display_url: raw
+                .step
+                .iter()
+                .map(|s| s.name.get_ref().as_str())
+                .collect::<Vec<_>>()
+                .join(" → "),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            expect_status: ExpectStatus::AnySuccess,
+            timeout: steps.iter().map(|s| s.timeout).sum(),
+            thresholds: self
+                .thresholds(&raw.thresholds, &owner)?
+                .into_iter()
+                .map(|t| t.for_endpoint(name))
+                .collect(),
+            insecure: steps.iter().any(|s| s.insecure),
+            follow_redirects: None,
+            templates: None,
+            flow: Some(FlowRole::Whole {
+                steps: (first + 1..=first + steps.len()).collect(),
+                captures: names,
+            }),
+        };
+        Ok(std::iter::once(whole).chain(steps).collect())
+    }
+
+    /// A step's `capture = { NAME = "/json/pointer" | "header:Name" }`, each name given a
+    /// slot in `names` (a name captured again reuses its slot: the later value wins).
+    fn captures(
+        &self,
+        step: &RawTarget,
+        owner: &str,
+        names: &mut Vec<String>,
+    ) -> Result<Vec<Capture>, TargetsError> {
+        let Some(raw) = &step.capture else {
+            return Ok(Vec::new());
+        };
+        let mut captures = Vec::new();
+        for (name, source) in raw.get_ref() {
+            let valid_name = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid_name || Template::parse(&format!("{{{{{name}}}}}")).is_ok() {
+                let problem = format!(
+                    "`{name}` cannot name a captured value: use letters, digits and `_`, starting with a letter, and none of the built-in names (iteration, lane, seq, uuid, now_ms)"
+                );
+                return Err(self.error(source, owner, "capture", problem));
+            }
+            let from = capture_source(source.get_ref())
+                .map_err(|p| self.error(source, owner, "capture", p))?;
+            let slot = match names.iter().position(|n| n == name) {
+                Some(slot) => slot,
+                None => {
+                    names.push(name.clone());
+                    names.len() - 1
+                }
+            };
+            captures.push(Capture {
+                slot,
+                name: name.clone(),
+                from,
+            });
+        }
+        Ok(captures)
     }
 
     fn body(&self, raw: &RawTarget, owner: &str) -> Result<Bytes, TargetsError> {

@@ -1,5 +1,6 @@
 //! Request templates: `{{iteration}}`, `{{lane}}`, `{{seq}}`, `{{uuid}}`,
-//! `{{random(MIN,MAX)}}` and `{{now_ms}}` in a target's URL path, header values and body.
+//! `{{random(MIN,MAX)}}`, `{{now_ms}}` and, in flow steps, `{{NAME}}` for a value an earlier
+//! step captured, in a target's URL path, header values and body.
 //!
 //! Parsed once when the targets are loaded (a bad one is a config error with its place);
 //! rendered per request only for targets that use them, so plain targets keep their
@@ -18,6 +19,11 @@ enum Piece {
     Uuid,
     Random(i64, i64),
     NowMs,
+    /// A captured value, by its slot in the flow's captures; percent-encoded in a URL.
+    Captured {
+        slot: usize,
+        in_url: bool,
+    },
 }
 
 /// A parsed template.
@@ -26,7 +32,7 @@ pub struct Template(Vec<Piece>);
 
 /// What a request's template values come from.
 #[derive(Debug, Clone, Copy)]
-pub struct Values {
+pub struct Values<'a> {
     /// The request's iteration.
     pub iteration: u64,
     /// Its lane.
@@ -35,15 +41,18 @@ pub struct Values {
     pub seq: u64,
     /// Random bits for `uuid` and `random` (from the lane's generator).
     pub random: [u64; 2],
+    /// The values captured so far in a flow instance, by slot (empty outside flows).
+    pub captured: &'a [String],
 }
 
-impl Values {
-    /// Values for checking a template when the targets are loaded.
-    pub const SAMPLE: Values = Values {
+impl Values<'_> {
+    /// Values for checking a template when the targets are loaded (captures render empty).
+    pub const SAMPLE: Values<'static> = Values {
         iteration: 0,
         lane: 0,
         seq: 0,
         random: [0, 0],
+        captured: &[],
     };
 }
 
@@ -52,6 +61,11 @@ const NAMES: &str = "iteration, lane, seq, uuid, random(MIN,MAX), now_ms";
 impl Template {
     /// Parses `text`; `None` when it has no `{{`. The error is `(byte offset, problem)`.
     pub fn parse(text: &str) -> Result<Option<Template>, (usize, String)> {
+        Template::parse_in(text, &Scope::default())
+    }
+
+    /// Parses `text` where `scope` says which captured names may be used.
+    pub fn parse_in(text: &str, scope: &Scope<'_>) -> Result<Option<Template>, (usize, String)> {
         if !text.contains("{{") {
             return Ok(None);
         }
@@ -66,7 +80,7 @@ impl Template {
             let close = inner
                 .find("}}")
                 .ok_or((at, "`{{` is not closed by `}}`".to_owned()))?;
-            pieces.push(piece(inner[..close].trim()).map_err(|p| (at, p))?);
+            pieces.push(piece(inner[..close].trim(), scope).map_err(|p| (at, p))?);
             rest = &inner[close + 2..];
         }
         if !rest.is_empty() {
@@ -98,6 +112,14 @@ impl Template {
                         .duration_since(UNIX_EPOCH)
                         .map_or(0, |d| d.as_millis())
                 ),
+                Piece::Captured { slot, in_url } => {
+                    let value = values.captured.get(*slot).map_or("", String::as_str);
+                    match in_url {
+                        true => percent_encode(value, out),
+                        false => out.push_str(value),
+                    }
+                    Ok(())
+                }
             };
         }
     }
@@ -110,7 +132,39 @@ impl Template {
     }
 }
 
-fn piece(name: &str) -> Result<Piece, String> {
+/// Which captured names a template may use, and where it stands.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scope<'a> {
+    /// Every name the flow captures, in slot order.
+    pub captures: &'a [String],
+    /// By slot: whether an earlier step captures it (only those have a value when this
+    /// step is sent).
+    pub available: &'a [bool],
+    /// The template is a URL's path and query: captured values are percent-encoded.
+    pub in_url: bool,
+}
+
+impl Scope<'_> {
+    fn captured(&self, name: &str) -> Result<Option<Piece>, String> {
+        let Some(slot) = self.captures.iter().position(|c| c == name) else {
+            return Ok(None);
+        };
+        match self.available.get(slot) {
+            Some(true) => Ok(Some(Piece::Captured {
+                slot,
+                in_url: self.in_url,
+            })),
+            _ => Err(format!(
+                "`{{{{{name}}}}}` is captured by this step or a later one: a step can only use values that earlier steps captured"
+            )),
+        }
+    }
+}
+
+fn piece(name: &str, scope: &Scope<'_>) -> Result<Piece, String> {
+    if let Some(captured) = scope.captured(name)? {
+        return Ok(captured);
+    }
     Ok(match name {
         "iteration" => Piece::Iteration,
         "lane" => Piece::Lane,
@@ -145,11 +199,26 @@ fn piece(name: &str) -> Result<Piece, String> {
             }
             None => {
                 return Err(format!(
-                    "unknown template value `{{{{{name}}}}}`: use one of {NAMES} (values captured from responses come with flows)"
+                    "unknown template value `{{{{{name}}}}}`: use one of {NAMES}, or in a flow step a name an earlier step captures"
                 ));
             }
         },
     })
+}
+
+/// Writes `value` with every byte outside RFC 3986's unreserved set percent-encoded, so a
+/// captured id with `/`, `?` or spaces stays one path segment.
+fn percent_encode(value: &str, out: &mut String) {
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
 }
 
 /// A version-4 UUID from 128 random bits.
@@ -176,6 +245,7 @@ mod tests {
         lane: 2,
         seq: 23,
         random: [0x1234_5678_9abc_def0, 0xfedc_ba98_7654_3210],
+        captured: &[],
     };
 
     #[test]
@@ -204,6 +274,38 @@ mod tests {
             .parse()
             .unwrap();
         assert!(now > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn captured_values_render_by_slot_and_are_encoded_in_urls() {
+        let names = ["item_id".to_owned(), "etag".to_owned()];
+        let earlier = [true, false];
+        let scope = Scope {
+            captures: &names,
+            available: &earlier,
+            in_url: true,
+        };
+        let t = Template::parse_in("/items/{{item_id}}", &scope)
+            .unwrap()
+            .unwrap();
+        let captured = ["a b/c".to_owned(), String::new()];
+        let values = Values {
+            captured: &captured,
+            ..VALUES
+        };
+        assert_eq!(t.render(&values), "/items/a%20b%2Fc");
+        let body = Template::parse_in(
+            "{\"id\":\"{{item_id}}\"}",
+            &Scope {
+                in_url: false,
+                ..scope
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(body.render(&values), "{\"id\":\"a b/c\"}");
+        let later = Template::parse_in("{{etag}}", &scope).unwrap_err().1;
+        assert!(later.contains("earlier steps captured"), "{later}");
     }
 
     #[test]

@@ -170,3 +170,55 @@ fn insecure_comes_from_the_target_or_the_defaults() {
     assert!(targets[0].insecure);
     assert!(!targets[1].insecure);
 }
+
+#[test]
+fn a_flow_becomes_its_whole_entry_then_its_steps_with_capture_slots() {
+    let targets = parse(
+        r#"
+[[target]]
+name = "hello"
+url = "http://api.test/hello"
+[[flow]]
+name = "items"
+thresholds = { p99 = "<500ms" }
+[[flow.step]]
+name = "create"
+method = "POST"
+url = "http://api.test/items"
+timeout = "2s"
+capture = { item_id = "/id", etag = "header:ETag" }
+[[flow.step]]
+name = "update"
+method = "PUT"
+url = "http://api.test/items/{{item_id}}"
+headers = { "If-Match" = "{{etag}}" }
+timeout = "3s"
+capture = { etag = "header:ETag" }
+"#,
+    )
+    .unwrap();
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["hello", "items", "items/create", "items/update"]);
+    assert!(targets[0].is_scheduled() && !targets[0].is_whole_flow());
+    let whole = &targets[1];
+    assert!(whole.is_scheduled() && whole.is_whole_flow());
+    assert_eq!(
+        whole.timeout,
+        Duration::from_secs(5),
+        "the sum of its steps'"
+    );
+    assert_eq!(whole.thresholds[0].endpoint.as_deref(), Some("items"));
+    let Some(FlowRole::Whole { steps, captures }) = &whole.flow else {
+        panic!("{:?}", whole.flow)
+    };
+    assert_eq!(steps, &[2, 3]);
+    // Slots in order of first capture; capturing `etag` again reuses its slot.
+    assert_eq!(captures, &["etag", "item_id"]);
+    let Some(FlowRole::Step { flow, captures }) = &targets[3].flow else {
+        panic!("{:?}", targets[3].flow)
+    };
+    assert_eq!(flow, "items");
+    assert_eq!(captures[0].slot, 0);
+    assert!(!targets[3].is_scheduled());
+    assert!(targets[3].templates.is_some());
+}

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use charts::{Chart, Line, Scale};
 
-use crate::results::{EndpointResult, Results, TimelinePoint, decode_histogram};
+use crate::results::{EndpointResult, ErrorKinds, Results, TimelinePoint, decode_histogram};
 
 pub mod charts;
 
@@ -367,7 +367,11 @@ fn spectrum(page: &mut String, all: &[Series<'_>]) {
 }
 
 fn outcomes(page: &mut String, all: &[Series<'_>], inputs: &[Labeled<'_>]) {
-    page.push_str("<h2>Statuses and errors</h2>\n<table><tr><th>endpoint</th><th>statuses</th><th>status</th><th>timeout</th><th>connect</th><th>tls</th><th>protocol</th><th>body</th></tr>\n");
+    page.push_str("<h2>Statuses and errors</h2>\n<table><tr><th>endpoint</th><th>statuses</th>");
+    for (kind, _) in ErrorKinds::default().pairs() {
+        let _ = write!(page, "<th>{kind}</th>");
+    }
+    page.push_str("</tr>\n");
     for s in all {
         let e = s.endpoint;
         let statuses: Vec<String> = e
@@ -375,19 +379,16 @@ fn outcomes(page: &mut String, all: &[Series<'_>], inputs: &[Labeled<'_>]) {
             .iter()
             .map(|(code, n)| format!("{code}×{n}"))
             .collect();
-        let k = &e.error_kinds;
-        let _ = writeln!(
+        let _ = write!(
             page,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td>",
             escape(&s.name),
             escape(&statuses.join(" ")),
-            k.status,
-            k.timeout,
-            k.connect,
-            k.tls,
-            k.protocol,
-            k.body
         );
+        for (_, n) in e.error_kinds.pairs() {
+            let _ = write!(page, "<td>{n}</td>");
+        }
+        page.push_str("</tr>\n");
     }
     page.push_str("</table>\n");
     let thresholds: Vec<_> = inputs

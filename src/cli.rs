@@ -361,6 +361,20 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8787, requires = "serve")]
     pub port: u16,
 
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a certificate made at start-up for
+    /// 127.0.0.1 and localhost, written to --cert-out for `run --cacert`.
+    #[arg(long, requires = "serve")]
+    pub tls: bool,
+
+    /// Where --tls writes the server's certificate (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "demo-cert.pem",
+        requires = "tls"
+    )]
+    pub cert_out: PathBuf,
+
     /// Seed of the simulated latencies and cold starts (same seed, same behaviour).
     #[arg(long, default_value_t = 2016)]
     pub seed: u64,

@@ -10,7 +10,7 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use support::{TempDir, run};
+use support::{TempDir, cannon, run};
 
 /// Serves `hello` over TLS on 127.0.0.1 with a certificate for `localhost`; returns its
 /// port and the certificate in PEM. With `client_ca`, clients must present a certificate
@@ -258,5 +258,55 @@ fn https_goes_through_a_proxy_by_connect() {
         proxy.tunnels.load(std::sync::atomic::Ordering::Relaxed),
         2,
         "a tunnel per lane"
+    );
+}
+
+/// The README's TLS walkthrough: `demo --serve --tls` writes its certificate; a run trusts
+/// it only with `--cacert`, and then speaks HTTP/2 over TLS 1.3.
+#[test]
+fn the_demo_api_serves_tls_with_a_certificate_to_trust() {
+    use std::io::BufRead;
+    let dir = TempDir::new("demo-tls");
+    let cert = dir.join("demo-cert.pem");
+    let mut server = cannon()
+        .args(["demo", "--serve", "--tls", "--port", "0", "--cert-out"])
+        .arg(&cert)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(server.stderr.take().unwrap());
+    let base = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            let at = line.find("serving on ")? + "serving on ".len();
+            Some(line[at..].split_whitespace().next()?.to_owned())
+        })
+        .expect("the server says where it listens");
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let url = format!("{base}/hello");
+    let untrusted = run(&dir, &[url.as_str(), "-n", "3", "-q"]);
+    assert_eq!(untrusted.json()["endpoints"][0]["error_kinds"]["tls"], 3);
+    let trusted = run(
+        &dir,
+        &[
+            url.as_str(),
+            "--cacert",
+            cert.to_str().unwrap(),
+            "--http2",
+            "-n",
+            "20",
+            "-c",
+            "2",
+            "-q",
+        ],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    let e = &trusted.json()["endpoints"][0];
+    assert_eq!(e["ok"], 40, "{}", trusted.stderr);
+    assert_eq!(
+        (e["http_version"].as_str(), e["tls_version"].as_str()),
+        (Some("HTTP/2"), Some("TLSv1.3"))
     );
 }

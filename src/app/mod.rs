@@ -209,8 +209,22 @@ fn run(args: RunArgs) -> Result<u8, AppError> {
 fn demo(args: DemoArgs) -> Result<u8, AppError> {
     let port = if args.serve { args.port } else { 0 };
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let server =
-        DemoServer::start(addr, args.seed).map_err(|source| AppError::Demo { addr, source })?;
+    let server = match args.tls {
+        true => {
+            let (server, pem) = DemoServer::start_tls(addr, args.seed)
+                .map_err(|source| AppError::Demo { addr, source })?;
+            Destination::File(args.cert_out.clone()).write(pem.as_bytes())?;
+            crate::say!(
+                "api-cannon demo: its certificate is in {}: trust it with --cacert {}",
+                args.cert_out.display(),
+                args.cert_out.display()
+            );
+            server
+        }
+        false => {
+            DemoServer::start(addr, args.seed).map_err(|source| AppError::Demo { addr, source })?
+        }
+    };
     if args.serve {
         crate::say!(
             "api-cannon demo: the Slipspace API is serving on {} (Ctrl-C stops it)",

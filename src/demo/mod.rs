@@ -15,10 +15,13 @@ use crate::targets::{ExpectStatus, Target};
 mod items;
 pub mod model;
 mod server;
+mod tls;
 
 /// A running demo server; stops when dropped.
 pub struct DemoServer {
     addr: SocketAddr,
+    /// Serving HTTPS (`--tls`).
+    https: bool,
     state: Arc<server::State>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -27,6 +30,22 @@ pub struct DemoServer {
 impl DemoServer {
     /// Starts serving on `addr` (port 0 picks a free port) in a thread of its own.
     pub fn start(addr: SocketAddr, seed: u64) -> std::io::Result<DemoServer> {
+        DemoServer::start_with(addr, seed, None)
+    }
+
+    /// Starts serving HTTPS with a certificate made now for `localhost` and `127.0.0.1`;
+    /// returns the server and that certificate (PEM), for clients to trust (`--cacert`).
+    pub fn start_tls(addr: SocketAddr, seed: u64) -> std::io::Result<(DemoServer, String)> {
+        let (acceptor, pem) = tls::self_signed().map_err(std::io::Error::other)?;
+        Ok((DemoServer::start_with(addr, seed, Some(acceptor))?, pem))
+    }
+
+    fn start_with(
+        addr: SocketAddr,
+        seed: u64,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<DemoServer> {
+        let https = tls.is_some();
         let listener = server::bind(addr)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -40,13 +59,14 @@ impl DemoServer {
             .spawn(move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => server::serve(listener, served, stop).await,
+                        Ok(listener) => server::serve(listener, served, tls, stop).await,
                         Err(e) => crate::say!("api-cannon demo: cannot serve: {e}"),
                     }
                 });
             })?;
         Ok(DemoServer {
             addr,
+            https,
             state,
             shutdown: Some(shutdown),
             thread: Some(thread),
@@ -58,9 +78,10 @@ impl DemoServer {
         self.addr
     }
 
-    /// `http://ADDR` for building URLs.
+    /// `http://ADDR` for building URLs (`https://ADDR` when serving TLS).
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Requests the server has received for exactly `path` (the server's own count).

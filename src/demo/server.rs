@@ -101,6 +101,7 @@ impl State {
 pub(super) async fn serve(
     listener: tokio::net::TcpListener,
     state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
     loop {
@@ -115,13 +116,21 @@ pub(super) async fn serve(
         let _ = stream.set_nodelay(true);
         state.connections.fetch_add(1, Ordering::Relaxed);
         let state = Arc::clone(&state);
+        let tls = tls.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| respond(request, Arc::clone(&state)));
-            // HTTP/1.1, or HTTP/2 with prior knowledge (h2c), whichever the client speaks.
-            let _ =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+            // HTTP/1.1, or HTTP/2 (by ALPN over TLS, prior knowledge otherwise), whichever
+            // the client speaks.
+            let http =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            let _ = match tls {
+                Some(acceptor) => match acceptor.accept(stream).await {
+                    Ok(stream) => http.serve_connection(TokioIo::new(stream), service).await,
+                    // An untrusting client hangs up mid-handshake: nothing to serve.
+                    Err(_) => Ok(()),
+                },
+                None => http.serve_connection(TokioIo::new(stream), service).await,
+            };
         });
     }
 }

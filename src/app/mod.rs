@@ -14,7 +14,7 @@ use crate::demo::{DemoServer, slipspace_targets};
 use crate::export::{Destination, WriteError, json, junit, markdown, report, summary};
 use crate::plan::{Open, Plan, RunSpec};
 use crate::results::Results;
-use crate::targets::{FlowRole, Target, TargetsError};
+use crate::targets::{Target, TargetsError};
 use crate::thresholds::Threshold;
 
 mod coordinator;
@@ -370,8 +370,7 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                         .with_compression(load.compressed)
                         .with_redirects(t.follow_redirects.unwrap_or(load.follow_redirects))
                         .with_http2(load.http2)
-                        .with_proxy(proxy)
-                        .with_kept_response(captures_from_response(t));
+                        .with_proxy(proxy);
                     Arc::new(template)
                 })
                 .map_err(|problem| AppError::Target {
@@ -380,11 +379,6 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                 })
         })
         .collect()
-}
-
-/// Whether `target` is a flow step that captures values from its response.
-fn captures_from_response(target: &Target) -> bool {
-    matches!(&target.flow, Some(FlowRole::Step { captures, .. }) if !captures.is_empty())
 }
 
 /// The proxy a target goes through under `--use-env-proxy`: HTTPS_PROXY for https://,

@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 
 use crate::outcome::{ErrorKind, Setup};
 use crate::targets::template::Values;
-use crate::targets::{ExpectStatus, Target, TargetTemplates};
+use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 
 mod tls;
 
@@ -289,14 +289,11 @@ impl RequestTemplate {
             h2_headers: HeaderMap::new(),
             dynamic: target.templates.clone(),
             proxy: None,
-            keep_response: false,
+            keep_response: matches!(
+                &target.flow,
+                Some(FlowRole::Step { captures, .. }) if !captures.is_empty()
+            ),
         })
-    }
-
-    /// Keeps each response's headers and body for captures when `on`.
-    pub fn with_kept_response(mut self, on: bool) -> Self {
-        self.keep_response = on;
-        self
     }
 
     /// Whether a connection opened for `self` can carry `other`'s requests too: same origin,

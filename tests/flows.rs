@@ -56,7 +56,21 @@ fn a_crud_flow_deletes_every_item_it_creates() {
     let server = demo();
     let dir = TempDir::new("flow-crud");
     let targets = write(&dir, &server.base_url(), CRUD);
-    let run = run(&dir, &["--targets", &targets, "-n", "20", "-c", "3", "-q"]);
+    // Bursts of 3 instances, as the README runs it.
+    let run = run(
+        &dir,
+        &[
+            "--targets",
+            &targets,
+            "-n",
+            "20",
+            "-c",
+            "3",
+            "--sleep",
+            "1ms",
+            "-q",
+        ],
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert_valid(run.json());
     for step in ["create", "read", "update", "delete"] {
@@ -253,4 +267,78 @@ fn ctrl_c_lets_started_instances_finish_so_their_clean_up_runs() {
         "every created item was deleted"
     );
     assert_eq!(count(run.endpoint("items"), "ok"), created);
+}
+
+#[test]
+fn thresholds_judge_a_flow_only_by_name_and_merged_totals_count_requests_once() {
+    let server = demo();
+    let dir = TempDir::new("flow-gates");
+    let targets = write(&dir, &server.base_url(), CRUD);
+    let mut files = Vec::new();
+    for part in ["a.json", "b.json"] {
+        let out = dir.join(part);
+        let status = cannon()
+            .args(["run", "--targets", &targets, "-n", "5", "-q"])
+            .args([
+                "--threshold",
+                "p99<10s",
+                "--threshold",
+                "items:p99<10s",
+                "-o",
+            ])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        files.push(out);
+    }
+    let first: Value = serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    let judged: Vec<(&str, &str)> = first["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["expr"].as_str().unwrap(),
+                t["endpoint"].as_str().unwrap_or("(totals)"),
+            )
+        })
+        .collect();
+    // The unnamed threshold: the four steps and the totals, not the flow's end-to-end figure.
+    assert_eq!(
+        judged,
+        [
+            ("p99<10s", "items/create"),
+            ("p99<10s", "items/read"),
+            ("p99<10s", "items/update"),
+            ("p99<10s", "items/delete"),
+            ("p99<10s", "(totals)"),
+            ("items:p99<10s", "items"),
+        ]
+    );
+    let merged = dir.join("merged.json");
+    let status = cannon()
+        .arg("merge")
+        .args(&files)
+        .arg("-o")
+        .arg(&merged)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let merged: Value = serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
+    assert_valid(&merged);
+    assert_eq!(
+        merged["totals"]["requests"], 40,
+        "two runs of 5 instances of 4 steps"
+    );
+    let flow = merged["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "items")
+        .unwrap();
+    assert_eq!(
+        (flow["kind"].as_str(), flow["ok"].as_u64()),
+        (Some("flow"), Some(10))
+    );
 }

@@ -11,6 +11,8 @@ Sections (all by default; pick with --sections):
   overhead  concurrency 1 against a fixed 10 ms server delay: p50 / p99 above 10 ms
   rate      --rate 10000 for 10 s: requests sent vs due, schedule-lag p99
   flat      peak RSS of a 100,000-request run vs a 10,000,000-request run
+  shapes    client CPU per HTTP request of a plain target, a templated one and a
+            two-step flow with a capture (api-cannon only; 50 connections, closed loop)
 """
 import argparse
 import json
@@ -131,6 +133,39 @@ def rate(args):
     return s["requests"], lag["p99"], r["run"]["health"]["late_requests"]
 
 
+SHAPES = {
+    "plain target": '[[target]]\nname = "hello"\nurl = "URL"\n',
+    "templated target": '[[target]]\nname = "hello"\nurl = "URL?trace={{uuid}}&n={{seq}}"\n',
+    "2-step flow, capture": (
+        '[[flow]]\nname = "pair"\n'
+        '[[flow.step]]\nname = "first"\nurl = "URL"\ncapture = { m = "/message" }\n'
+        '[[flow.step]]\nname = "second"\nurl = "URL?m={{m}}"\n'
+    ),
+}
+
+
+def shapes(args):
+    """Median client CPU µs per HTTP request of each shape, and req/s, interleaved."""
+    samples = {name: [] for name in SHAPES}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for name, toml in SHAPES.items():
+                path = os.path.join(tmp, "targets.toml")
+                with open(path, "w") as f:
+                    f.write(toml.replace("URL", args.url))
+                out = os.path.join(tmp, "results.json")
+                _, cpu, _ = measure([args.cannon, "run", "--targets", path, "-c", "50", "-z", f"{args.seconds}s",
+                                     "--threads", "1", "-q", "-o", out])
+                res = json.load(open(out))
+                requests = res["totals"]["requests"]
+                if res["totals"]["errors"]:
+                    raise SystemExit(f"bench: the {name} run had {res['totals']['errors']} errors")
+                s = {"us": cpu / requests * 1e6, "rps": requests / res["run"]["elapsed_s"]}
+                samples[name].append(s)
+                print(f"  shapes round {r + 1} {name:<22} {s['rps']:>9.0f} req/s {s['us']:>6.2f} µs/req", flush=True)
+    return {n: {k: median(v, k) for k in ("us", "rps")} for n, v in samples.items()}
+
+
 def flat(args):
     out = {}
     for n in (100_000, 10_000_000):
@@ -147,7 +182,7 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--delay-url", required=True)
     p.add_argument("--cannon", required=True)
-    p.add_argument("--sections", default="closed,conns,overhead,rate,flat")
+    p.add_argument("--sections", default="closed,conns,overhead,rate,flat,shapes")
     args = p.parse_args()
     sections = args.sections.split(",")
 
@@ -191,6 +226,12 @@ def main():
         rss = flat(args)
         small, big = rss[100_000], rss[10_000_000]
         print(f"flat: peak RSS {small:.1f} MiB at 100,000 requests, {big:.1f} MiB at 10,000,000 ({(big / small - 1) * 100:+.1f}%)")
+    if "shapes" in sections:
+        print("request shapes (api-cannon, 50 connections):", flush=True)
+        result = shapes(args)
+        base = result["plain target"]["us"]
+        for name, v in result.items():
+            print(f"shapes: {name:<22} {v['rps']:>9,.0f} req/s {v['us']:>6.2f} µs CPU per HTTP request (×{v['us'] / base:.2f} of plain)")
 
 
 if __name__ == "__main__":

@@ -542,34 +542,30 @@ impl Connection {
                 .map(str::to_owned),
             _ => None,
         };
-        if template.keep_response {
+        let kept = match template.keep_response {
             // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
-            return Box::pin(read_kept(response, start, status, ttfb, version, redirect)).await;
-        }
-        let mut body = response.into_body();
-        while let Some(frame) = body.frame().await {
-            frame.map_err(|e| classify(&e, ErrorKind::Body))?;
-        }
+            true => Some(Box::pin(read_kept(response)).await?),
+            false => {
+                let mut body = response.into_body();
+                while let Some(frame) = body.frame().await {
+                    frame.map_err(|e| classify(&e, ErrorKind::Body))?;
+                }
+                None
+            }
+        };
         Ok(Exchange {
             status,
             ttfb,
             latency: start.elapsed(),
             version,
             redirect,
-            kept: None,
+            kept,
         })
     }
 }
 
-/// Reads a response whose headers and body a flow step captures from.
-async fn read_kept(
-    response: http::Response<hyper::body::Incoming>,
-    start: Instant,
-    status: u16,
-    ttfb: Duration,
-    version: http::Version,
-    redirect: Option<String>,
-) -> Result<Exchange, ErrorKind> {
+/// Reads the whole body of a response whose headers and body a flow step captures from.
+async fn read_kept(response: http::Response<hyper::body::Incoming>) -> Result<Kept, ErrorKind> {
     let (parts, mut body) = response.into_parts();
     let mut kept = Some(Vec::new());
     while let Some(frame) = body.frame().await {
@@ -582,16 +578,9 @@ async fn read_kept(
             }
         }
     }
-    Ok(Exchange {
-        status,
-        ttfb,
-        latency: start.elapsed(),
-        version,
-        redirect,
-        kept: Some(Kept {
-            headers: parts.headers,
-            body: kept.map(Bytes::from),
-        }),
+    Ok(Kept {
+        headers: parts.headers,
+        body: kept.map(Bytes::from),
     })
 }
 

@@ -223,8 +223,17 @@ impl EngineControl {
                 Ok(()) => answer.await.ok(),
                 Err(_) => None,
             };
-            // A worker that has finished left its final figures in its slot.
-            let copy = live.or_else(|| link.slot.lock().ok().as_deref().and_then(Option::clone));
+            // A worker that has finished left its final figures in its slot (copied only
+            // as far as the request needs: progress asks several times a second).
+            let copy = live.or_else(|| {
+                let slot = link.slot.lock().ok()?;
+                let stats = slot.as_ref()?;
+                Some(if light {
+                    stats.light_copy()
+                } else {
+                    stats.clone()
+                })
+            });
             copies.extend(copy);
         }
         merge_all(copies, &self.whole_flows)

@@ -55,14 +55,59 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
     }
 }
 
+/// The cookies that open HdrHistogram's V2 encoding, plain and compressed.
+/// (The word size, 8 bytes, is or-ed into the base cookies as 0x10.)
+const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9304 | 0x10;
+/// The V2 header before the counts: cookie, payload length, offset, digits, bounds, ratio.
+const V2_HEADER: usize = 40;
+/// No histogram api-cannon writes comes near this once decompressed (≈200 KB at most).
+const DECODED_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Reads a `histogram` field back into a histogram of microseconds.
+///
+/// Results files come from anywhere, so the lengths inside are checked before the
+/// decoder trusts them: HdrHistogram's allocates whatever payload length the header
+/// states, and a hand-edited file could state 4 GB.
 pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| format!("histogram is not base64: {e}"))?;
+    let plain = match u32_at(&bytes, 0) {
+        Some(V2_COMPRESSED_COOKIE) => decompressed(&bytes)?,
+        Some(V2_COOKIE) => bytes,
+        _ => return Err("histogram is not HdrHistogram V2 (unknown cookie)".to_owned()),
+    };
+    let stated = u32_at(&plain, 4).map_or(usize::MAX, |n| n as usize);
+    if u32_at(&plain, 0) != Some(V2_COOKIE) || stated > plain.len().saturating_sub(V2_HEADER) {
+        return Err("histogram is corrupt: its stated length does not match its data".to_owned());
+    }
     Deserializer::new()
-        .deserialize(&mut bytes.as_slice())
+        .deserialize(&mut plain.as_slice())
         .map_err(|e| format!("histogram is not HdrHistogram V2: {e:?}"))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    let word = bytes.get(at..at + 4)?;
+    Some(u32::from_be_bytes([word[0], word[1], word[2], word[3]]))
+}
+
+/// The V2 encoding inside a compressed one, decompressed up to [`DECODED_LIMIT`].
+fn decompressed(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let length = u32_at(bytes, 4).ok_or("histogram is cut short")? as usize;
+    let deflated = bytes
+        .get(8..8 + length)
+        .ok_or("histogram is cut short: its stated length is beyond its data")?;
+    let mut plain = Vec::new();
+    flate2::read::ZlibDecoder::new(deflated)
+        .take(DECODED_LIMIT + 1)
+        .read_to_end(&mut plain)
+        .map_err(|e| format!("histogram does not decompress: {e}"))?;
+    if plain.len() as u64 > DECODED_LIMIT {
+        return Err("histogram decompresses to more than 64 MiB: not one api-cannon wrote".into());
+    }
+    Ok(plain)
 }
 
 #[cfg(test)]
@@ -79,6 +124,33 @@ mod tests {
         let text = encode_histogram(&h);
         assert!(text.starts_with("HISTF"), "{text}");
         assert_eq!(decode_histogram(&text).unwrap(), h);
+    }
+
+    #[test]
+    fn a_histogram_stating_a_huge_length_is_refused_not_allocated() {
+        use std::io::{Read as _, Write as _};
+        let mut h = new_histogram();
+        h.record(250).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encode_histogram(&h))
+            .unwrap();
+        let mut plain = Vec::new();
+        flate2::read::ZlibDecoder::new(&bytes[8..])
+            .read_to_end(&mut plain)
+            .unwrap();
+        // The payload length inside claims nearly 4 GB.
+        plain[4..8].copy_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
+        encoder.write_all(&plain).unwrap();
+        let deflated = encoder.finish().unwrap();
+        let mut forged = bytes[..4].to_vec();
+        forged.extend_from_slice(&(deflated.len() as u32).to_be_bytes());
+        forged.extend_from_slice(&deflated);
+        let text = base64::engine::general_purpose::STANDARD.encode(forged);
+        let error = decode_histogram(&text).unwrap_err();
+        assert!(error.contains("corrupt"), "{error}");
+        assert!(decode_histogram("AAAA").unwrap_err().contains("cookie"));
+        assert!(decode_histogram(&text[..12]).is_err());
     }
 
     #[test]

@@ -315,7 +315,8 @@ fn measure_totals(metric: Metric, r: &Results) -> Option<f64> {
         Metric::Rps => Some(t.rps),
         _ => latency(metric, &t.latency_ms, || {
             let mut all = new_histogram();
-            for e in &r.endpoints {
+            // As `totals.latency_ms`: requests only, not flows' end-to-end figures.
+            for e in r.request_endpoints() {
                 add_sparse(&mut all, &decode_histogram(&e.histogram).ok()?);
             }
             Some(all)

@@ -278,7 +278,7 @@ fn thresholds_judge_a_flow_only_by_name_and_merged_totals_count_requests_once() 
     for part in ["a.json", "b.json"] {
         let out = dir.join(part);
         let status = cannon()
-            .args(["run", "--targets", &targets, "-n", "5", "-q"])
+            .args(["run", "--targets", &targets, "-n", "50", "-q"])
             .args([
                 "--threshold",
                 "p99<10s",
@@ -316,6 +316,17 @@ fn thresholds_judge_a_flow_only_by_name_and_merged_totals_count_requests_once() 
             ("items:p99<10s", "items"),
         ]
     );
+    // Measured like the totals row: on the requests, not on the flows' end-to-end times.
+    let totals_entry = first["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["endpoint"].is_null())
+        .unwrap();
+    assert_eq!(
+        totals_entry["measured"],
+        first["totals"]["latency_ms"]["p99"]
+    );
     let merged = dir.join("merged.json");
     let status = cannon()
         .arg("merge")
@@ -328,8 +339,8 @@ fn thresholds_judge_a_flow_only_by_name_and_merged_totals_count_requests_once() 
     let merged: Value = serde_json::from_slice(&std::fs::read(&merged).unwrap()).unwrap();
     assert_valid(&merged);
     assert_eq!(
-        merged["totals"]["requests"], 40,
-        "two runs of 5 instances of 4 steps"
+        merged["totals"]["requests"], 400,
+        "two runs of 50 instances of 4 steps"
     );
     let flow = merged["endpoints"]
         .as_array()
@@ -339,6 +350,6 @@ fn thresholds_judge_a_flow_only_by_name_and_merged_totals_count_requests_once() 
         .unwrap();
     assert_eq!(
         (flow["kind"].as_str(), flow["ok"].as_u64()),
-        (Some("flow"), Some(10))
+        (Some("flow"), Some(100))
     );
 }

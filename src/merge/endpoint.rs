@@ -84,7 +84,7 @@ pub(super) fn merge(parts: &[Part<'_>], elapsed_s: f64) -> Result<EndpointResult
     let (timeline_bucket_s, timeline) = timeline(parts);
     Ok(EndpointResult {
         name: first.name.clone(),
-        kind: first.kind.clone(),
+        kind: first.kind,
         flow: first.flow.clone(),
         steps: first.steps.clone(),
         method: first.method.clone(),

@@ -243,18 +243,17 @@ fn totals(r: &Results) -> Result<Totals, MergeError> {
     let mut all = new_histogram();
     let mut exact = Extremes::default();
     // Whole flows are left out: their steps are the requests.
-    let requests_only = || r.endpoints.iter().filter(|e| !e.is_whole_flow());
-    for e in requests_only() {
+    for e in r.request_endpoints() {
         if let Some(h) = decode("merged", &e.histogram)? {
             exact.merge(&endpoint::extremes(&e.latency_ms, h.len()));
             add_sparse(&mut all, &h);
         }
     }
-    let requests = requests_only().map(|e| e.requests).sum();
+    let requests = r.request_endpoints().map(|e| e.requests).sum();
     Ok(Totals {
         requests,
-        ok: requests_only().map(|e| e.ok).sum(),
-        errors: requests_only().map(|e| e.errors).sum(),
+        ok: r.request_endpoints().map(|e| e.ok).sum(),
+        errors: r.request_endpoints().map(|e| e.errors).sum(),
         rps: if r.run.elapsed_s > 0.0 {
             requests as f64 / r.run.elapsed_s
         } else {
@@ -267,7 +266,7 @@ fn totals(r: &Results) -> Result<Totals, MergeError> {
 fn health(inputs: &[Input], r: &Results) -> Result<Health, MergeError> {
     let healths: Vec<&Health> = inputs.iter().map(|i| &i.results.run.health).collect();
     let mut lag = new_histogram();
-    for e in r.endpoints.iter().filter(|e| !e.is_whole_flow()) {
+    for e in r.request_endpoints() {
         if let Some(h) = decode("merged", &e.histograms.schedule_lag)? {
             add_sparse(&mut lag, &h);
         }

@@ -4,8 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use super::histogram::encode_histogram;
 use super::{
-    EndpointResult, ErrorKinds, Health, Histograms, LatencySummary, OutlierResult, Results,
-    RunInfo, SCHEMA_VERSION, ScheduleInfo, ShardInfo, StopReason, TimelinePoint, Tool, Totals,
+    EndpointKind, EndpointResult, ErrorKinds, Health, Histograms, LatencySummary, OutlierResult,
+    Results, RunInfo, SCHEMA_VERSION, ScheduleInfo, ShardInfo, StopReason, TimelinePoint, Tool,
+    Totals,
 };
 use crate::outcome::ErrorKind;
 use crate::plan::{Open, RunSpec, Schedule};
@@ -211,10 +212,9 @@ impl EndpointResult {
         EndpointResult {
             name: target.name.clone(),
             kind: match target.is_whole_flow() {
-                true => "flow",
-                false => "request",
-            }
-            .to_owned(),
+                true => EndpointKind::Flow,
+                false => EndpointKind::Request,
+            },
             flow: match &target.flow {
                 Some(FlowRole::Step { flow, .. }) => Some(flow.clone()),
                 Some(FlowRole::Whole { .. }) => Some(target.name.clone()),

@@ -192,8 +192,8 @@ pub struct EndpointResult {
     /// `request` for an HTTP endpoint (a target or a flow step); `flow` for a flow's whole
     /// instances, whose latency runs from the first step's start to the last step's end.
     /// A flow's figures are left out of `totals`, which its steps already count.
-    #[serde(default = "request_kind")]
-    pub kind: String,
+    #[serde(default)]
+    pub kind: EndpointKind,
     /// The flow this is (kind `flow`) or whose step this is; null for a target of its own.
     #[serde(default)]
     pub flow: Option<String>,
@@ -291,14 +291,30 @@ pub struct Histograms {
     pub tls: String,
 }
 
-fn request_kind() -> String {
-    "request".to_owned()
+/// What an endpoint's figures count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointKind {
+    /// HTTP requests: a target of its own or a flow's step (files older than flows have
+    /// no `kind`: theirs are all requests).
+    #[default]
+    Request,
+    /// Whole instances of a flow.
+    Flow,
 }
 
 impl EndpointResult {
     /// Whether this stands for whole flow instances (kind `flow`) rather than requests.
     pub fn is_whole_flow(&self) -> bool {
-        self.kind == "flow"
+        self.kind == EndpointKind::Flow
+    }
+}
+
+impl Results {
+    /// The endpoints of HTTP requests (every one but whole flows): what totals add up and
+    /// thresholds naming no endpoint judge.
+    pub fn request_endpoints(&self) -> impl Iterator<Item = &EndpointResult> {
+        self.endpoints.iter().filter(|e| !e.is_whole_flow())
     }
 }
 

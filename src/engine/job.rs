@@ -100,8 +100,9 @@ fn step(
 }
 
 /// The value `from` finds in a kept response: a JSON string as itself, other JSON values
-/// as their JSON text, a header's value. `None` when it is absent, null, or holds control
-/// characters (which no later request could carry).
+/// as their JSON text, a header's value. `None` when it is absent, null, empty (a later
+/// `/items/{{id}}` would become `/items/`, another route), or holds control characters
+/// (which no later request could carry).
 pub(crate) fn captured_value(
     from: &crate::targets::CaptureSource,
     kept: &crate::client::Kept,
@@ -118,7 +119,7 @@ pub(crate) fn captured_value(
             }
         }
     };
-    (!value.chars().any(char::is_control)).then_some(value)
+    (!value.is_empty() && !value.chars().any(char::is_control)).then_some(value)
 }
 
 #[cfg(test)]
@@ -138,8 +139,9 @@ mod tests {
 
     #[test]
     fn captures_strings_numbers_and_headers_and_nothing_else() {
-        let body =
-            kept(r#"{"id":"abc","n":7,"nested":{"list":[1,{"x":true}]},"none":null,"bad":"a\nb"}"#);
+        let body = kept(
+            r#"{"id":"abc","n":7,"nested":{"list":[1,{"x":true}]},"none":null,"bad":"a\nb","empty":""}"#,
+        );
         let pointer = |p: &str| CaptureSource::Body(p.to_owned());
         assert_eq!(
             captured_value(&pointer("/id"), &body).as_deref(),
@@ -153,6 +155,7 @@ mod tests {
         assert_eq!(captured_value(&pointer("/none"), &body), None);
         assert_eq!(captured_value(&pointer("/missing"), &body), None);
         assert_eq!(captured_value(&pointer("/bad"), &body), None);
+        assert_eq!(captured_value(&pointer("/empty"), &body), None);
         let etag = CaptureSource::Header(http::HeaderName::from_static("etag"));
         assert_eq!(captured_value(&etag, &body).as_deref(), Some("\"v1\""));
         assert_eq!(captured_value(&pointer("/id"), &kept("not json")), None);

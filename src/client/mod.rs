@@ -132,12 +132,18 @@ impl RequestTemplate {
     }
 
     /// Asks for compressed responses (`--compressed`) unless the target sets its own
-    /// Accept-Encoding. Off by default: measure what the wire carries uncompressed.
+    /// Accept-Encoding. Off by default: measure what the wire carries uncompressed. A flow
+    /// step that captures asks for gzip only: its body must be decoded to be read.
     pub fn with_compression(mut self, on: bool) -> Self {
         if on && !self.headers.contains_key(http::header::ACCEPT_ENCODING) {
+            let accepted = if self.keep_response {
+                "gzip"
+            } else {
+                "gzip, br"
+            };
             self.headers.insert(
                 http::header::ACCEPT_ENCODING,
-                HeaderValue::from_static("gzip, br"),
+                HeaderValue::from_static(accepted),
             );
         }
         self
@@ -578,10 +584,35 @@ async fn read_kept(response: http::Response<hyper::body::Incoming>) -> Result<Ke
             }
         }
     }
+    let encoding = parts.headers.get(http::header::CONTENT_ENCODING);
+    let body = kept.and_then(|raw| decoded(raw, encoding));
     Ok(Kept {
         headers: parts.headers,
-        body: kept.map(Bytes::from),
+        body,
     })
+}
+
+/// A kept body as the server meant it, gzip or deflate undone (`--compressed`); `None`
+/// for an encoding it cannot undo, a corrupt stream, or more than [`KEPT_BODY_LIMIT`].
+fn decoded(raw: Vec<u8>, encoding: Option<&HeaderValue>) -> Option<Bytes> {
+    use std::io::Read as _;
+    let encoding = match encoding {
+        Some(value) => value.to_str().ok()?.trim().to_ascii_lowercase(),
+        None => return Some(Bytes::from(raw)),
+    };
+    let limit = KEPT_BODY_LIMIT as u64 + 1;
+    let mut out = Vec::new();
+    let read = match encoding.as_str() {
+        "identity" | "" => return Some(Bytes::from(raw)),
+        "gzip" | "x-gzip" => flate2::read::GzDecoder::new(raw.as_slice())
+            .take(limit)
+            .read_to_end(&mut out),
+        "deflate" => flate2::read::ZlibDecoder::new(raw.as_slice())
+            .take(limit)
+            .read_to_end(&mut out),
+        _ => return None,
+    };
+    (read.is_ok() && out.len() <= KEPT_BODY_LIMIT).then(|| Bytes::from(out))
 }
 
 /// Follows the redirects `exchange` points to, up to the template's limit: on `connection`
@@ -723,6 +754,31 @@ async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), ErrorK
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_bodies_are_decoded_as_their_content_encoding_says() {
+        use std::io::Write as _;
+        let json = br#"{"id":"abc"}"#;
+        let mut gzip = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+        gzip.write_all(json).unwrap();
+        let gzipped = gzip.finish().unwrap();
+        let header = |v: &'static str| HeaderValue::from_static(v);
+        assert_eq!(
+            decoded(gzipped.clone(), Some(&header("gzip"))).as_deref(),
+            Some(&json[..])
+        );
+        assert_eq!(decoded(json.to_vec(), None).as_deref(), Some(&json[..]));
+        assert_eq!(
+            decoded(json.to_vec(), Some(&header("identity"))).as_deref(),
+            Some(&json[..])
+        );
+        assert_eq!(decoded(gzipped, Some(&header("br"))), None);
+        assert_eq!(
+            decoded(json.to_vec(), Some(&header("gzip"))),
+            None,
+            "not gzip at all"
+        );
+    }
 
     #[test]
     fn connect_to_rules_parse_names_ports_and_bracketed_ipv6() {

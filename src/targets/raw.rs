@@ -440,7 +440,10 @@ impl Context<'_> {
             headers: HeaderMap::new(),
             body: Bytes::new(),
             expect_status: ExpectStatus::AnySuccess,
-            timeout: steps.iter().map(|s| s.timeout).sum(),
+            // Saturating: each step's timeout may be as long as humantime allows.
+            timeout: steps
+                .iter()
+                .fold(Duration::ZERO, |sum, s| sum.saturating_add(s.timeout)),
             thresholds: self
                 .thresholds(&raw.thresholds, &owner)?
                 .into_iter()
@@ -477,7 +480,7 @@ impl Context<'_> {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid_name || Template::parse(&format!("{{{{{name}}}}}")).is_ok() {
                 let problem = format!(
-                    "`{name}` cannot name a captured value: use letters, digits and `_`, starting with a letter, and none of the built-in names (iteration, lane, seq, uuid, now_ms)"
+                    "`{name}` cannot name a captured value: use letters, digits and `_`, not starting with a digit, and none of the built-in names (iteration, lane, seq, uuid, now_ms)"
                 );
                 return Err(self.error(source, owner, "capture", problem));
             }

@@ -222,3 +222,19 @@ capture = { etag = "header:ETag" }
     assert!(!targets[3].is_scheduled());
     assert!(targets[3].templates.is_some());
 }
+
+#[test]
+fn a_flow_of_enormous_step_timeouts_adds_up_without_overflowing() {
+    let step = |name: &str| {
+        format!(
+            "[[flow.step]]\nname = \"{name}\"\nurl = \"http://api.test/\"\ntimeout = \"500000000000y\"\n"
+        )
+    };
+    let targets = parse(&format!(
+        "[[flow]]\nname = \"f\"\n{}{}",
+        step("a"),
+        step("b")
+    ))
+    .unwrap();
+    assert_eq!(targets[0].timeout, Duration::MAX);
+}

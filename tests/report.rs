@@ -301,3 +301,41 @@ fn a_three_day_five_endpoint_report_stays_under_a_megabyte() {
     let size = std::fs::metadata(&out).unwrap().len();
     assert!(size < 1_000_000, "{size} bytes");
 }
+
+#[test]
+fn a_flow_is_shown_as_a_flow_and_not_ranked_against_single_requests() {
+    let server = demo();
+    let dir = TempDir::new("report-flow");
+    let toml = format!(
+        "[[target]]\nname = \"hello\"\nurl = \"{base}/hello\"\n\
+         [[flow]]\nname = \"slow\"\n\
+         [[flow.step]]\nname = \"a\"\nurl = \"{base}/delay/5ms\"\n\
+         [[flow.step]]\nname = \"b\"\nurl = \"{base}/delay/5ms\"\n",
+        base = server.base_url()
+    );
+    let targets = dir.write("targets.toml", &toml);
+    let (_, page) = run_with_report(
+        &dir,
+        "flow",
+        &["--targets", targets.to_str().unwrap(), "-n", "5"],
+    );
+    assert!(
+        page.contains("3 endpoints and 1 flow"),
+        "the header counts them apart"
+    );
+    let tile = |name: &str| {
+        let at = page.find(&format!("data-endpoint=\"{name}\"")).unwrap();
+        page[at..at + page[at..].find("</div></div>").unwrap_or(400)].to_owned()
+    };
+    // The flow's 10 ms end to end would otherwise be the "highest p99".
+    assert!(
+        tile("slow").contains("flow, end to end"),
+        "{}",
+        tile("slow")
+    );
+    assert!(!page.contains("tile worst\" data-endpoint=\"slow\""));
+    assert!(
+        page.contains("tile worst\" data-endpoint=\"slow/"),
+        "a step is the slowest request"
+    );
+}

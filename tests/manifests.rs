@@ -121,3 +121,33 @@ fn every_command_in_the_manifests_and_the_ci_example_parses() {
 fn the_word_splitter_handles_quotes() {
     assert_eq!(words("a 'b c' \"d e\" f"), ["a", "b c", "d e", "f"]);
 }
+
+/// Every targets file a user is pointed at (the root targets.toml, examples/*.toml) loads
+/// and validates: a key renamed in the code cannot leave an example behind.
+#[test]
+fn every_example_targets_file_loads() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("targets.toml")];
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            files.push(path);
+        }
+    }
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let output = cannon()
+            .args(["run", "--dry-run", "--targets"])
+            .arg(&file)
+            .env("EXAMPLE_TOKEN", "t0ken")
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

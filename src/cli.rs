@@ -213,7 +213,7 @@ pub struct LoadArgs {
 /// Where the results go and what is shown meanwhile.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
-    /// Results file (JSON); `-` for stdout [default: api-cannon-YYYYMMDD-HHMMSS.json, UTC].
+    /// Results file (JSON); `-` for stdout [default: api-cannon-YYYYMMDD-HHMMSS.json, UTC; -2, -3, ... rather than replace one].
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 

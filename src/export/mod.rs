@@ -32,12 +32,13 @@ pub struct WriteError {
 
 impl Destination {
     /// `--output` as given, or `api-cannon-YYYYMMDD-HHMMSS.json` (UTC start time) in the
-    /// current folder when it was not.
+    /// current folder when it was not; `-2`, `-3`, ... before `.json` when that file exists,
+    /// so a run started in the same second as the last never replaces its results.
     pub fn from_arg(arg: Option<&Path>, started: SystemTime) -> Destination {
         match arg {
             Some(p) if p == Path::new("-") => Destination::Stdout,
             Some(p) => Destination::File(p.to_owned()),
-            None => Destination::File(default_file_name(started).into()),
+            None => Destination::File(free_default_path(Path::new(""), started)),
         }
     }
 
@@ -111,10 +112,39 @@ fn default_file_name(started: SystemTime) -> String {
     format!("api-cannon-{date}-{time}.json")
 }
 
+/// The default file name in `dir`, suffixed until no file of that name exists.
+fn free_default_path(dir: &Path, started: SystemTime) -> PathBuf {
+    let name = default_file_name(started);
+    let stem = name.trim_end_matches(".json");
+    std::iter::once(name.clone())
+        .chain((2..).map(|n| format!("{stem}-{n}.json")))
+        .map(|candidate| dir.join(candidate))
+        .find(|path| !path.exists())
+        .unwrap_or_else(|| dir.join(name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_default_name_taken_in_the_same_second_gets_a_suffix() {
+        let dir = std::env::temp_dir().join(format!("api-cannon-names-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_793_321);
+        let first = free_default_path(&dir, t);
+        assert_eq!(first, dir.join("api-cannon-20261127-152841.json"));
+        std::fs::write(&first, "{}").unwrap();
+        let second = free_default_path(&dir, t);
+        assert_eq!(second, dir.join("api-cannon-20261127-152841-2.json"));
+        std::fs::write(&second, "{}").unwrap();
+        assert_eq!(
+            free_default_path(&dir, t),
+            dir.join("api-cannon-20261127-152841-3.json")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn default_name_is_the_utc_start_time() {

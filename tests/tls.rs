@@ -310,3 +310,34 @@ fn the_demo_api_serves_tls_with_a_certificate_to_trust() {
         (Some("HTTP/2"), Some("TLSv1.3"))
     );
 }
+
+/// An http:// target marked insecure that redirects to a self-signed https server: the
+/// hop must not verify either (it used to fail every request as `tls`).
+#[test]
+fn insecure_holds_across_a_redirect_from_http_to_https() {
+    let plain = support::demo();
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let (tls, _pem) = api_cannon::demo::DemoServer::start_tls(addr, 1).unwrap();
+    let dir = TempDir::new("insecure-redirect");
+    let url = format!(
+        "{}/redirect-to-https/{}",
+        plain.base_url(),
+        tls.addr().port()
+    );
+    let args = |extra: &[&'static str]| {
+        let mut all = vec![url.clone(), "--follow-redirects".into(), "1".into()];
+        all.extend(["-n", "3", "-q"].iter().chain(extra).map(|s| s.to_string()));
+        all
+    };
+    let strict = args(&[]);
+    let strict: Vec<&str> = strict.iter().map(String::as_str).collect();
+    assert_eq!(
+        run(&dir, &strict).json()["endpoints"][0]["error_kinds"]["tls"],
+        3
+    );
+    let lax = args(&["--insecure"]);
+    let lax: Vec<&str> = lax.iter().map(String::as_str).collect();
+    let lax = run(&dir, &lax);
+    assert_eq!(lax.json()["endpoints"][0]["ok"], 3, "{}", lax.stderr);
+    assert_eq!(lax.json()["endpoints"][0]["status"]["200"], 3);
+}

@@ -340,15 +340,19 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
             .any(|t| t.url.scheme_str() == Some("https") && t.insecure == insecure)
     };
     let given = !options.extra_roots.is_empty() || options.client_auth.is_some();
-    // A redirect may lead from http:// to https://: keep a verifying configuration ready.
-    let redirects =
-        load.follow_redirects > 0 || targets.iter().any(|t| t.follow_redirects.unwrap_or(0) > 0);
-    let verified = if https(false) || given || redirects {
+    // A redirect may lead from http:// to https://: keep a configuration ready for each
+    // target that may follow one, verifying or not as the target says.
+    let redirects = |insecure: bool| {
+        targets.iter().any(|t| {
+            t.insecure == insecure && t.follow_redirects.unwrap_or(load.follow_redirects) > 0
+        })
+    };
+    let verified = if https(false) || given || redirects(false) {
         Some(client_config_for(&options, false, load.http2)?)
     } else {
         None
     };
-    let insecure = if https(true) {
+    let insecure = if https(true) || redirects(true) {
         Some(client_config_for(&options, true, load.http2)?)
     } else {
         None

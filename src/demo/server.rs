@@ -167,6 +167,11 @@ async fn respond(
                 .ok()
                 .map(|p| format!("http://127.0.0.1:{p}/hello")),
         ),
+        ["redirect-to-https", port] => redirect(
+            port.parse::<u16>()
+                .ok()
+                .map(|p| format!("https://127.0.0.1:{p}/hello")),
+        ),
         ["hello"] => json(StatusCode::OK, r#"{"message":"hello"}"#.to_owned()),
         _ => json(
             StatusCode::NOT_FOUND,
@@ -317,8 +322,8 @@ async fn freeze(state: &State, number: u64, after: &str, duration: &str) -> Resp
     json(StatusCode::OK, r#"{"message":"thawed"}"#.to_owned())
 }
 
-/// `/redirect/{n}`: n redirects, then 200; `/redirect-to/{port}`: one redirect to another
-/// server's `/hello`.
+/// `/redirect/{n}`: n redirects, then 200; `/redirect-to/{port}` (`/redirect-to-https/{port}`):
+/// one redirect to another server's `/hello` (over https).
 fn redirect(location: Option<String>) -> Response<Full<Bytes>> {
     match location {
         Some(location) if location.is_empty() => {

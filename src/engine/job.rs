@@ -109,7 +109,10 @@ pub(crate) fn captured_value(
 ) -> Option<String> {
     use crate::targets::CaptureSource;
     let value = match from {
-        CaptureSource::Header(name) => kept.headers.get(name)?.to_str().ok()?.to_owned(),
+        // UTF-8, not only visible ASCII: a header may carry a name like "José".
+        CaptureSource::Header(name) => std::str::from_utf8(kept.headers.get(name)?.as_bytes())
+            .ok()?
+            .to_owned(),
         CaptureSource::Body(pointer) => {
             let body: serde_json::Value = serde_json::from_slice(kept.body.as_deref()?).ok()?;
             match body.pointer(pointer)? {

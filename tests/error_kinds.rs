@@ -190,3 +190,68 @@ fn http2_never_puts_url_credentials_in_the_authority() {
         0
     );
 }
+
+#[test]
+fn a_redirect_hop_renders_its_templates_and_drops_templated_credentials_across_origins() {
+    let server = demo();
+    let other = demo();
+    let dir = TempDir::new("redirect-templates");
+    let targets = dir.write(
+        "t.toml",
+        &format!(
+            "[[target]]\nname = \"same\"\nurl = \"{0}/redirect/1\"\nheaders = {{ Authorization = \"Bearer {{{{lane}}}}-{{{{iteration}}}}\" }}\n\
+             [[target]]\nname = \"away\"\nurl = \"{0}/redirect-to/{1}\"\nheaders = {{ Authorization = \"Token {{{{iteration}}}}\" }}\n",
+            server.base_url(),
+            other.addr().port()
+        ),
+    );
+    let run = run(
+        &dir,
+        &[
+            "--targets",
+            targets.to_str().unwrap(),
+            "-n",
+            "3",
+            "--follow-redirects",
+            "1",
+        ],
+    );
+    assert_eq!(run.endpoint("same")["ok"], 3, "{}", run.stderr);
+    // Each iteration's value on its first request and on its hop; no sample value on hops.
+    for i in 0..3 {
+        assert_eq!(
+            server.requests_with_header("authorization", &format!("Bearer 0-{i}")),
+            2
+        );
+    }
+    assert_eq!(run.endpoint("away")["ok"], 3, "{}", run.stderr);
+    for i in 0..3 {
+        assert_eq!(
+            other.requests_with_header("authorization", &format!("Token {i}")),
+            0
+        );
+    }
+}
+
+#[test]
+fn a_host_header_and_url_credentials_are_sent_as_the_user_meant_them() {
+    let server = demo();
+    let dir = TempDir::new("host-and-credentials");
+    let url = format!("http://user:p%40ss@{}/hello", server.addr());
+    let targets = dir.write(
+        "t.toml",
+        &format!(
+            "[[target]]\nname = \"vhost\"\nurl = \"{}/hello\"\nheaders = {{ Host = \"api.internal\" }}\n\
+             [[target]]\nname = \"creds\"\nurl = \"{url}\"\n",
+            server.base_url()
+        ),
+    );
+    let run = run(&dir, &["--targets", targets.to_str().unwrap(), "-n", "2"]);
+    assert_eq!(run.json()["totals"]["ok"], 4, "{}", run.stderr);
+    assert_eq!(server.requests_with_header("host", "api.internal"), 2);
+    // base64("user:p@ss"): the URL's %40 is an @ in the password.
+    assert_eq!(
+        server.requests_with_header("authorization", "Basic dXNlcjpwQHNz"),
+        2
+    );
+}

@@ -161,24 +161,26 @@ impl RequestTemplate {
         self
     }
 
-    /// The request a redirect points to: `location` resolved against this request's URL;
-    /// 303 (and 301/302 after a POST) turn into a body-less GET, as browsers and curl do.
-    fn redirected(&self, location: &str, status: u16) -> Option<RequestTemplate> {
+    /// The request a redirect points to: `location` resolved (RFC 3986) against the URL
+    /// this request was sent to (rendered with `values` for a templated path); 303 (and
+    /// 301/302 after a POST) turn into a body-less GET, as browsers and curl do. Templated
+    /// headers and body render again on the hop, with the same values.
+    fn redirected(
+        &self,
+        location: &str,
+        status: u16,
+        values: Option<&Values<'_>>,
+    ) -> Option<RequestTemplate> {
         let scheme = if self.https { "https" } else { "http" };
-        let authority = self
-            .headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(&self.host)
-            .to_owned();
+        let authority = self.absolute.authority()?.as_str();
+        let sent = match (self.dynamic.as_ref().and_then(|d| d.path.as_ref()), values) {
+            (Some(path), Some(values)) => path.render(values),
+            _ => self.path.to_string(),
+        };
         let absolute = match location {
             l if l.starts_with("http://") || l.starts_with("https://") => l.to_owned(),
             l if l.starts_with("//") => format!("{scheme}:{l}"),
-            l if l.starts_with('/') => format!("{scheme}://{authority}{l}"),
-            l => {
-                let dir = self.path.path().rsplit_once('/').map_or("", |(d, _)| d);
-                format!("{scheme}://{authority}{dir}/{l}")
-            }
+            l => format!("{scheme}://{authority}{}", resolve_reference(&sent, l)),
         };
         let url: Uri = absolute.parse().ok()?;
         let https = url.scheme_str() == Some("https");
@@ -217,28 +219,57 @@ impl RequestTemplate {
             http2: self.http2,
             absolute: without_userinfo(&url).ok()?,
             h2_headers: HeaderMap::new(),
-            dynamic: None,
+            // The path is the Location's now; headers and body keep their templates.
+            dynamic: self.dynamic.as_ref().map(|d| {
+                Arc::new(TargetTemplates {
+                    path: None,
+                    headers: d.headers.clone(),
+                    body: d.body.clone(),
+                })
+            }),
             proxy: self.proxy.clone(),
             keep_response: self.keep_response,
         };
-        let authority = url.authority()?.as_str();
-        next.headers
-            .insert(HOST, HeaderValue::from_str(authority).ok()?);
+        let same_origin = self.same_origin(&next);
+        if !same_origin {
+            // A Host the user set names the first origin only.
+            let authority = without_userinfo(&url)
+                .ok()?
+                .authority()?
+                .as_str()
+                .to_owned();
+            next.headers
+                .insert(HOST, HeaderValue::from_str(&authority).ok()?);
+        }
+        let dynamic = next.dynamic.take();
+        let mut templates = dynamic.as_deref().cloned();
         if status == 303 || (matches!(status, 301 | 302) && self.method == Method::POST) {
             next.method = Method::GET;
             next.body = Bytes::new();
             next.headers.remove(http::header::CONTENT_TYPE);
+            if let Some(t) = &mut templates {
+                t.body = None;
+                t.headers
+                    .retain(|(name, _)| name != http::header::CONTENT_TYPE);
+            }
         }
         // Credentials stay with the origin they were meant for, as curl does.
-        if !self.same_origin(&next) {
-            for secret in [
+        if !same_origin {
+            let secrets = [
                 AUTHORIZATION,
                 http::header::COOKIE,
                 http::header::PROXY_AUTHORIZATION,
-            ] {
+            ];
+            for secret in &secrets {
                 next.headers.remove(secret);
             }
+            if let Some(t) = &mut templates {
+                t.headers.retain(|(name, _)| !secrets.contains(name));
+            }
         }
+        next.dynamic = templates
+            .filter(|t| t.body.is_some() || !t.headers.is_empty())
+            .map(Arc::new);
         let http2 = next.http2;
         Some(next.with_http2(http2))
     }
@@ -391,6 +422,79 @@ impl RequestTemplate {
     }
 }
 
+/// The path and query `reference` (a Location that is not absolute) points to from the
+/// request path `base`, by RFC 3986 section 5.2: `?q` keeps the path, `x` and `../x` are
+/// taken from the base's folder, dot segments are removed; a fragment is dropped.
+fn resolve_reference(base: &str, reference: &str) -> String {
+    let reference = reference.split('#').next().unwrap_or_default();
+    let (ref_path, ref_query) = match reference.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (reference, None),
+    };
+    let (base_path, base_query) = match base.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (base, None),
+    };
+    let (path, query) = match ref_path {
+        "" => (base_path.to_owned(), ref_query.or(base_query)),
+        p if p.starts_with('/') => (p.to_owned(), ref_query),
+        p => {
+            let folder = base_path.rsplit_once('/').map_or("", |(folder, _)| folder);
+            (format!("{folder}/{p}"), ref_query)
+        }
+    };
+    let path = remove_dot_segments(&path);
+    match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    }
+}
+
+/// `/a/b/../c/./d` → `/a/c/d`.
+fn remove_dot_segments(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.iter().enumerate() {
+        let last = i + 1 == segments.len();
+        match *segment {
+            "." => {}
+            ".." => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+        // `/a/b/..` and `/a/.` end in a folder.
+        if last && matches!(*segment, "." | "..") {
+            out.push("");
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+/// `%XX` sequences decoded to bytes; a malformed one is kept as is.
+pub(crate) fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// The URL without `user:password@`, which HTTP/2's `:authority` must not carry.
 fn without_userinfo(url: &Uri) -> Result<Uri, String> {
     let authority = url.authority().map_or("", |a| a.as_str());
@@ -402,7 +506,8 @@ fn without_userinfo(url: &Uri) -> Result<Uri, String> {
         .map_err(|e| format!("invalid URL: {e}"))
 }
 
-/// The target's headers plus Host, a default User-Agent, and Basic auth from `user:pass@`.
+/// The target's headers plus Host (unless the target sets its own, to reach a virtual
+/// host by address), a default User-Agent, and Basic auth from `user:pass@`.
 fn request_headers(target: &Target) -> Result<HeaderMap, String> {
     let mut headers = target.headers.clone();
     let authority = target.url.authority().map_or("", |a| a.as_str());
@@ -411,13 +516,14 @@ fn request_headers(target: &Target) -> Result<HeaderMap, String> {
         None => (None, authority),
     };
     let host = HeaderValue::from_str(host).map_err(|_| format!("invalid host `{host}`"))?;
-    headers.insert(HOST, host);
+    headers.entry(HOST).or_insert(host);
     if !headers.contains_key(USER_AGENT) {
         headers.insert(USER_AGENT, HeaderValue::from_static(DEFAULT_USER_AGENT));
     }
     if let Some(userinfo) = userinfo.filter(|_| !headers.contains_key(AUTHORIZATION)) {
         use base64::Engine as _;
-        let token = base64::engine::general_purpose::STANDARD.encode(userinfo);
+        // The URL carries them percent-encoded (`p%40ss` for `p@ss`); Basic auth does not.
+        let token = base64::engine::general_purpose::STANDARD.encode(percent_decoded(userinfo));
         let value = HeaderValue::from_str(&format!("Basic {token}"))
             .map_err(|_| "credentials in the URL cannot be sent as a header".to_owned())?;
         headers.insert(AUTHORIZATION, value);
@@ -496,7 +602,10 @@ impl Connection {
             None => connect_tcp(host, port).await?,
         };
         if template.proxy.is_some() && template.https {
+            // The tunnel is part of getting connected: its round trip counts in `connect`.
+            let started = Instant::now();
             tunnel(&mut tcp, host, port).await?;
+            setup.connect += started.elapsed();
         }
         // Small requests must not wait for Nagle's algorithm.
         let _ = tcp.set_nodelay(true);
@@ -623,6 +732,7 @@ pub async fn follow_redirects(
     connection: &mut Connection,
     mut exchange: Exchange,
     start: Instant,
+    values: Option<&Values<'_>>,
 ) -> Result<Exchange, ErrorKind> {
     let mut current: Option<RequestTemplate> = None;
     for _ in 0..template.follow_redirects {
@@ -630,14 +740,14 @@ pub async fn follow_redirects(
             break;
         };
         let from = current.as_ref().unwrap_or(template);
-        let Some(next) = from.redirected(&location, exchange.status) else {
+        let Some(next) = from.redirected(&location, exchange.status, values) else {
             break;
         };
         exchange = if template.same_origin(&next) && connection.is_reusable().await {
-            connection.exchange(&next, start, None).await?
+            connection.exchange(&next, start, values).await?
         } else {
             let (mut elsewhere, _) = Box::pin(Connection::open(&next)).await?;
-            elsewhere.exchange(&next, start, None).await?
+            elsewhere.exchange(&next, start, values).await?
         };
         current = Some(next);
     }
@@ -754,6 +864,28 @@ async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), ErrorK
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_locations_resolve_as_rfc_3986_says() {
+        let cases = [
+            ("/items?x=1", "?page=2", "/items?page=2"),
+            ("/a/b/c", "d", "/a/b/d"),
+            ("/a/b/c", "../d", "/a/d"),
+            ("/a/b/c", "./d/", "/a/b/d/"),
+            ("/a/b/c", "..", "/a/"),
+            ("/a/b/c", "/x/../y?q", "/y?q"),
+            ("/a/b/c?q=1", "", "/a/b/c?q=1"),
+            ("/a/b/c", "#top", "/a/b/c"),
+            ("/", "../../x", "/x"),
+        ];
+        for (base, reference, expected) in cases {
+            assert_eq!(
+                resolve_reference(base, reference),
+                expected,
+                "{base} + {reference}"
+            );
+        }
+    }
 
     #[test]
     fn kept_bodies_are_decoded_as_their_content_encoding_says() {

@@ -357,7 +357,7 @@ async fn attempt(
     // Boxed like the connection set-up: a rare path whose future would otherwise enlarge
     // every lane's task.
     Box::pin(crate::client::follow_redirects(
-        template, connection, exchange, start,
+        template, connection, exchange, start, values,
     ))
     .await
 }

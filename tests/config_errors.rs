@@ -286,3 +286,15 @@ fn captures_outside_a_flow_and_flows_without_steps_are_explained() {
         ],
     );
 }
+
+#[test]
+fn a_host_header_with_http2_points_at_connect_to() {
+    let toml = format!("{GOOD}headers = {{ Host = \"api.internal\" }}\n");
+    let (code, stderr) = rejected(&toml, &["--http2"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("target `a`") || stderr.contains("`a`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--connect-to"), "{stderr}");
+}

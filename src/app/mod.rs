@@ -365,6 +365,14 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
             } else {
                 verified.clone()
             };
+            if load.http2 && t.headers.contains_key(http::header::HOST) {
+                return Err(AppError::Target {
+                    name: t.name.clone(),
+                    problem: "a Host header cannot go with --http2, which names the host in :authority from the URL: \
+                              put the host in the URL and aim it at an address with --connect-to HOST:PORT:ADDRESS:PORT"
+                        .to_owned(),
+                });
+            }
             let proxy = proxy_for(t, load.use_env_proxy, &|name| std::env::var(name).ok())?;
             RequestTemplate::new(t)
                 .map(|template| {

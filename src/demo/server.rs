@@ -193,7 +193,9 @@ async fn items(
         .get(http::header::IF_MATCH)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let id = id.map(|id| percent_decode(&id));
+    // An id may hold any character: the client percent-encodes it.
+    let id =
+        id.map(|id| String::from_utf8_lossy(&crate::client::percent_decoded(&id)).into_owned());
     let Ok(body) = request.into_body().collect().await else {
         return json(
             StatusCode::BAD_REQUEST,
@@ -220,30 +222,6 @@ async fn items(
         response.headers_mut().insert(http::header::ETAG, etag);
     }
     response
-}
-
-/// `%XX` sequences decoded (an id may hold any character); a malformed one is kept as is.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {

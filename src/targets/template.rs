@@ -102,8 +102,10 @@ impl Template {
                 Piece::Seq => write!(out, "{}", values.seq),
                 Piece::Uuid => write_uuid(out, values.random),
                 Piece::Random(lo, hi) => {
-                    let span = (hi - lo) as u64 + 1;
-                    write!(out, "{}", lo + (values.random[0] % span) as i64)
+                    // In i128: the span of i64::MIN..=i64::MAX does not fit an i64.
+                    let span = (i128::from(*hi) - i128::from(*lo) + 1) as u128;
+                    let offset = u128::from(values.random[0]) % span;
+                    write!(out, "{}", i128::from(*lo) + offset as i128)
                 }
                 Piece::NowMs => write!(
                     out,
@@ -179,11 +181,7 @@ fn piece(name: &str, scope: &Scope<'_>) -> Result<Piece, String> {
                 let bounds: Vec<&str> = args.split(',').map(str::trim).collect();
                 match bounds.as_slice() {
                     [lo, hi] => match (lo.parse::<i64>(), hi.parse::<i64>()) {
-                        (Ok(lo), Ok(hi))
-                            if lo <= hi && (hi as i128 - lo as i128) < u64::MAX as i128 =>
-                        {
-                            Piece::Random(lo, hi)
-                        }
+                        (Ok(lo), Ok(hi)) if lo <= hi => Piece::Random(lo, hi),
                         _ => {
                             return Err(format!(
                                 "`{{{{{name}}}}}`: write random(MIN,MAX) with integers, MIN <= MAX"
@@ -306,6 +304,19 @@ mod tests {
         assert_eq!(body.render(&values), "{\"id\":\"a b/c\"}");
         let later = Template::parse_in("{{etag}}", &scope).unwrap_err().1;
         assert!(later.contains("earlier steps captured"), "{later}");
+    }
+
+    #[test]
+    fn random_covers_the_whole_i64_range_without_overflow() {
+        for (lo, hi) in [(-1, i64::MAX), (i64::MIN, i64::MAX), (i64::MIN, i64::MIN)] {
+            let t = Template::parse(&format!("{{{{random({lo},{hi})}}}}"))
+                .unwrap()
+                .unwrap();
+            for random in [[0, 0], [u64::MAX, 1], [0x8000_0000_0000_0000, 7]] {
+                let n: i64 = t.render(&Values { random, ..VALUES }).parse().unwrap();
+                assert!((lo..=hi).contains(&n), "{n} outside {lo}..={hi}");
+            }
+        }
     }
 
     #[test]

@@ -74,6 +74,14 @@ fn a_failed_threshold_exits_1_and_says_so_everywhere() {
         .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
         .count();
     assert_eq!(failed, 3);
+    // The figures read as the summary writes them ("-" when nothing was timed).
+    let out = cases[0]
+        .children()
+        .find(|n| n.has_tag_name("system-out"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert!(out.contains("latency ms: min "), "{out}");
+    assert!(!out.contains("Some(") && !out.contains("None"), "{out}");
     let failure = cases[1]
         .children()
         .find(|n| n.has_tag_name("failure"))

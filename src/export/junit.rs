@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::summary::number;
 use crate::results::{EndpointResult, Results, ThresholdResult};
 use crate::thresholds::explain;
 
@@ -65,19 +66,19 @@ fn endpoint_case(out: &mut String, e: &EndpointResult, failed: &[&ThresholdResul
     }
     let l = &e.latency_ms;
     let stats = format!(
-        "{} {}\nrequests {} ok {} errors {} rps {:.1}\nlatency ms: min {:?} mean {:?} p50 {:?} p90 {:?} p99 {:?} max {:?}",
+        "{} {}\nrequests {} ok {} errors {} rps {:.1}\nlatency ms: min {} mean {} p50 {} p90 {} p99 {} max {}",
         e.method,
         e.url,
         e.requests,
         e.ok,
         e.errors,
         e.rps,
-        l.min,
-        l.mean,
-        l.p50,
-        l.p90,
-        l.p99,
-        l.max
+        number(l.min),
+        number(l.mean),
+        number(l.p50),
+        number(l.p90),
+        number(l.p99),
+        number(l.max)
     );
     let _ = writeln!(out, "      <system-out>{}</system-out>", text(&stats));
     out.push_str("    </testcase>\n");

@@ -112,3 +112,69 @@ fn unreadable_files_and_bad_tolerances_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--tolerance"));
 }
+
+#[test]
+fn a_target_missing_from_the_current_run_fails_and_no_common_endpoint_is_an_error() {
+    let server = demo();
+    let dir = TempDir::new("compare-missing");
+    let hello = format!("{}/hello", server.base_url());
+    let baseline = run_named(&dir, "baseline.json", &hello);
+    // The same endpoint under another name: a rename must not pass a gate unseen.
+    let renamed = dir.write(
+        "renamed.toml",
+        &format!("[[target]]\nname = \"api-v2\"\nurl = \"{hello}\"\n[[target]]\nname = \"api\"\nurl = \"{hello}\"\n"),
+    );
+    let both = dir.join("both.json");
+    let status = cannon()
+        .args([
+            "run",
+            "--targets",
+            renamed.to_str().unwrap(),
+            "-n",
+            "5",
+            "-q",
+            "-o",
+        ])
+        .arg(&both)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (code, out) = compare(&both, &baseline, &[]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("api-v2 (only in the baseline: not measured now)"),
+        "{out}"
+    );
+    let (code, out) = compare(&baseline, &both, &[]);
+    assert!(out.contains("api-v2 (only in the current file)"), "{out}");
+    assert_ne!(code, Some(2), "{out}");
+
+    let other = dir.write(
+        "other.toml",
+        &format!("[[target]]\nname = \"x\"\nurl = \"{hello}\"\n"),
+    );
+    let x = dir.join("x.json");
+    let status = cannon()
+        .args([
+            "run",
+            "--targets",
+            other.to_str().unwrap(),
+            "-n",
+            "5",
+            "-q",
+            "-o",
+        ])
+        .arg(&x)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = cannon()
+        .arg("compare")
+        .arg(&baseline)
+        .arg(&x)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("share no endpoint name"), "{stderr}");
+}

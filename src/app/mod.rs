@@ -155,6 +155,22 @@ fn compare(args: CompareArgs) -> Result<u8, AppError> {
     let baseline = files::read_results(&args.baseline)?;
     let current = files::read_results(&args.current)?;
     let comparison = crate::compare::compare(&baseline, &current, args.tolerance);
+    if comparison.endpoints.is_empty() {
+        let names = |r: &crate::results::Results| {
+            r.endpoints
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        return Err(AppError::Usage(format!(
+            "nothing to compare: {} and {} share no endpoint name (baseline: {}; current: {})",
+            args.baseline.display(),
+            args.current.display(),
+            names(&baseline),
+            names(&current)
+        )));
+    }
     let text = match args.format {
         CompareFormat::Text => crate::compare::render::text(&comparison),
         CompareFormat::Json => crate::compare::render::json(&comparison),

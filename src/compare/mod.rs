@@ -34,7 +34,8 @@ pub struct Comparison {
     pub endpoints: Vec<EndpointComparison>,
     /// Endpoints present in only one of the files.
     pub unmatched: Vec<String>,
-    /// True when any endpoint is slower or its error rate rose: the exit code is then 1.
+    /// True when any endpoint is slower, its error rate rose, or it is missing from the
+    /// current file (a renamed or dropped target must not pass a gate unseen): exit 1.
     pub regressed: bool,
 }
 
@@ -102,10 +103,17 @@ pub fn parse_tolerance(text: &str) -> Result<f64, ToleranceError> {
 pub fn compare(baseline: &Results, current: &Results, tolerance: f64) -> Comparison {
     let mut endpoints = Vec::new();
     let mut unmatched = Vec::new();
+    let mut missing = false;
     for b in &baseline.endpoints {
         match current.endpoints.iter().find(|c| c.name == b.name) {
             Some(c) => endpoints.push(compare_endpoint(b, c, tolerance)),
-            None => unmatched.push(format!("{} (only in the baseline)", b.name)),
+            None => {
+                missing = true;
+                unmatched.push(format!(
+                    "{} (only in the baseline: not measured now)",
+                    b.name
+                ));
+            }
         }
     }
     for c in &current.endpoints {
@@ -113,9 +121,10 @@ pub fn compare(baseline: &Results, current: &Results, tolerance: f64) -> Compari
             unmatched.push(format!("{} (only in the current file)", c.name));
         }
     }
-    let regressed = endpoints
-        .iter()
-        .any(|e| e.verdict == "slower" || e.error_rate_rose);
+    let regressed = missing
+        || endpoints
+            .iter()
+            .any(|e| e.verdict == "slower" || e.error_rate_rose);
     Comparison {
         tolerance,
         endpoints,

@@ -198,3 +198,27 @@ fn a_rate_for_a_duration_sends_nothing_due_after_it() {
     assert!((90..=100).contains(&requests), "{requests}");
     assert_eq!(run.json()["run"]["stopped_by"], "duration");
 }
+
+#[test]
+fn a_schedule_with_nothing_more_due_still_runs_for_its_duration() {
+    let server = demo();
+    let dir = TempDir::new("every-duration");
+    let url = format!("{}/hello", server.base_url());
+    // One burst is due (at 0); the next would be at 5 s, after the 1 s duration.
+    let run = run(
+        &dir,
+        &[url.as_str(), "--every", "5s", "-c", "2", "-z", "1s"],
+    );
+    let r = run.json();
+    assert_eq!(r["totals"]["requests"], 2);
+    let elapsed = ms(&r["run"]["elapsed_s"]);
+    assert!(
+        (1.0..1.5).contains(&elapsed),
+        "elapsed {elapsed} s, not the 1 s asked"
+    );
+    assert!(
+        ms(&r["totals"]["rps"]) <= 2.0,
+        "rps over the duration, not over 20 ms"
+    );
+    assert_eq!(r["run"]["stopped_by"], "duration");
+}

@@ -282,6 +282,15 @@ impl EngineRun {
                 (false, true)
             }
         };
+        // A schedule whose last due time came before the deadline still runs for its
+        // duration (as wrk and oha do): elapsed time and rps then describe what was asked.
+        if let Some(deadline) = deadline.filter(|_| drained && schedule_ends_by_duration) {
+            let mut stopped = stop.subscribe();
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline.into()) => {}
+                _ = stopped.wait_for(|level| *level != StopLevel::Running) => {}
+            }
+        }
         // A stop already requested (by a signal) stays the reason, even if the deadline
         // then cuts the drain short.
         let signalled = *stop.borrow() != StopLevel::Running;

@@ -75,9 +75,16 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    #[command(after_help = "Example:\n  api-cannon man > ~/.local/share/man/man1/api-cannon.1")]
-    Man,
+    /// Print a man page (roff) to stdout: api-cannon(1), or a command's own page with
+    /// every option (api-cannon-run(1), ...).
+    #[command(
+        after_help = "Examples:\n  api-cannon man > ~/.local/share/man/man1/api-cannon.1\n  api-cannon man run > ~/.local/share/man/man1/api-cannon-run.1"
+    )]
+    Man {
+        /// The command whose page to print (run, demo, report, merge, compare, completions);
+        /// none: the overview.
+        command: Option<String>,
+    },
 }
 
 /// Options of `run`.

@@ -225,6 +225,22 @@ fn completions_and_man_page_come_from_the_cli_definition() {
         page.contains(".TH api-cannon 1") && page.contains("completions"),
         "{page}"
     );
+    // Each command's page has its options.
+    let run = cannon().args(["man", "run"]).output().unwrap();
+    let page = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        page.contains(".TH api-cannon-run 1") && page.contains("threshold"),
+        "{page}"
+    );
+    assert_eq!(
+        cannon()
+            .args(["man", "nope"])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
     let bad = cannon().args(["completions", "tcsh"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -297,4 +313,30 @@ fn a_host_header_with_http2_points_at_connect_to() {
         "{stderr}"
     );
     assert!(stderr.contains("--connect-to"), "{stderr}");
+}
+
+/// Bash really completes a subcommand's options (clap_complete's script for a hyphenated
+/// name never did).
+#[test]
+fn bash_completes_the_options_of_a_subcommand() {
+    let dir = TempDir::new("completion");
+    let output = cannon().args(["completions", "bash"]).output().unwrap();
+    let script = dir.write("api-cannon.bash", &String::from_utf8_lossy(&output.stdout));
+    let probe = format!(
+        "source '{}'; COMP_WORDS=(api-cannon run --thr); COMP_CWORD=2; \
+         COMP_LINE='api-cannon run --thr'; COMP_POINT=${{#COMP_LINE}}; \
+         _api__cannon api-cannon --thr run; echo \"${{COMPREPLY[@]}}\"",
+        script.display()
+    );
+    let Ok(out) = std::process::Command::new("bash")
+        .args(["-c", &probe])
+        .output()
+    else {
+        panic!("bash is needed for this test");
+    };
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reply.contains("--threshold") && reply.contains("--threads"),
+        "{reply:?}"
+    );
 }

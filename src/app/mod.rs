@@ -94,16 +94,48 @@ pub fn execute(cli: Cli) -> Result<u8, AppError> {
             let mut script = Vec::new();
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "api-cannon", &mut script);
+            if shell == clap_complete::Shell::Bash {
+                script = bash_completion_fixed(&script);
+            }
             print_ignoring_closed_stdout(&script);
             Ok(0)
         }
-        Command::Man => {
+        Command::Man { command } => {
+            let top = <Cli as clap::CommandFactory>::command();
+            let page_of = match command {
+                None => top,
+                Some(name) => {
+                    let names: Vec<String> = top
+                        .get_subcommands()
+                        .map(|c| c.get_name().to_owned())
+                        .filter(|n| n != "help")
+                        .collect();
+                    let Some(sub) = top.find_subcommand(&name).filter(|_| name != "help") else {
+                        return Err(AppError::Usage(format!(
+                            "man: no command `{name}`: pick one of {}",
+                            names.join(", ")
+                        )));
+                    };
+                    sub.clone().name(format!("api-cannon-{name}"))
+                }
+            };
             let mut page = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut page)?;
+            clap_mangen::Man::new(page_of).render(&mut page)?;
             print_ignoring_closed_stdout(&page);
             Ok(0)
         }
     }
+}
+
+/// clap_complete names a hyphenated program's subcommand states two ways in its bash
+/// script (`api__cannon__subcmd__run` where it sets them, `api__subcmd__cannon__subcmd__run`
+/// where it matches them; clap-rs/clap#6421), so no option of a subcommand ever completed.
+/// One spelling makes them meet.
+fn bash_completion_fixed(script: &[u8]) -> Vec<u8> {
+    String::from_utf8_lossy(script)
+        .replace("api__subcmd__cannon__subcmd__", "api__cannon__subcmd__")
+        .replace("api__subcmd__cannon)", "api__cannon)")
+        .into_bytes()
 }
 
 /// Generated text for a pipe (`| head`, `> file`): a reader that stops early is not an error.

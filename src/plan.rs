@@ -184,21 +184,38 @@ impl Plan {
         }
     }
 
-    /// Requests the run sends if nothing stops it early (every step of every flow instance);
-    /// `None` when only a duration bounds it.
+    /// Requests the run sends if nothing stops it early (every step of every flow instance):
+    /// bounded by the iterations, and for open schedules by what is due within the duration
+    /// too; `None` for a closed loop that only a duration bounds.
     pub fn total_requests(&self) -> Option<u64> {
         let shard = self.spec.shard.unwrap_or(Share::ALL);
+        let bounded = |n: u64| (n != u64::MAX).then_some(n);
+        let lanes = shard_lanes(self.spec.concurrency, shard).len() as u64;
         let per_endpoint = match self.schedule {
             // With --rate, -n counts requests, of which this shard sends every N-th.
-            Schedule::Open(Open::Rate { .. }) => {
+            Schedule::Open(Open::Rate {
+                per_second,
+                ramp_up,
+            }) => {
+                let due = match self.spec.duration {
+                    Some(d) => self.iterations.min(rate_due_before(d, per_second, ramp_up)),
+                    None => self.iterations,
+                };
                 let (index, of) = (u64::from(shard.index), u64::from(shard.of));
-                self.iterations
-                    .checked_sub(index)
-                    .map_or(0, |rest| rest.div_ceil(of))
+                bounded(due).map(|due| due.checked_sub(index).map_or(0, |rest| rest.div_ceil(of)))
             }
-            _ => self
-                .iterations
-                .saturating_mul(shard_lanes(self.spec.concurrency, shard).len() as u64),
+            Schedule::Open(Open::Every { period }) => {
+                let bursts = match self.spec.duration {
+                    // Burst k is due at k·period: those before the end.
+                    Some(d) if !period.is_zero() => {
+                        let due = d.as_nanos().div_ceil(period.as_nanos());
+                        self.iterations.min(u64::try_from(due).unwrap_or(u64::MAX))
+                    }
+                    _ => self.iterations,
+                };
+                bounded(bursts).map(|b| b.saturating_mul(lanes))
+            }
+            _ => bounded(self.iterations).map(|n| n.saturating_mul(lanes)),
         };
         let per_instance: u64 = self
             .targets
@@ -209,8 +226,24 @@ impl Plan {
                 None => 1,
             })
             .sum();
-        (self.iterations != u64::MAX).then(|| per_endpoint * per_instance)
+        per_endpoint.map(|n| n.saturating_mul(per_instance))
     }
+}
+
+/// How many requests of a `--rate` schedule are due before `duration`: the first index
+/// whose due time is not (due times only grow, so a binary search finds it).
+fn rate_due_before(duration: Duration, per_second: f64, ramp_up: Duration) -> u64 {
+    let mut high = (per_second * duration.as_secs_f64()).ceil().min(1e18) as u64 + 2;
+    let mut low = 0;
+    while low < high {
+        let middle = low + (high - low) / 2;
+        if rate_offset(middle, per_second, ramp_up) < duration {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    low
 }
 
 /// When request `index` is due at `per_second`, after a linear ramp from 0 over `ramp_up`:
@@ -417,9 +450,42 @@ mod tests {
             Some(10)
         );
         assert_eq!(
-            Plan::new(target, spec(Some(every))).total_requests(),
+            Plan::new(target.clone(), spec(Some(every))).total_requests(),
             Some(30)
         );
+        // Open schedules bounded by a duration: what is due before it ends.
+        let until = |open, seconds| RunSpec {
+            iterations: None,
+            duration: Some(Duration::from_secs(seconds)),
+            ..spec(Some(open))
+        };
+        assert_eq!(
+            Plan::new(target.clone(), until(rate, 60)).total_requests(),
+            Some(300)
+        );
+        let ramped = Open::Rate {
+            per_second: 200.0,
+            ramp_up: Duration::from_secs(10),
+        };
+        // 1,000 during the ramp (the area of the triangle), then 200/s for 50 s.
+        assert_eq!(
+            Plan::new(target.clone(), until(ramped, 60)).total_requests(),
+            Some(11_000)
+        );
+        assert_eq!(
+            Plan::new(target.clone(), until(every, 2)).total_requests(),
+            Some(6)
+        );
+        let both = RunSpec {
+            iterations: Some(1_000),
+            ..until(rate, 1)
+        };
+        assert_eq!(Plan::new(target.clone(), both).total_requests(), Some(5));
+        let closed = RunSpec {
+            open: None,
+            ..until(rate, 1)
+        };
+        assert_eq!(Plan::new(target, closed).total_requests(), None);
     }
 
     #[test]

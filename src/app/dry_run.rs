@@ -43,6 +43,12 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
     }
     let _ = writeln!(out, "duration: {}", duration(plan));
     let _ = writeln!(out, "endpoints:");
+    let width = plan
+        .targets
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0);
     for t in &plan.targets {
         let method = match t.is_whole_flow() {
             true => "FLOW".to_owned(),
@@ -50,9 +56,8 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
         };
         let _ = writeln!(
             out,
-            "  {}  {} {}  (timeout {})",
+            "  {:<width$}  {method:<7} {}  (timeout {})",
             t.name,
-            method,
             t.display_url,
             humantime::format_duration(t.timeout)
         );
@@ -79,7 +84,10 @@ fn schedule(plan: &Plan) -> String {
                 humantime::format_duration(sleep)
             )
         }
-        Schedule::Free => format!("{c} free-running lanes per endpoint (closed loop)"),
+        Schedule::Free => format!(
+            "{c} free-running lane{} per endpoint (closed loop)",
+            if c == 1 { "" } else { "s" }
+        ),
         Schedule::Open(Open::Rate {
             per_second,
             ramp_up,

@@ -11,31 +11,36 @@ use crate::thresholds::Threshold;
 
 const RUN_EXAMPLES: &str = "\
 Examples:
-  # The story's run: every endpoint of targets.toml, 3 at a time, every 5 s, for 3 days
-  api-cannon run --targets targets.toml --iterations 50000 --concurrency 3 --sleep 5s
+  # The story's run: every endpoint, 3 at a time, every 5 s, for 3 days
+  api-cannon run --targets targets.toml \\
+      --iterations 50000 --concurrency 3 --sleep 5s
 
-  # Ad hoc, no file: 1000 iterations on 50 keep-alive connections (50,000 requests)
+  # Ad hoc, no file: 1000 iterations on 50 keep-alive connections
   api-cannon run https://api.example.test/hello -n 1000 -c 50
 
   # JSON on stdout for jq
-  api-cannon run --targets targets.toml -n 100 -c 3 --output - | jq '.endpoints[] | {name, p99: .latency_ms.p99}'
+  api-cannon run --targets targets.toml -n 100 -c 3 --output - \\
+      | jq '.endpoints[] | {name, p99: .latency_ms.p99}'
 
-  # Open model: 200 requests/s per endpoint for a minute, latency from the due time
+  # Open model: 200 requests/s per endpoint for a minute
   api-cannon run --targets targets.toml --rate 200 --duration 1m
 
-  # Gate a CI job: fail unless p99 < 300 ms and under 1% errors; JUnit and Markdown reports
-  api-cannon run --targets targets.toml -n 100 -c 3 --threshold 'p99<300ms' --threshold 'error_rate<1%' \\
+  # Gate a CI job: fail unless p99 < 300 ms and under 1% errors
+  api-cannon run --targets targets.toml -n 100 -c 3 \\
+      --threshold 'p99<300ms' --threshold 'error_rate<1%' \\
       --junit report.xml --markdown \"$GITHUB_STEP_SUMMARY\"
 
-Exit codes: 0 finished, every threshold held; 1 a threshold failed, or results could not be
-written; 2 bad usage or config (nothing sent); 130 / 143 stopped by SIGINT / SIGTERM (results
-written).";
+Exit codes: 0 finished, every threshold held; 1 a threshold failed, or results could not be written; 2 bad usage or config (nothing sent); 130 / 143 stopped by SIGINT / SIGTERM (results written).";
 
 const DEMO_EXAMPLES: &str = "\
 Examples:
-  api-cannon demo                      # serve the Slipspace API, fire a short run at it, show the summary
-  api-cannon demo --serve --port 8787  # only serve, then from another terminal:
-  api-cannon run --targets targets.toml -n 20 -c 3 --sleep 200ms";
+  # Serve the Slipspace API, fire a short run at it, show the summary
+  api-cannon demo
+  # Only serve; then fire from another terminal
+  api-cannon demo --serve --port 8787
+  api-cannon run --targets targets.toml -n 20 -c 3 --sleep 200ms
+  # HTTPS with a certificate made at start-up, for --cacert
+  api-cannon demo --serve --tls --port 8443";
 
 /// A load generator for HTTP APIs: fires bursts (or free-running lanes) of requests at
 /// each endpoint and records their latencies in HDR histograms, written out as JSON.
@@ -58,7 +63,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Write a self-contained HTML report (charts, call-outs, distributions) of results files.
     #[command(
-        after_help = "Examples:\n  api-cannon report results.json -o report.html\n  api-cannon report before.json after.json --label before --label after -o report.html"
+        after_help = "Examples:\n  api-cannon report results.json -o report.html\n  api-cannon report before.json after.json \\\n      --label before --label after -o report.html"
     )]
     Report(ReportArgs),
     /// Compare a current results file against a baseline: did it get slower?
@@ -69,7 +74,7 @@ pub enum Command {
     Merge(MergeArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(
-        after_help = "Example:\n  api-cannon completions bash > ~/.local/share/bash-completion/completions/api-cannon"
+        after_help = "Example:\n  api-cannon completions bash \\\n      > ~/.local/share/bash-completion/completions/api-cannon"
     )]
     Completions {
         /// The shell.
@@ -260,22 +265,20 @@ pub struct OutputArgs {
 const MERGE_EXAMPLES: &str = "\
 Examples:
   api-cannon merge shard-0.json shard-1.json shard-2.json -o merged.json
-  api-cannon merge machine-a.json machine-b.json --threshold 'p99<300ms' -o - | jq .totals
+  api-cannon merge machine-a.json machine-b.json \\
+      --threshold 'p99<300ms' -o - | jq .totals
 
-Exit codes: 0 merged, every threshold held; 1 a threshold failed; 2 a file is unreadable, of
-another schema version, or its endpoints differ (without --union).";
+Exit codes: 0 merged, every threshold held; 1 a threshold failed; 2 a file is unreadable, of another schema version, or its endpoints differ (without --union).";
 
 const COMPARE_EXAMPLES: &str = "\
 Examples:
   api-cannon compare baseline.json current.json
-  api-cannon compare main.json pr.json --tolerance 5% --format markdown >> \"$GITHUB_STEP_SUMMARY\"
+  api-cannon compare main.json pr.json --tolerance 5% --format markdown \\
+      >> \"$GITHUB_STEP_SUMMARY\"
 
-Verdict per endpoint: `slower` when a Kolmogorov-Smirnov test on the two latency histograms
-says the distributions differ (alpha 0.01) and p50 or p99 rose by more than the tolerance;
-`faster` when they differ and both fell by more than it; else `no significant change`.
+Verdict per endpoint: `slower` when a Kolmogorov-Smirnov test on the two latency histograms says the distributions differ (alpha 0.01) and p50 or p99 rose by more than the tolerance; `faster` when they differ and both fell by more than it; else `no significant change`.
 
-Exit codes: 0 no regression; 1 an endpoint is slower or its error rate rose beyond the
-tolerance; 2 a file is unreadable or of another schema version.";
+Exit codes: 0 no regression; 1 an endpoint is slower, its error rate rose beyond the tolerance, or it is missing from the current file; 2 a file is unreadable or of another schema version, or the files share no endpoint.";
 
 /// Options of `compare`.
 #[derive(Debug, Args)]
@@ -486,5 +489,20 @@ mod tests {
             Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml", "http://x/"]).is_err()
         );
         assert!(Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml"]).is_ok());
+    }
+
+    /// Example lines must survive an 80-column terminal unwrapped, or copying one breaks
+    /// it; prose paragraphs are single lines that clap wraps itself.
+    #[test]
+    fn example_lines_fit_80_columns() {
+        let top = <super::Cli as clap::CommandFactory>::command();
+        for command in std::iter::once(&top).chain(top.get_subcommands()) {
+            let Some(help) = command.get_after_help() else {
+                continue;
+            };
+            for line in help.to_string().lines().filter(|l| l.starts_with("  ")) {
+                assert!(line.chars().count() <= 80, "{}: {line}", command.get_name());
+            }
+        }
     }
 }

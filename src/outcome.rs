@@ -55,6 +55,47 @@ impl ErrorKind {
     }
 }
 
+/// Why a request failed, with what the network, TLS or HTTP layer said: the kind is
+/// counted, the detail kept once per kind and endpoint so a user sees *why* (an unknown
+/// issuer, a refused port, a name that did not resolve).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// How it counts.
+    pub kind: ErrorKind,
+    /// What was said, e.g. `invalid peer certificate: UnknownIssuer`.
+    pub detail: String,
+}
+
+impl Failure {
+    /// A failure of `kind` described by `detail`.
+    pub fn new(kind: ErrorKind, detail: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            detail: detail.into(),
+        }
+    }
+
+    /// For `map_err`: `error`'s message, with the causes it wraps, under `kind`.
+    pub fn of<E: std::error::Error>(kind: ErrorKind) -> impl FnOnce(E) -> Failure {
+        move |error| Failure::new(kind, message_chain(&error))
+    }
+}
+
+/// An error's message followed by those of its causes (`a: b: c`), each said once.
+pub fn message_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// A response that arrived whole (any status).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Response {

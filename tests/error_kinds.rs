@@ -25,6 +25,10 @@ fn kinds_for(url: &str, extra: &[&str]) -> serde_json::Value {
 fn a_refused_port_is_a_connect_error() {
     let e = kinds_for(&format!("http://127.0.0.1:{}/", refused_port()), &[]);
     assert_eq!(e["error_kinds"]["connect"], 8);
+    // The count comes with the reason, once.
+    let why = e["error_details"]["connect"].as_str().unwrap();
+    assert!(why.contains("refused"), "{why}");
+    assert_eq!(e["error_details"].as_object().unwrap().len(), 1);
 }
 
 #[test]
@@ -32,6 +36,10 @@ fn a_slow_response_is_a_timeout() {
     let server = demo();
     let e = kinds_for(&format!("{}/delay/3s", server.base_url()), &["-t", "150ms"]);
     assert_eq!(e["error_kinds"]["timeout"], 8);
+    assert_eq!(
+        e["error_details"]["timeout"],
+        "no complete response within 150ms"
+    );
     assert!(
         e["latency_ms"]["p50"].is_null(),
         "timeouts are counted, not timed"
@@ -50,6 +58,12 @@ fn a_garbage_response_is_a_protocol_error() {
     let server = RawServer::start(Misbehaviour::Garbage);
     let e = kinds_for(&server.url(), &[]);
     assert_eq!(e["error_kinds"]["protocol"], 8);
+    assert!(
+        e["error_details"]["protocol"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{e}"
+    );
 }
 
 #[test]

@@ -145,6 +145,11 @@ fn a_capture_that_finds_nothing_ends_the_instance_and_skips_the_rest() {
     let create = run.endpoint("items/create");
     assert_eq!(count(create, "requests"), 10);
     assert_eq!(create["error_kinds"]["capture"], 10);
+    let why = create["error_details"]["capture"].as_str().unwrap();
+    assert!(
+        why.contains("`item_id`") && why.contains("/no/such"),
+        "{why}"
+    );
     // The response did come: its status and latency are still recorded.
     assert_eq!(create["status"]["201"], 10);
     assert!(create["latency_ms"]["p50"].as_f64().is_some());

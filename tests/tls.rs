@@ -97,6 +97,11 @@ fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
         "{}",
         untrusted.json()
     );
+    let why = untrusted.json()["endpoints"][0]["error_details"]["tls"].clone();
+    assert!(
+        why.as_str().is_some_and(|w| w.contains("UnknownIssuer")),
+        "{why}"
+    );
 
     let trusted = run(
         &dir,

@@ -21,7 +21,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use crate::outcome::{ErrorKind, Setup};
+use crate::outcome::{ErrorKind, Failure, Setup};
 use crate::targets::template::Values;
 use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 
@@ -590,7 +590,7 @@ impl Sender {
 
 impl Connection {
     /// Resolves, connects and (for https) completes the TLS handshake, timing each phase.
-    pub async fn open(template: &RequestTemplate) -> Result<(Connection, Setup), ErrorKind> {
+    pub async fn open(template: &RequestTemplate) -> Result<(Connection, Setup), Failure> {
         let (host, port) = template
             .connect_to
             .as_ref()
@@ -616,13 +616,18 @@ impl Connection {
                 let stream = connector
                     .connect(name.clone(), tcp)
                     .await
-                    .map_err(|_| ErrorKind::Tls)?;
+                    .map_err(Failure::of(ErrorKind::Tls))?;
                 setup.tls = Some(started.elapsed());
                 setup.tls_version = stream.get_ref().1.protocol_version().map(tls_version_name);
                 let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                 handshake(stream, h2).await?
             }
-            (Some(_), None) => return Err(ErrorKind::Tls),
+            (Some(_), None) => {
+                return Err(Failure::new(
+                    ErrorKind::Tls,
+                    "no TLS configuration for https",
+                ));
+            }
             // http:// with --http2: prior knowledge (h2c), as curl --http2-prior-knowledge.
             (None, _) => handshake(tcp, template.http2).await?,
         };
@@ -640,7 +645,7 @@ impl Connection {
         template: &RequestTemplate,
         start: Instant,
         values: Option<&Values<'_>>,
-    ) -> Result<Exchange, ErrorKind> {
+    ) -> Result<Exchange, Failure> {
         let response = self
             .sender
             .send(template, values)
@@ -680,7 +685,7 @@ impl Connection {
 }
 
 /// Reads the whole body of a response whose headers and body a flow step captures from.
-async fn read_kept(response: http::Response<hyper::body::Incoming>) -> Result<Kept, ErrorKind> {
+async fn read_kept(response: http::Response<hyper::body::Incoming>) -> Result<Kept, Failure> {
     let (parts, mut body) = response.into_parts();
     let mut kept = Some(Vec::new());
     while let Some(frame) = body.frame().await {
@@ -733,7 +738,7 @@ pub async fn follow_redirects(
     mut exchange: Exchange,
     start: Instant,
     values: Option<&Values<'_>>,
-) -> Result<Exchange, ErrorKind> {
+) -> Result<Exchange, Failure> {
     let mut current: Option<RequestTemplate> = None;
     for _ in 0..template.follow_redirects {
         let Some(location) = exchange.redirect.take() else {
@@ -757,22 +762,23 @@ pub async fn follow_redirects(
 /// A TLS alert behind a hyper error (a server refusing the client certificate only says
 /// so after the client's side of a TLS 1.3 handshake is done) is a `tls` error, not
 /// `protocol`.
-fn classify(error: &hyper::Error, otherwise: ErrorKind) -> ErrorKind {
+fn classify(error: &hyper::Error, otherwise: ErrorKind) -> Failure {
+    let detail = crate::outcome::message_chain(error);
     let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
     while let Some(cause) = source {
         if cause.downcast_ref::<rustls::Error>().is_some() {
-            return ErrorKind::Tls;
+            return Failure::new(ErrorKind::Tls, detail);
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
             && io
                 .get_ref()
                 .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
         {
-            return ErrorKind::Tls;
+            return Failure::new(ErrorKind::Tls, detail);
         }
         source = cause.source();
     }
-    otherwise
+    Failure::new(otherwise, detail)
 }
 
 fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
@@ -783,7 +789,7 @@ fn tls_version_name(version: rustls::ProtocolVersion) -> &'static str {
     }
 }
 
-async fn handshake<T>(io: T, h2: bool) -> Result<Sender, ErrorKind>
+async fn handshake<T>(io: T, h2: bool) -> Result<Sender, Failure>
 where
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -791,7 +797,7 @@ where
     if h2 {
         let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(io))
             .await
-            .map_err(|_| ErrorKind::Protocol)?;
+            .map_err(Failure::of(ErrorKind::Protocol))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -799,7 +805,7 @@ where
     }
     let (sender, connection) = http1::handshake(TokioIo::new(io))
         .await
-        .map_err(|_| ErrorKind::Protocol)?;
+        .map_err(Failure::of(ErrorKind::Protocol))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });
@@ -807,7 +813,7 @@ where
 }
 
 /// Asks an HTTP proxy for a tunnel to `host:port` (CONNECT) and waits for its 2xx.
-async fn tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> Result<(), ErrorKind> {
+async fn tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> Result<(), Failure> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
@@ -817,48 +823,63 @@ async fn tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> Result<(), ErrorK
     let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
     tcp.write_all(request.as_bytes())
         .await
-        .map_err(|_| ErrorKind::Connect)?;
+        .map_err(Failure::of(ErrorKind::Connect))?;
     // Read the proxy's answer up to the end of its head: the tunnel starts right after it.
     let mut head = Vec::with_capacity(256);
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 8 * 1024 || tcp.read(&mut byte).await.map_err(|_| ErrorKind::Connect)? == 0
-        {
-            return Err(ErrorKind::Connect);
+        let read = tcp
+            .read(&mut byte)
+            .await
+            .map_err(Failure::of(ErrorKind::Connect))?;
+        if head.len() > 8 * 1024 || read == 0 {
+            let problem = "the proxy closed the connection or sent no end to its answer to CONNECT";
+            return Err(Failure::new(ErrorKind::Connect, problem));
         }
         head.push(byte[0]);
     }
     let status = head.split(|&b| b == b' ').nth(1).unwrap_or_default();
     match status.first() {
         Some(b'2') => Ok(()),
-        _ => Err(ErrorKind::Connect),
+        _ => Err(Failure::new(
+            ErrorKind::Connect,
+            format!(
+                "the proxy refused CONNECT {authority}: {}",
+                String::from_utf8_lossy(head.split(|&b| b == b'\r').next().unwrap_or_default())
+            ),
+        )),
     }
 }
 
 /// Connects to `host:port`; a host name is resolved first and its addresses tried in turn.
-async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), ErrorKind> {
+async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), Failure> {
     let mut setup = Setup::default();
     if let Ok(ip) = host.parse::<IpAddr>() {
         let started = Instant::now();
-        let stream = TcpStream::connect(SocketAddr::new(ip, port))
+        let address = SocketAddr::new(ip, port);
+        let stream = TcpStream::connect(address)
             .await
-            .map_err(|_| ErrorKind::Connect)?;
+            .map_err(|e| Failure::new(ErrorKind::Connect, format!("{address}: {e}")))?;
         setup.connect = started.elapsed();
         return Ok((stream, setup));
     }
     let started = Instant::now();
     let addresses = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|_| ErrorKind::Connect)?;
+        .map_err(|e| Failure::new(ErrorKind::Connect, format!("resolving {host}: {e}")))?;
     setup.dns = Some(started.elapsed());
+    let mut last = format!("{host} resolved to no address");
     for address in addresses {
         let started = Instant::now();
-        if let Ok(stream) = TcpStream::connect(address).await {
-            setup.connect = started.elapsed();
-            return Ok((stream, setup));
+        match TcpStream::connect(address).await {
+            Ok(stream) => {
+                setup.connect = started.elapsed();
+                return Ok((stream, setup));
+            }
+            Err(e) => last = format!("{host} ({address}): {e}"),
         }
     }
-    Err(ErrorKind::Connect)
+    Err(Failure::new(ErrorKind::Connect, last))
 }
 
 #[cfg(test)]

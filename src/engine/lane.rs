@@ -9,11 +9,11 @@ use tokio::sync::Notify;
 
 use super::job::Job;
 use crate::client::{Connection, Exchange, RequestTemplate};
-use crate::outcome::{ErrorKind, Outcome, Response, Setup};
+use crate::outcome::{ErrorKind, Failure, Outcome, Response, Setup};
 use crate::record::Stats;
 use crate::rng::Rng;
-use crate::targets::Capture;
 use crate::targets::template::Values;
+use crate::targets::{Capture, CaptureSource};
 
 /// What every lane of a worker thread shares (thread-local, never crossed between threads).
 pub(super) struct ThreadContext {
@@ -190,6 +190,13 @@ impl Lane {
                     for later in &self.job.steps[k + 1..] {
                         stats.endpoints[later.endpoint].skipped += 1;
                     }
+                    // The flow's own example of the kind says which step failed and why.
+                    let step = self.job.steps[k].endpoint;
+                    if stats.endpoints[whole].error_details[kind.index()].is_none()
+                        && let Some(why) = stats.endpoints[step].error_details[kind.index()].clone()
+                    {
+                        stats.endpoints[whole].note_detail(kind, format!("step {}: {why}", k + 1));
+                    }
                     drop(stats);
                     self.record(whole, &ticket, when, None, Err(kind));
                     return;
@@ -234,7 +241,13 @@ impl Lane {
             attempt(slot, &step.template, start, &mut setup, values.as_ref()),
         )
         .await
-        .unwrap_or(Err(ErrorKind::Timeout));
+        .unwrap_or_else(|_| {
+            let within = humantime::format_duration(step.template.timeout);
+            Err(Failure::new(
+                ErrorKind::Timeout,
+                format!("no complete response within {within}"),
+            ))
+        });
         self.ctx.in_flight.set(self.ctx.in_flight.get() - 1);
         if result.is_err() || self.ctx.fresh_connections {
             // After a failure the connection's state is unknown; after a fresh-connection
@@ -246,19 +259,28 @@ impl Lane {
             return StepEnd::Abandoned;
         }
         let waited = start - intended;
-        let response = result.map(|exchange| {
-            let expected = step.template.expect_status.matches(exchange.status);
-            let capture_failed = expected && !self.take_captures(&step.captures, &exchange);
-            Response {
-                status: exchange.status,
-                expected,
-                latency: exchange.latency + waited,
-                raw_latency: exchange.latency,
-                ttfb: exchange.ttfb,
-                http_version: version_name(exchange.version),
-                capture_failed,
+        let mut detail = None;
+        let response = match result {
+            Ok(exchange) => {
+                let expected = step.template.expect_status.matches(exchange.status);
+                if expected && let Err(missing) = self.take_captures(&step.captures, &exchange) {
+                    detail = Some(missing);
+                }
+                Ok(Response {
+                    status: exchange.status,
+                    expected,
+                    latency: exchange.latency + waited,
+                    raw_latency: exchange.latency,
+                    ttfb: exchange.ttfb,
+                    http_version: version_name(exchange.version),
+                    capture_failed: detail.is_some(),
+                })
             }
-        });
+            Err(failure) => {
+                detail = Some(failure.detail);
+                Err(failure.kind)
+            }
+        };
         let end = match &response {
             Ok(r) => StepEnd::Ok {
                 status: r.status,
@@ -274,26 +296,37 @@ impl Lane {
             start,
         };
         let outcome = self.record(step.endpoint, ticket, when, setup, response);
+        if let (Some(kind), Some(detail)) = (outcome, detail) {
+            self.ctx.stats.borrow_mut().endpoints[step.endpoint].note_detail(kind, detail);
+        }
         match (end, outcome) {
             (_, Some(kind)) => StepEnd::Failed(kind),
             (end, None) => end,
         }
     }
 
-    /// Fills the capture slots from `exchange`; false when a value was not found.
-    fn take_captures(&mut self, captures: &[Capture], exchange: &Exchange) -> bool {
-        let Some(kept) = &exchange.kept else {
-            return captures.is_empty();
-        };
-        captures.iter().all(
-            |capture| match super::job::captured_value(&capture.from, kept) {
-                Some(value) => {
-                    self.captured[capture.slot] = value;
-                    true
+    /// Fills the capture slots from `exchange`; the error says which value was not found.
+    fn take_captures(&mut self, captures: &[Capture], exchange: &Exchange) -> Result<(), String> {
+        for capture in captures {
+            let value = exchange
+                .kept
+                .as_ref()
+                .and_then(|kept| super::job::captured_value(&capture.from, kept));
+            match value {
+                Some(value) => self.captured[capture.slot] = value,
+                None => {
+                    let from = match &capture.from {
+                        CaptureSource::Body(pointer) => format!("at {pointer} in the body"),
+                        CaptureSource::Header(name) => format!("in the {name} header"),
+                    };
+                    return Err(format!(
+                        "`{}`: no value {from} (absent, null, empty, or not JSON)",
+                        capture.name
+                    ));
                 }
-                None => false,
-            },
-        )
+            }
+        }
+        Ok(())
     }
 
     /// Records an outcome into `endpoint`; returns the error kind it counted under.
@@ -334,7 +367,7 @@ async fn attempt(
     start: Instant,
     setup: &mut Option<Setup>,
     values: Option<&Values<'_>>,
-) -> Result<Exchange, ErrorKind> {
+) -> Result<Exchange, Failure> {
     if let Some(connection) = slot
         && !connection.is_reusable().await
     {

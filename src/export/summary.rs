@@ -256,9 +256,9 @@ fn error_line(e: &EndpointResult) -> Option<String> {
         true => String::new(),
         false => format!("  (statuses: {})", statuses.join(" ")),
     };
-    Some(format!(
-        "  {} errors: {}{statuses}",
-        e.name,
-        parts.join(", ")
-    ))
+    let mut line = format!("  {} errors: {}{statuses}", e.name, parts.join(", "));
+    for (kind, detail) in &e.error_details {
+        let _ = write!(line, "\n    {kind}: {detail}");
+    }
+    Some(line)
 }

@@ -104,6 +104,11 @@ pub(super) fn merge(parts: &[Part<'_>], elapsed_s: f64) -> Result<EndpointResult
         },
         status: status(parts),
         error_kinds: error_kinds(parts),
+        // The first file's detail of each kind, as within a run the first one is kept.
+        error_details: parts.iter().rev().fold(Default::default(), |mut all, p| {
+            all.extend(p.endpoint.error_details.clone());
+            all
+        }),
         latency_ms: latency.as_ref().map_or_else(LatencySummary::default, |l| {
             LatencySummary::of(l, Some(&exact))
         }),

@@ -180,6 +180,9 @@ pub struct EndpointStats {
     pub timeline: Timeline,
     /// Flow steps not sent because an earlier step of their instance failed.
     pub skipped: u64,
+    /// The first detail said per error kind (indexed by [`ErrorKind::index`]): why, not
+    /// only how many.
+    pub error_details: [Option<Box<str>>; ErrorKind::ALL.len()],
     /// The endpoint records whole flow instances, not HTTP requests: left out of the
     /// request totals, which its steps already count.
     pub whole_flow: bool,
@@ -209,6 +212,7 @@ impl Default for EndpointStats {
             tls_version: None,
             timeline: Timeline::default(),
             skipped: 0,
+            error_details: Default::default(),
             whole_flow: false,
         }
     }
@@ -238,6 +242,7 @@ impl Clone for EndpointStats {
             tls_version: self.tls_version,
             timeline: self.timeline.clone(),
             skipped: self.skipped,
+            error_details: self.error_details.clone(),
             whole_flow: self.whole_flow,
         }
     }
@@ -305,6 +310,14 @@ impl EndpointStats {
             .record(micros(outcome.intended), latency, error.is_some());
     }
 
+    /// Keeps `detail` as the example of `kind`, unless one is kept already.
+    pub fn note_detail(&mut self, kind: ErrorKind, detail: String) {
+        let slot = &mut self.error_details[kind.index()];
+        if slot.is_none() {
+            *slot = Some(detail.into_boxed_str());
+        }
+    }
+
     fn record_setup(&mut self, setup: Setup) {
         self.new_connections += 1;
         self.tls_version = setup.tls_version.or(self.tls_version);
@@ -343,6 +356,11 @@ impl EndpointStats {
         self.latency_exact.merge(&other.latency_exact);
         self.late += other.late;
         self.skipped += other.skipped;
+        for (mine, theirs) in self.error_details.iter_mut().zip(&other.error_details) {
+            if mine.is_none() {
+                mine.clone_from(theirs);
+            }
+        }
         self.whole_flow |= other.whole_flow;
         self.new_connections += other.new_connections;
         self.requests += other.requests;

@@ -248,6 +248,13 @@ impl EndpointResult {
                 .into_iter()
                 .map(|(code, n)| (code.to_string(), n))
                 .collect(),
+            error_details: ErrorKind::ALL
+                .iter()
+                .filter_map(|kind| {
+                    let detail = s.error_details[kind.index()].as_deref()?;
+                    Some((kind.as_str().to_owned(), detail.to_owned()))
+                })
+                .collect(),
             error_kinds: ErrorKinds {
                 status: kinds(ErrorKind::Status),
                 timeout: kinds(ErrorKind::Timeout),

@@ -230,6 +230,11 @@ pub struct EndpointResult {
     pub status: BTreeMap<String, u64>,
     /// Errors per kind.
     pub error_kinds: ErrorKinds,
+    /// Per error kind that occurred, the first detail said: what the OS, TLS or HTTP layer
+    /// reported (`invalid peer certificate: UnknownIssuer`), or for `timeout` the limit,
+    /// for `capture` the value missing. Absent in files older than it.
+    #[serde(default)]
+    pub error_details: BTreeMap<String, String>,
     /// Latency of complete responses, request start to last body byte.
     pub latency_ms: LatencySummary,
     /// Latency from the actual send instead of the intended one (equal to `latency_ms` in

@@ -222,3 +222,24 @@ fn a_schedule_with_nothing_more_due_still_runs_for_its_duration() {
     );
     assert_eq!(r["run"]["stopped_by"], "duration");
 }
+
+#[test]
+fn requests_cut_short_by_the_duration_are_counted_as_unfinished() {
+    let server = demo();
+    let dir = TempDir::new("unfinished");
+    let url = format!("{}/delay/300ms", server.base_url());
+    // 20 are due in the second; the last ones are still waiting on the server at its end.
+    let run = run(&dir, &[url.as_str(), "--rate", "20", "-z", "1s"]);
+    let e = &run.json()["endpoints"][0];
+    let (requests, unfinished) = (
+        e["requests"].as_u64().unwrap(),
+        e["unfinished"].as_u64().unwrap(),
+    );
+    assert_eq!(requests + unfinished, 20, "{e}");
+    assert!(unfinished >= 1, "{e}");
+    assert!(
+        run.stderr.contains("still in flight when the run ended"),
+        "{}",
+        run.stderr
+    );
+}

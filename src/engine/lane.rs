@@ -163,6 +163,7 @@ impl Lane {
     /// often the clean-up), the end of `--duration` does not.
     async fn instance(&mut self, whole: usize, ticket: Ticket, seq: u64) {
         self.captured.iter_mut().for_each(String::clear);
+        self.ctx.stats.borrow_mut().endpoints[whole].started += 1;
         let first_start = Instant::now();
         let when = When {
             scheduled: ticket.intended.is_some(),
@@ -226,7 +227,7 @@ impl Lane {
         let step = &job.steps[k];
         let start = Instant::now();
         let intended = due.map_or(start, |due| due.min(start));
-        self.enter_flight();
+        self.enter_flight(step.endpoint);
         let mut setup = None;
         let values = step.template.is_dynamic().then(|| Values {
             iteration: ticket.iteration,
@@ -351,11 +352,12 @@ impl Lane {
         outcome.error_kind()
     }
 
-    fn enter_flight(&self) {
+    fn enter_flight(&self, endpoint: usize) {
         let now = self.ctx.in_flight.get() + 1;
         self.ctx.in_flight.set(now);
         let mut stats = self.ctx.stats.borrow_mut();
         stats.max_in_flight = stats.max_in_flight.max(now);
+        stats.endpoints[endpoint].started += 1;
     }
 }
 

@@ -41,6 +41,13 @@ pub fn render(results: &Results) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
+    let unfinished: u64 = results.request_endpoints().map(|e| e.unfinished).sum();
+    if unfinished > 0 && results.run.stopped_by.is_some() {
+        let _ = writeln!(
+            out,
+            "{unfinished} requests were still in flight when the run ended and are not in these figures (`unfinished`)"
+        );
+    }
     for line in flow_lines(results) {
         let _ = writeln!(out, "{line}");
     }

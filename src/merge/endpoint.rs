@@ -91,6 +91,7 @@ pub(super) fn merge(parts: &[Part<'_>], elapsed_s: f64) -> Result<EndpointResult
         url: first.url.clone(),
         timeout_ms: first.timeout_ms,
         skipped: parts.iter().map(|p| p.endpoint.skipped).sum(),
+        unfinished: parts.iter().map(|p| p.endpoint.unfinished).sum(),
         http_version: parts.iter().find_map(|p| p.endpoint.http_version.clone()),
         tls_version: parts.iter().find_map(|p| p.endpoint.tls_version.clone()),
         insecure: parts.iter().any(|p| p.endpoint.insecure),

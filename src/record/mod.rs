@@ -180,6 +180,9 @@ pub struct EndpointStats {
     pub timeline: Timeline,
     /// Flow steps not sent because an earlier step of their instance failed.
     pub skipped: u64,
+    /// Requests (for a whole flow: instances) started; those not in `requests` are still
+    /// in flight, or were cut short by the end of the run.
+    pub started: u64,
     /// The first detail said per error kind (indexed by [`ErrorKind::index`]): why, not
     /// only how many.
     pub error_details: [Option<Box<str>>; ErrorKind::ALL.len()],
@@ -212,6 +215,7 @@ impl Default for EndpointStats {
             tls_version: None,
             timeline: Timeline::default(),
             skipped: 0,
+            started: 0,
             error_details: Default::default(),
             whole_flow: false,
         }
@@ -242,6 +246,7 @@ impl Clone for EndpointStats {
             tls_version: self.tls_version,
             timeline: self.timeline.clone(),
             skipped: self.skipped,
+            started: self.started,
             error_details: self.error_details.clone(),
             whole_flow: self.whole_flow,
         }
@@ -356,6 +361,7 @@ impl EndpointStats {
         self.latency_exact.merge(&other.latency_exact);
         self.late += other.late;
         self.skipped += other.skipped;
+        self.started += other.started;
         for (mine, theirs) in self.error_details.iter_mut().zip(&other.error_details) {
             if mine.is_none() {
                 mine.clone_from(theirs);
@@ -433,6 +439,7 @@ impl Stats {
         for (into, from) in copy.endpoints.iter_mut().zip(&self.endpoints) {
             into.whole_flow = from.whole_flow;
             into.skipped = from.skipped;
+            into.started = from.started;
             into.requests = from.requests;
             into.ok = from.ok;
             into.errors_by_kind = from.errors_by_kind;

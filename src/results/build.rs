@@ -235,6 +235,7 @@ impl EndpointResult {
             url: target.display_url.clone(),
             timeout_ms: duration_ms(target.timeout),
             skipped: s.skipped,
+            unfinished: s.started.saturating_sub(s.requests),
             http_version: s.http_version.map(str::to_owned),
             tls_version: s.tls_version.map(str::to_owned),
             insecure: target.insecure && target.url.scheme_str() == Some("https"),

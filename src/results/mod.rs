@@ -209,6 +209,11 @@ pub struct EndpointResult {
     /// Flow steps not sent because an earlier step of their instance failed.
     #[serde(default)]
     pub skipped: u64,
+    /// Requests started but not counted in `requests`: in a finished run, those the end
+    /// of `--duration` or a second Ctrl-C cut short (wrk and oha drop them too, silently);
+    /// in a checkpoint, those in flight.
+    #[serde(default)]
+    pub unfinished: u64,
     /// The HTTP version responses came in (`HTTP/1.1`); null when none arrived.
     #[serde(default)]
     pub http_version: Option<String>,

@@ -9,7 +9,7 @@ use crate::cli::{
     Cli, Command, CompareArgs, CompareFormat, DemoArgs, LoadArgs, MergeArgs, OutputArgs,
     ReportArgs, RunArgs,
 };
-use crate::client::{RequestTemplate, TlsConfigError, TlsOptions, client_config_for};
+use crate::client::{ProxyRules, RequestTemplate, TlsConfigError, TlsOptions, client_config_for};
 use crate::demo::{DemoServer, slipspace_targets};
 use crate::export::{Destination, WriteError, json, junit, markdown, report, summary};
 use crate::plan::{Open, Plan, RunSpec};
@@ -405,6 +405,13 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
     } else {
         None
     };
+    // Proxies only when asked: a stray HTTP_PROXY must never reroute a benchmark.
+    let proxy_rules = match load.use_env_proxy {
+        true => Some(Arc::new(
+            ProxyRules::from_env(&|name| std::env::var(name).ok()).map_err(AppError::Usage)?,
+        )),
+        false => None,
+    };
     targets
         .iter()
         .map(|t| {
@@ -421,7 +428,7 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                         .to_owned(),
                 });
             }
-            let proxy = proxy_for(t, load.use_env_proxy, &|name| std::env::var(name).ok())?;
+
             RequestTemplate::new(t)
                 .map(|template| {
                     let template = template
@@ -430,7 +437,7 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                         .with_compression(load.compressed)
                         .with_redirects(t.follow_redirects.unwrap_or(load.follow_redirects))
                         .with_http2(load.http2)
-                        .with_proxy(proxy);
+                        .with_proxy_rules(proxy_rules.clone());
                     Arc::new(template)
                 })
                 .map_err(|problem| AppError::Target {
@@ -439,71 +446,6 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
                 })
         })
         .collect()
-}
-
-/// The proxy a target goes through under `--use-env-proxy`: HTTPS_PROXY for https://,
-/// HTTP_PROXY for http:// (either case), unless NO_PROXY names its host (exactly, as a
-/// domain suffix, or `*`). Only http:// proxies are spoken to.
-fn proxy_for(
-    target: &Target,
-    enabled: bool,
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<(String, u16)>, AppError> {
-    if !enabled {
-        return Ok(None);
-    }
-    let https = target.url.scheme_str() == Some("https");
-    let names: [&str; 2] = if https {
-        ["HTTPS_PROXY", "https_proxy"]
-    } else {
-        ["HTTP_PROXY", "http_proxy"]
-    };
-    let Some((name, value)) = names
-        .iter()
-        .find_map(|n| lookup(n).filter(|v| !v.is_empty()).map(|v| (*n, v)))
-    else {
-        return Ok(None);
-    };
-    let host = target
-        .url
-        .host()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let no_proxy = lookup("NO_PROXY")
-        .or_else(|| lookup("no_proxy"))
-        .unwrap_or_default();
-    let bypass = no_proxy
-        .split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|entry| {
-            let entry = entry.trim_start_matches('.');
-            entry == "*"
-                || host.eq_ignore_ascii_case(entry)
-                || host
-                    .to_ascii_lowercase()
-                    .ends_with(&format!(".{}", entry.to_ascii_lowercase()))
-        });
-    if bypass {
-        return Ok(None);
-    }
-    let bad = || {
-        AppError::Usage(format!(
-            "{name} `{value}`: write http://HOST:PORT (only http:// proxies are supported)"
-        ))
-    };
-    let uri: http::Uri = value.parse().map_err(|_| bad())?;
-    if uri.scheme_str() != Some("http") {
-        return Err(bad());
-    }
-    let proxy_host = uri
-        .host()
-        .ok_or_else(bad)?
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
-    Ok(Some((proxy_host, uri.port_u16().unwrap_or(80))))
 }
 
 /// The targets file's thresholds and the command line's, with every endpoint a command-line

@@ -25,7 +25,10 @@ use crate::outcome::{ErrorKind, Failure, Setup};
 use crate::targets::template::Values;
 use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 
+mod proxy;
 mod tls;
+
+pub use proxy::ProxyRules;
 
 pub use tls::{TlsConfigError, TlsOptions, client_config, client_config_for};
 
@@ -64,6 +67,8 @@ pub struct RequestTemplate {
     /// An HTTP proxy to go through (`--use-env-proxy`): absolute-form requests for http://,
     /// a CONNECT tunnel for https://.
     proxy: Option<(String, u16)>,
+    /// The environment's proxy settings, to route each redirect hop by its own origin.
+    proxy_rules: Option<Arc<ProxyRules>>,
     /// Keep the response's headers and body (a flow step that captures from them); every
     /// other request reads the body and drops it.
     keep_response: bool,
@@ -149,9 +154,12 @@ impl RequestTemplate {
         self
     }
 
-    /// Goes through the HTTP proxy at `proxy` (host, port), if any.
-    pub fn with_proxy(mut self, proxy: Option<(String, u16)>) -> Self {
-        self.proxy = proxy;
+    /// Goes through the proxy `rules` give for this target's origin (`--use-env-proxy`).
+    pub fn with_proxy_rules(mut self, rules: Option<Arc<ProxyRules>>) -> Self {
+        self.proxy = rules
+            .as_ref()
+            .and_then(|r| r.for_origin(self.https, &self.host));
+        self.proxy_rules = rules;
         self
     }
 
@@ -190,6 +198,10 @@ impl RequestTemplate {
             .trim_end_matches(']')
             .to_owned();
         let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let proxy_for_hop = self
+            .proxy_rules
+            .as_ref()
+            .and_then(|rules| rules.for_origin(https, &host));
         let mut next = RequestTemplate {
             server_name: if https {
                 ServerName::try_from(host.clone()).ok()
@@ -227,7 +239,9 @@ impl RequestTemplate {
                     body: d.body.clone(),
                 })
             }),
-            proxy: self.proxy.clone(),
+            // Routed by its own origin: NO_PROXY and the scheme's proxy apply afresh.
+            proxy: proxy_for_hop,
+            proxy_rules: self.proxy_rules.clone(),
             keep_response: self.keep_response,
         };
         let same_origin = self.same_origin(&next);
@@ -326,6 +340,7 @@ impl RequestTemplate {
             h2_headers: HeaderMap::new(),
             dynamic: target.templates.clone(),
             proxy: None,
+            proxy_rules: None,
             keep_response: matches!(
                 &target.flow,
                 Some(FlowRole::Step { captures, .. }) if !captures.is_empty()
@@ -885,6 +900,34 @@ async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), Failur
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_redirect_hop_is_routed_by_its_own_origin() {
+        let target = crate::targets::from_urls(
+            &["http://public.test/go".to_owned()],
+            Duration::from_secs(1),
+        )
+        .unwrap()
+        .remove(0);
+        let env = |name: &str| match name {
+            "HTTP_PROXY" => Some("http://p:3128".to_owned()),
+            "NO_PROXY" => Some("internal.test".to_owned()),
+            _ => None,
+        };
+        let rules = Arc::new(ProxyRules::from_env(&env).unwrap());
+        let first = RequestTemplate::new(&target)
+            .unwrap()
+            .with_proxy_rules(Some(rules))
+            .with_redirects(3);
+        let proxied = Some(("p".to_owned(), 3128));
+        assert_eq!(first.proxy, proxied);
+        let inside = first.redirected("http://internal.test/x", 302, None).unwrap();
+        assert_eq!(inside.proxy, None, "NO_PROXY holds on a hop");
+        let back = inside.redirected("http://public.test/y", 302, None).unwrap();
+        assert_eq!(back.proxy, proxied);
+        let secure = back.redirected("https://public.test/z", 302, None).unwrap();
+        assert_eq!(secure.proxy, None, "no HTTPS_PROXY: https goes direct");
+    }
 
     #[test]
     fn relative_locations_resolve_as_rfc_3986_says() {

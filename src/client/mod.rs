@@ -883,23 +883,102 @@ async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), Failur
         .await
         .map_err(|e| Failure::new(ErrorKind::Connect, format!("resolving {host}: {e}")))?;
     setup.dns = Some(started.elapsed());
-    let mut last = format!("{host} resolved to no address");
-    for address in addresses {
-        let started = Instant::now();
-        match TcpStream::connect(address).await {
-            Ok(stream) => {
-                setup.connect = started.elapsed();
-                return Ok((stream, setup));
+    let started = Instant::now();
+    let stream = connect_any(addresses.collect(), NEXT_ATTEMPT_AFTER, TcpStream::connect)
+        .await
+        .map_err(|why| Failure::new(ErrorKind::Connect, format!("{host} {why}")))?;
+    setup.connect = started.elapsed();
+    Ok((stream, setup))
+}
+
+/// How long an address may keep a connection attempt to itself before the next address
+/// is tried beside it (RFC 8305's recommended connection attempt delay).
+const NEXT_ATTEMPT_AFTER: Duration = Duration::from_millis(250);
+
+/// Connects to the first of `addresses` that answers, in their order, Happy-Eyeballs
+/// style: an attempt that fails lets the next start at once, one that hangs lets it start
+/// after `delay`, and earlier attempts keep running beside it. So an unreachable IPv6
+/// address listed first costs `delay`, not the whole request timeout. The error names
+/// the last address that failed.
+async fn connect_any<S, F, Fut>(
+    addresses: Vec<SocketAddr>,
+    delay: Duration,
+    connect: F,
+) -> Result<S, String>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+{
+    use futures_util::StreamExt as _;
+    use futures_util::stream::FuturesUnordered;
+    let mut waiting = addresses.into_iter();
+    let mut attempts = FuturesUnordered::new();
+    let mut last = "resolved to no address".to_owned();
+    let attempt = |address: SocketAddr| {
+        let connecting = connect(address);
+        async move { (address, connecting.await) }
+    };
+    loop {
+        if attempts.is_empty() {
+            match waiting.next() {
+                Some(address) => attempts.push(attempt(address)),
+                None => return Err(last),
             }
-            Err(e) => last = format!("{host} ({address}): {e}"),
+        }
+        let more = waiting.len() > 0;
+        tokio::select! {
+            Some((address, result)) = attempts.next() => match result {
+                Ok(stream) => return Ok(stream),
+                Err(e) => {
+                    last = format!("({address}): {e}");
+                    if let Some(next) = waiting.next() {
+                        attempts.push(attempt(next));
+                    }
+                }
+            },
+            _ = tokio::time::sleep(delay), if more => {
+                if let Some(next) = waiting.next() {
+                    attempts.push(attempt(next));
+                }
+            }
         }
     }
-    Err(Failure::new(ErrorKind::Connect, last))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_hanging_first_address_costs_the_attempt_delay_not_the_timeout() {
+        let v6: SocketAddr = "[2001:db8::1]:80".parse().unwrap();
+        let v4: SocketAddr = "192.0.2.1:80".parse().unwrap();
+        let refused: SocketAddr = "192.0.2.2:80".parse().unwrap();
+        let fake = |address: SocketAddr| async move {
+            if address == v6 {
+                std::future::pending::<()>().await;
+            }
+            if address == refused {
+                return Err(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+            }
+            Ok(address)
+        };
+        let delay = Duration::from_millis(250);
+        let started = tokio::time::Instant::now();
+        assert_eq!(connect_any(vec![v6, v4], delay, fake).await, Ok(v4));
+        assert_eq!(started.elapsed(), delay);
+        // A refusal moves on at once; when every address fails, the last one is named.
+        let started = tokio::time::Instant::now();
+        assert_eq!(connect_any(vec![refused, v4], delay, fake).await, Ok(v4));
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        let error = connect_any(vec![refused], delay, fake).await.unwrap_err();
+        assert!(
+            error.contains("192.0.2.2:80") && error.contains("refused"),
+            "{error}"
+        );
+        let none = connect_any(Vec::<SocketAddr>::new(), delay, fake).await;
+        assert_eq!(none, Err("resolved to no address".to_owned()));
+    }
 
     #[test]
     fn each_redirect_hop_is_routed_by_its_own_origin() {
@@ -921,9 +1000,13 @@ mod tests {
             .with_redirects(3);
         let proxied = Some(("p".to_owned(), 3128));
         assert_eq!(first.proxy, proxied);
-        let inside = first.redirected("http://internal.test/x", 302, None).unwrap();
+        let inside = first
+            .redirected("http://internal.test/x", 302, None)
+            .unwrap();
         assert_eq!(inside.proxy, None, "NO_PROXY holds on a hop");
-        let back = inside.redirected("http://public.test/y", 302, None).unwrap();
+        let back = inside
+            .redirected("http://public.test/y", 302, None)
+            .unwrap();
         assert_eq!(back.proxy, proxied);
         let secure = back.redirected("https://public.test/z", 302, None).unwrap();
         assert_eq!(secure.proxy, None, "no HTTPS_PROXY: https goes direct");

@@ -68,12 +68,16 @@ pub enum Op {
 }
 
 impl Op {
+    /// Whether `measured OP limit`. Values within a part in 10¹² count as equal: `0.7%` is
+    /// 0.006999999999999999 in binary and 7 errors in 1,000 requests 0.007, and a limit met
+    /// exactly must not pass or fail by the rounding of either.
     fn holds(self, measured: f64, limit: f64) -> bool {
+        let equal = (measured - limit).abs() <= 1e-12 * limit.abs().max(1.0);
         match self {
-            Op::Lt => measured < limit,
-            Op::Le => measured <= limit,
-            Op::Gt => measured > limit,
-            Op::Ge => measured >= limit,
+            Op::Lt => measured < limit && !equal,
+            Op::Le => measured <= limit || equal,
+            Op::Gt => measured > limit && !equal,
+            Op::Ge => measured >= limit || equal,
         }
     }
 
@@ -283,13 +287,20 @@ fn latency(
         Metric::Max => summary.max,
         Metric::Percentile(p) => {
             let h = histogram().filter(|h| !h.is_empty())?;
-            let us = (h.value_at_quantile(p / 100.0) as f64)
+            let us = (h.value_at_quantile(quantile(p)) as f64)
                 .max(summary.min? * 1_000.0)
                 .min(summary.max? * 1_000.0);
             Some(us.round() / 1_000.0)
         }
         _ => None,
     }
+}
+
+/// The quantile of percentile `p` as the results compute it: `99.9` is exactly the `0.999`
+/// behind `p99_9` (`99.9 / 100.0` is 0.9990000000000001, which ranks one value higher
+/// whenever the count is a multiple of 1,000).
+fn quantile(p: f64) -> f64 {
+    (p * 1_000.0).round() / 100_000.0
 }
 
 fn rate(errors: u64, requests: u64) -> Option<f64> {

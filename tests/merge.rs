@@ -271,3 +271,49 @@ fn merge_writes_junit_and_markdown_reports_of_the_whole() {
             .contains("| 5 | 5 | 0 |")
     );
 }
+
+#[test]
+fn a_threshold_naming_no_endpoint_of_the_merge_is_refused() {
+    let server = demo();
+    let dir = TempDir::new("merge-typo");
+    let url = format!("{}/hello", server.base_url());
+    let a = run_to(&dir, "a.json", &[url.as_str(), "-n", "3"]);
+    let out = dir.join("merged.json");
+    let (code, _, stderr) = merge(&[
+        a.to_str().unwrap(),
+        "--threshold",
+        "chekout:p99<200ms",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("`chekout`"), "{stderr}");
+    assert!(
+        !out.exists(),
+        "nothing is written for a gate that judges nothing"
+    );
+}
+
+#[test]
+fn merging_one_file_changes_none_of_its_figures() {
+    let server = demo();
+    let dir = TempDir::new("merge-one");
+    let url = format!("{}/hello", server.base_url());
+    // Fresh connections: every request has connect-phase figures.
+    let a = run_to(
+        &dir,
+        "a.json",
+        &[url.as_str(), "-n", "20", "--fresh-connections"],
+    );
+    let original: serde_json::Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+    let (code, merged, stderr) = merge(&[a.to_str().unwrap(), "-o", "-"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (before, after) = (&original["endpoints"][0], &merged["endpoints"][0]);
+    for field in ["latency_ms", "connect_ms", "ttfb_ms"] {
+        assert_eq!(before[field], after[field], "{field}");
+    }
+    let elapsed = |r: &serde_json::Value| r["run"]["elapsed_s"].as_f64().unwrap();
+    assert!((elapsed(&original) - elapsed(&merged)).abs() < 1e-6);
+    let rps = |r: &serde_json::Value| r["totals"]["rps"].as_f64().unwrap();
+    assert!((rps(&original) / rps(&merged) - 1.0).abs() < 1e-9);
+}

@@ -224,6 +224,13 @@ fn merge(args: MergeArgs) -> Result<u8, AppError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let merged = crate::merge::merge(&inputs, args.union, &args.thresholds)?;
+    let names: Vec<&str> = merged
+        .results
+        .endpoints
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    check_named_endpoints(&names, &args.thresholds)?;
     for warning in &merged.warnings {
         crate::say!("api-cannon merge: warning: {warning}");
     }
@@ -451,22 +458,29 @@ fn templates(targets: &[Target], load: &LoadArgs) -> Result<Vec<Arc<RequestTempl
 /// The targets file's thresholds and the command line's, with every endpoint a command-line
 /// threshold names checked against the targets.
 fn all_thresholds(targets: &[Target], cli: &[Threshold]) -> Result<Vec<Threshold>, AppError> {
-    for threshold in cli {
-        if let Some(name) = &threshold.endpoint
-            && !targets.iter().any(|t| t.name == *name)
-        {
-            let known: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
-            return Err(AppError::Usage(format!(
-                "--threshold '{threshold}' names endpoint `{name}`, which is not a target; the targets are: {}",
-                known.join(", ")
-            )));
-        }
-    }
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    check_named_endpoints(&names, cli)?;
     Ok(targets
         .iter()
         .flat_map(|t| t.thresholds.iter().cloned())
         .chain(cli.iter().cloned())
         .collect())
+}
+
+/// Every endpoint a `--threshold` names must exist: a typo would otherwise be a gate that
+/// judges nothing and passes.
+fn check_named_endpoints(names: &[&str], cli: &[Threshold]) -> Result<(), AppError> {
+    for threshold in cli {
+        if let Some(name) = &threshold.endpoint
+            && !names.contains(&name.as_str())
+        {
+            return Err(AppError::Usage(format!(
+                "--threshold '{threshold}' names endpoint `{name}`, which is not one; the endpoints are: {}",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The extra report files (`--junit`, `--markdown`), written after the results.

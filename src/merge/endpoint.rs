@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::{MergeError, decode};
-use crate::record::{Extremes, OUTLIERS_KEPT, add_sparse, new_histogram};
+use crate::record::{Extremes, OUTLIERS_KEPT, add_sparse, new_histogram, new_phase_histogram};
 use crate::results::{
     EndpointResult, ErrorKinds, Histograms, LatencySummary, OutlierResult, TimelinePoint,
     encode_histogram,
@@ -39,10 +39,20 @@ fn added(
     parts: &[Part<'_>],
     pick: impl Fn(&EndpointResult) -> &str,
 ) -> Result<Option<Histogram<u64>>, MergeError> {
+    added_into(parts, pick, new_histogram)
+}
+
+/// As [`added`], into histograms made by `empty`: the phases' own 2-digit layout for
+/// `dns`, `connect` and `tls`, so merging never moves a value to a coarser bucket bound.
+fn added_into(
+    parts: &[Part<'_>],
+    pick: impl Fn(&EndpointResult) -> &str,
+    empty: fn() -> Histogram<u64>,
+) -> Result<Option<Histogram<u64>>, MergeError> {
     let mut sum: Option<Histogram<u64>> = None;
     for part in parts {
         if let Some(h) = decode(part.label, pick(part.endpoint))? {
-            add_sparse(sum.get_or_insert_with(new_histogram), &h);
+            add_sparse(sum.get_or_insert_with(empty), &h);
         }
     }
     Ok(sum)
@@ -66,9 +76,21 @@ pub(super) fn merge(parts: &[Part<'_>], elapsed_s: f64) -> Result<EndpointResult
         latency_reused_conn: encoded(&added(parts, |e| &e.histograms.latency_reused_conn)?),
         ttfb: encoded(&added(parts, |e| &e.histograms.ttfb)?),
         schedule_lag: encoded(&added(parts, |e| &e.histograms.schedule_lag)?),
-        dns: encoded(&added(parts, |e| &e.histograms.dns)?),
-        connect: encoded(&added(parts, |e| &e.histograms.connect)?),
-        tls: encoded(&added(parts, |e| &e.histograms.tls)?),
+        dns: encoded(&added_into(
+            parts,
+            |e| &e.histograms.dns,
+            new_phase_histogram,
+        )?),
+        connect: encoded(&added_into(
+            parts,
+            |e| &e.histograms.connect,
+            new_phase_histogram,
+        )?),
+        tls: encoded(&added_into(
+            parts,
+            |e| &e.histograms.tls,
+            new_phase_histogram,
+        )?),
     };
     let summary = |text: &str| -> LatencySummary {
         decode("merged", text)

@@ -7,7 +7,7 @@
 //! merged exactly and becomes the largest of the inputs' (an upper bound).
 
 use std::collections::BTreeSet;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::record::{Extremes, add_sparse, new_histogram};
 use crate::results::{
@@ -74,16 +74,17 @@ pub fn merge(inputs: &[Input], union: bool, extra: &[Threshold]) -> Result<Merge
         .iter()
         .map(|i| parse_time(&i.label, &i.results.run.started_at))
         .collect::<Result<Vec<_>, _>>()?;
-    let ends = inputs
-        .iter()
-        .map(|i| parse_time(&i.label, &i.results.run.finished_at))
-        .collect::<Result<Vec<_>, _>>()?;
+    // Each end is its start plus its own elapsed_s: finished_at keeps only milliseconds.
+    let ends = inputs.iter().zip(&starts).map(|(i, start)| {
+        let elapsed = Duration::try_from_secs_f64(i.results.run.elapsed_s).unwrap_or_default();
+        *start + elapsed
+    });
     let start = starts
         .iter()
         .min()
         .copied()
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let end = ends.iter().max().copied().unwrap_or(start);
+    let end = ends.max().unwrap_or(start);
     let elapsed_s = end.duration_since(start).unwrap_or_default().as_secs_f64();
     let offsets: Vec<f64> = starts
         .iter()

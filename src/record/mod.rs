@@ -127,10 +127,21 @@ impl Extremes {
 /// The very first request an endpoint sent: where a cold start shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FirstRequest {
-    /// When it started, from the start of the run.
+    /// When it was due (its intended start), from the start of the run.
     pub started: Duration,
+    /// When it was actually sent: a burst's requests share their due time, and the first
+    /// sent is the first request, not the first to finish.
+    pub sent: Duration,
+    /// Its lane, the last tie-break, so threads and merges agree on one request.
+    pub lane: u32,
     /// Its latency, or `None` when it failed without a response.
     pub latency: Option<Duration>,
+}
+
+impl FirstRequest {
+    fn order(&self) -> (Duration, Duration, u32) {
+        (self.started, self.sent, self.lane)
+    }
 }
 
 /// Everything recorded for one endpoint (on one thread, or merged).
@@ -309,6 +320,8 @@ impl EndpointStats {
         self.outliers.offer(outcome);
         self.note_first(FirstRequest {
             started: outcome.intended,
+            sent: outcome.started,
+            lane: outcome.lane,
             latency: outcome.result.ok().map(|r| r.latency),
         });
         self.timeline
@@ -338,7 +351,7 @@ impl EndpointStats {
     fn note_first(&mut self, candidate: FirstRequest) {
         if self
             .first
-            .is_none_or(|known| candidate.started < known.started)
+            .is_none_or(|known| candidate.order() < known.order())
         {
             self.first = Some(candidate);
         }
@@ -513,6 +526,23 @@ mod tests {
         assert_eq!(s.latency_raw.len(), 1);
         assert_eq!(s.latency_raw().len(), 1);
         assert!(s.schedule_lag.equivalent(s.schedule_lag.max(), 3_000));
+    }
+
+    #[test]
+    fn the_first_request_of_a_burst_is_the_first_sent_not_the_first_finished() {
+        let mut s = EndpointStats::default();
+        // Due together at 0; lane 1 was sent later but finished first.
+        let mut later = response(0, 40, 200);
+        later.started = Duration::from_micros(30);
+        later.lane = 1;
+        let mut first = response(0, 90, 200);
+        first.started = Duration::from_micros(10);
+        s.record(&later);
+        s.record(&first);
+        assert_eq!(
+            s.first.and_then(|f| f.latency),
+            Some(Duration::from_millis(90))
+        );
     }
 
     #[test]

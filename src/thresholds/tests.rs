@@ -149,3 +149,30 @@ fn error_counts_fail_for_good_once_reached() {
     assert!(t.failed_for_good(5.0));
     assert!(!Threshold::parse("p99<1s").unwrap().failed_for_good(5_000.0));
 }
+
+#[test]
+fn p99_9_measures_exactly_the_p99_9_the_results_show() {
+    // 1,000 responses: 999 at 10 ms, one cold start at 500 ms.
+    let mut latencies = vec![10; 999];
+    latencies.push(500);
+    let r = results(&latencies, 0);
+    let out = evaluate(&r, &[Threshold::parse("api.test/x:p99.9<100ms").unwrap()]);
+    assert_eq!(out[0].measured, r.endpoints[0].latency_ms.p99_9);
+    assert!(out[0].passed, "{:?}", out[0]);
+}
+
+#[test]
+fn an_error_rate_met_exactly_is_equal_to_its_limit() {
+    // 7 errors in 1,000 requests is 0.7%, though 0.7/100 is 0.006999999999999999.
+    let r = results(&vec![1; 993], 7);
+    let judge = |expr: &str| evaluate(&r, &[Threshold::parse(expr).unwrap()])[0].passed;
+    assert!(judge("api.test/x:error_rate<=0.7%"));
+    assert!(!judge("api.test/x:error_rate<0.7%"));
+    assert!(judge("api.test/x:error_rate>=0.7%"));
+    let r = results(&vec![1; 991], 9);
+    let out = evaluate(
+        &r,
+        &[Threshold::parse("api.test/x:error_rate<0.9%").unwrap()],
+    );
+    assert!(!out[0].passed, "9 in 1,000 is not under 0.9%");
+}

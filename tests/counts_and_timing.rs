@@ -462,3 +462,68 @@ fn proxies_come_from_the_environment_only_when_asked() {
             .contains("HTTP_PROXY `socks5://127.0.0.1:1080`: write http://HOST:PORT")
     );
 }
+
+#[test]
+fn every_shard_of_an_every_schedule_numbers_its_requests_apart() {
+    let server = demo();
+    let dir = TempDir::new("every-shards");
+    let targets = dir.write(
+        "t.toml",
+        &format!(
+            "[[target]]\nname = \"t\"\nurl = \"{}/hello\"\nheaders = {{ Authorization = \"Bearer {{{{seq}}}}\" }}\n",
+            server.base_url()
+        ),
+    );
+    for shard in ["0/2", "1/2"] {
+        let run = run(
+            &dir,
+            &[
+                "--targets",
+                targets.to_str().unwrap(),
+                "--every",
+                "50ms",
+                "-n",
+                "3",
+                "-c",
+                "4",
+                "--shard",
+                shard,
+            ],
+        );
+        assert_eq!(run.json()["totals"]["requests"], 6, "{}", run.stderr);
+    }
+    // Together the two shards sent what one process would: seq 0 .. 11, once each.
+    for seq in 0..12 {
+        assert_eq!(
+            server.requests_with_header("authorization", &format!("Bearer {seq}")),
+            1,
+            "seq {seq}"
+        );
+    }
+}
+
+#[test]
+fn runs_started_together_never_share_a_default_results_file() {
+    let server = demo();
+    let dir = TempDir::new("same-second");
+    let url = format!("{}/delay/200ms", server.base_url());
+    // Both start within the same second, and write only at the end.
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            cannon()
+                .current_dir(dir.path())
+                .args(["run", url.as_str(), "-n", "1", "-q"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("api-cannon-") && n.ends_with(".json"))
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+}

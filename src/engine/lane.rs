@@ -144,6 +144,11 @@ impl Lane {
         }
     }
 
+    /// Whether a new request may start now (no stop requested, the duration not over).
+    pub fn may_start(&self) -> bool {
+        self.ctx.may_start()
+    }
+
     /// Sends the ticket's request (or runs the flow instance) and records it.
     pub async fn fire(&mut self, ticket: Ticket) {
         let seq = ticket

@@ -77,6 +77,22 @@ impl DueTimes {
 
     /// Whether the duration, not the iteration count, ends this schedule: some request
     /// would be due at or after it.
+    /// The `{{seq}}` of request `index`: the index itself under `--rate` (shards take
+    /// residues of one sequence); under `--every`, burst × concurrency + the lane slot, as in
+    /// closed loops, so shards, which each start their bursts at index 0, never repeat one.
+    pub fn seq(&self, index: u64, lanes: &[u32], concurrency: u64) -> u64 {
+        match self.open {
+            Open::Rate { .. } => index,
+            Open::Every { .. } => {
+                let slot = usize::try_from(index % self.burst).ok();
+                match slot.and_then(|s| lanes.get(s)) {
+                    Some(&lane) => (index / self.burst) * concurrency + u64::from(lane),
+                    None => index,
+                }
+            }
+        }
+    }
+
     pub fn ends_by_duration(&self) -> bool {
         let Some(until) = self.until else {
             return false;
@@ -149,7 +165,9 @@ pub(super) async fn run_open(unit: Unit, job: Arc<Job>, ctx: Rc<ThreadContext>, 
         };
         wait_until(&mut timer, intended, &ctx).await;
         let slot = loop {
-            if ctx.stop.requested() {
+            // Nothing starts after a stop or the end of the duration, even a request that
+            // was due before it and is still waiting for a connection.
+            if !ctx.may_start() {
                 break None;
             }
             if let Some(slot) = pool.idle.borrow_mut().pop() {
@@ -160,16 +178,23 @@ pub(super) async fn run_open(unit: Unit, job: Arc<Job>, ctx: Rc<ThreadContext>, 
             }
             // Every connection is busy and no more may open: the request waits, and the
             // wait counts in its latency.
+            let deadline = async {
+                match ctx.deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = pool.freed.notified() => {}
                 _ = ctx.stop.notified() => {}
+                _ = deadline => {}
             }
         };
         let Some(slot) = slot else { break };
         slot.ticket.set(Some(Ticket {
             intended: Some(intended),
             iteration,
-            seq: Some(index),
+            seq: Some(due.seq(index, &unit.lanes, ctx.concurrency)),
         }));
         slot.wake.notify_one();
     }
@@ -213,7 +238,10 @@ async fn lane_loop(mut lane: Lane, slot: Rc<Slot>, pool: Rc<Pool>) {
             }
             slot.wake.notified().await;
         };
-        let Some(ticket) = ticket else { return };
+        // A ticket handed out just before a stop or the end of the duration is not sent.
+        let Some(ticket) = ticket.filter(|_| lane.may_start()) else {
+            return;
+        };
         lane.fire(ticket).await;
         pool.idle.borrow_mut().push(Rc::clone(&slot));
         pool.freed.notify_one();

@@ -50,8 +50,10 @@ pub(super) fn spawn(
             } = channels;
             super::timer::tighten_timer_slack();
             LocalSet::new().block_on(&runtime, work(plan, shared, stop, snapshots, &slot));
-            // Dropping the runtime here ends the connection tasks of this thread.
-            drop(runtime);
+            // Ends the connection tasks of this thread without waiting for blocking ones: a
+            // name lookup stuck in getaddrinfo must not hold the end of the run (or a
+            // second Ctrl-C). The figures are in the slot already.
+            runtime.shutdown_background();
             let _ = done.send(());
         })
 }

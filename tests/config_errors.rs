@@ -177,6 +177,11 @@ fn an_unwritable_output_is_caught_before_the_run() {
         stderr.contains("/nonexistent-dir/out.json") && stderr.contains("nothing was sent"),
         "{stderr}"
     );
+    // A folder passes a "can a file be created beside it" probe but not the final rename.
+    let folder = std::env::temp_dir();
+    let (code, stderr) = rejected(GOOD, &["-o", folder.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("it is a folder"), "{stderr}");
 }
 
 #[test]

@@ -117,3 +117,51 @@ fn a_second_ctrl_c_abandons_requests_in_flight() {
         "abandoned requests are not counted"
     );
 }
+
+/// The results file's folder vanishes during the run: the figures are written elsewhere,
+/// the summary still prints, and the exit code says something went wrong.
+#[test]
+fn results_that_cannot_be_written_at_the_end_go_to_a_fallback_file() {
+    let server = demo();
+    let dir = TempDir::new("vanishing-folder");
+    let folder = dir.join("out");
+    std::fs::create_dir(&folder).unwrap();
+    let url = format!("{}/hello", server.base_url());
+    let child = cannon()
+        .args([
+            "run",
+            url.as_str(),
+            "-z",
+            "1s",
+            "-c",
+            "2",
+            "--checkpoint",
+            "10m",
+            "-o",
+        ])
+        .arg(folder.join("results.json"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::remove_dir_all(&folder).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let at = stderr.find("instead").expect("says where the results went");
+    let line = stderr[..at].rsplit('\n').next().unwrap();
+    let path = line
+        .split("written to ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap();
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    assert_valid(&results);
+    assert!(results["totals"]["requests"].as_u64().unwrap() > 0);
+    assert!(
+        stderr.contains("requests in"),
+        "the summary still prints: {stderr}"
+    );
+    let _ = std::fs::remove_file(path);
+}

@@ -338,7 +338,8 @@ fn fire(
 ) -> Result<u8, AppError> {
     let templates = templates(&targets, load)?;
     let thresholds = all_thresholds(&targets, &output.thresholds)?;
-    let destination = Destination::from_arg(output.output.as_deref(), SystemTime::now());
+    let started = SystemTime::now();
+    let mut destination = Destination::from_arg(output.output.as_deref(), started);
     let reports = Reports::new(output);
     for d in std::iter::once(&destination).chain(reports.destinations()) {
         d.check_writable().map_err(AppError::OutputUnwritable)?;
@@ -347,6 +348,10 @@ fn fire(
     if dry_run {
         print!("{}", dry_run::describe(&plan, &thresholds, &destination));
         return Ok(0);
+    }
+    if output.output.is_none() {
+        let reserved = crate::export::reserve_default_path(started);
+        destination = Destination::File(reserved.map_err(AppError::OutputUnwritable)?);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -360,9 +365,39 @@ fn fire(
         fail_fast: output.fail_fast,
         reports: &reports,
     };
-    let ended = runtime.block_on(coordinator::coordinate(&plan, templates, &settings))?;
-    // Results first: whatever happens to the terminal afterwards, they are safe.
-    destination.write(&json::render(&ended.results))?;
+    let ended = match runtime.block_on(coordinator::coordinate(&plan, templates, &settings)) {
+        Ok(ended) => ended,
+        Err(error) => {
+            // Leave no empty reserved file behind for merge to trip over.
+            if let (None, Destination::File(path)) = (&output.output, &destination)
+                && std::fs::metadata(path).is_ok_and(|m| m.len() == 0)
+            {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(error);
+        }
+    };
+    // Results first: whatever happens to the terminal afterwards, they are safe. If their
+    // file cannot be written now (its folder went away, the disk filled), a run's worth of
+    // figures still goes somewhere, and the exit code says something went wrong.
+    let rendered = json::render(&ended.results);
+    let (destination, unwritten) = match destination.write(&rendered) {
+        Ok(()) => (destination, None),
+        Err(error) => {
+            let stamp = started
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let fallback = std::env::temp_dir()
+                .join(format!("api-cannon-{stamp}-{}.json", std::process::id()));
+            let rescue = Destination::File(fallback.clone());
+            rescue.write(&rendered)?;
+            crate::say!(
+                "api-cannon: {error}; the results were written to {} instead",
+                fallback.display()
+            );
+            (rescue, Some(error))
+        }
+    };
     reports.write(&ended.results)?;
     if !output.quiet {
         crate::say!("{}", summary::render(&ended.results).trim_end());
@@ -370,6 +405,9 @@ fn fire(
             Destination::File(path) => crate::say!("results: {}", path.display()),
             Destination::Stdout => {}
         }
+    }
+    if let Some(error) = unwritten {
+        return Err(AppError::Write(error));
     }
     // A --fail-fast stop is a failure even if the final figures happen to pass.
     let failed = ended.results.thresholds.iter().any(|t| !t.passed)

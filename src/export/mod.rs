@@ -47,11 +47,20 @@ impl Destination {
         matches!(self, Destination::File(_))
     }
 
-    /// Checks, before anything is sent, that the file's folder takes a file.
+    /// Checks, before anything is sent, that the file's folder takes a file and that the
+    /// name is not a folder (the last rename would fail after the whole run).
     pub fn check_writable(&self) -> Result<(), WriteError> {
         match self {
             Destination::Stdout => Ok(()),
             Destination::File(path) => {
+                if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
+                    return Err(WriteError {
+                        path: path.clone(),
+                        source: std::io::Error::other(
+                            "it is a folder: name a file, e.g. results/run.json",
+                        ),
+                    });
+                }
                 let probe = temp_path(path);
                 let result = std::fs::File::create(&probe).map(drop);
                 let _ = std::fs::remove_file(&probe);
@@ -110,6 +119,36 @@ fn default_file_name(started: SystemTime) -> String {
     let digits: String = stamp.chars().filter(char::is_ascii_digit).collect();
     let (date, time) = digits.split_at(digits.len().min(8));
     format!("api-cannon-{date}-{time}.json")
+}
+
+/// Claims the default file name for a run started at `started` in the current folder:
+/// creates it (empty) so a run started in the same second picks the next suffix, though it
+/// only writes its results at the first checkpoint or the end.
+pub fn reserve_default_path(started: SystemTime) -> Result<PathBuf, WriteError> {
+    let name = default_file_name(started);
+    let stem = name.trim_end_matches(".json").to_owned();
+    let candidates = std::iter::once(name).chain((2..10_000).map(|n| format!("{stem}-{n}.json")));
+    let mut last = None;
+    for candidate in candidates.map(PathBuf::from) {
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
+            Ok(_) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(candidate),
+            Err(source) => {
+                return Err(WriteError {
+                    path: candidate,
+                    source,
+                });
+            }
+        }
+    }
+    Err(WriteError {
+        path: last.unwrap_or_default(),
+        source: std::io::Error::other("every suffixed name is taken"),
+    })
 }
 
 /// The default file name in `dir`, suffixed until no file of that name exists.

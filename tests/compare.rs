@@ -7,24 +7,18 @@ use std::path::PathBuf;
 use support::{TempDir, cannon, demo};
 
 fn run_named(dir: &TempDir, file: &str, url: &str) -> PathBuf {
-    let targets = dir.write(
-        &format!("{file}.toml"),
-        &format!("[[target]]\nname = \"api\"\nurl = \"{url}\"\n"),
-    );
+    let toml = format!("[[target]]\nname = \"api\"\nurl = \"{url}\"\n");
+    run_targets(dir, file, &toml, &["-n", "40", "-c", "2"])
+}
+
+/// Runs the targets file `toml` (written beside `file`) into `file`.
+fn run_targets(dir: &TempDir, file: &str, toml: &str, args: &[&str]) -> PathBuf {
+    let targets = dir.write(&format!("{file}.toml"), toml);
     let out = dir.join(file);
     let status = cannon()
-        .args([
-            "run",
-            "--targets",
-            targets.to_str().unwrap(),
-            "-n",
-            "40",
-            "-c",
-            "2",
-            "-q",
-            "-o",
-        ])
+        .args(["run", "--targets", targets.to_str().unwrap(), "-q", "-o"])
         .arg(&out)
+        .args(args)
         .status()
         .unwrap();
     assert!(status.success());
@@ -120,25 +114,10 @@ fn a_target_missing_from_the_current_run_fails_and_no_common_endpoint_is_an_erro
     let hello = format!("{}/hello", server.base_url());
     let baseline = run_named(&dir, "baseline.json", &hello);
     // The same endpoint under another name: a rename must not pass a gate unseen.
-    let renamed = dir.write(
-        "renamed.toml",
-        &format!("[[target]]\nname = \"api-v2\"\nurl = \"{hello}\"\n[[target]]\nname = \"api\"\nurl = \"{hello}\"\n"),
+    let renamed = format!(
+        "[[target]]\nname = \"api-v2\"\nurl = \"{hello}\"\n[[target]]\nname = \"api\"\nurl = \"{hello}\"\n"
     );
-    let both = dir.join("both.json");
-    let status = cannon()
-        .args([
-            "run",
-            "--targets",
-            renamed.to_str().unwrap(),
-            "-n",
-            "5",
-            "-q",
-            "-o",
-        ])
-        .arg(&both)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let both = run_targets(&dir, "both.json", &renamed, &["-n", "5"]);
     let (code, out) = compare(&both, &baseline, &[]);
     assert_eq!(code, Some(1), "{out}");
     assert!(
@@ -149,25 +128,8 @@ fn a_target_missing_from_the_current_run_fails_and_no_common_endpoint_is_an_erro
     assert!(out.contains("api-v2 (only in the current file)"), "{out}");
     assert_ne!(code, Some(2), "{out}");
 
-    let other = dir.write(
-        "other.toml",
-        &format!("[[target]]\nname = \"x\"\nurl = \"{hello}\"\n"),
-    );
-    let x = dir.join("x.json");
-    let status = cannon()
-        .args([
-            "run",
-            "--targets",
-            other.to_str().unwrap(),
-            "-n",
-            "5",
-            "-q",
-            "-o",
-        ])
-        .arg(&x)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let only_x = format!("[[target]]\nname = \"x\"\nurl = \"{hello}\"\n");
+    let x = run_targets(&dir, "x.json", &only_x, &["-n", "5"]);
     let output = cannon()
         .arg("compare")
         .arg(&baseline)

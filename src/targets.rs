@@ -202,6 +202,18 @@ pub enum TargetsError {
         /// The first definition.
         first: Place,
     },
+    /// Two steps of a flow share a name (or a step's `flow/step` name is taken).
+    #[error(
+        "{place}: duplicate step `{name}` (first defined at {first}): steps are named flow/step in the results, so each step name must be unique within its flow"
+    )]
+    DuplicateStep {
+        /// The second definition.
+        place: Place,
+        /// `flow/step`.
+        name: String,
+        /// The first definition.
+        first: Place,
+    },
     /// The file defines no target.
     #[error("{}: no targets: add at least one [[target]] table with a `name` and a `url` (or a [[flow]] with steps)", path.display())]
     Empty {
@@ -269,11 +281,14 @@ pub fn parse_file(
     }
     for raw_flow in &file.flow {
         let flow = ctx.flow(raw_flow, &defaults, targets.len())?;
-        // The whole flow first, then its steps (named `flow/step`), as `ctx.flow` returns them.
-        let places = std::iter::once(ctx.place(&raw_flow.name))
-            .chain(raw_flow.step.iter().map(|s| ctx.place(&s.name)));
-        for (target, place) in flow.iter().zip(places) {
-            note(&target.name, place)?;
+        note(&flow[0].name, ctx.place(&raw_flow.name))?;
+        for (target, raw_step) in flow[1..].iter().zip(&raw_flow.step) {
+            note(&target.name, ctx.place(&raw_step.name)).map_err(|e| match e {
+                TargetsError::Duplicate { place, name, first } => {
+                    TargetsError::DuplicateStep { place, name, first }
+                }
+                other => other,
+            })?;
         }
         targets.extend(flow);
     }

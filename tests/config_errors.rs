@@ -302,7 +302,7 @@ fn captures_outside_a_flow_and_flows_without_steps_are_explained() {
         &format!("{FLOW}[[flow.step]]\nname = \"create\"\nurl = \"BASE/items\"\n"),
         &[
             "targets.toml:8:8",
-            "duplicate target name `items/create`",
+            "duplicate step `items/create`",
             "targets.toml:4:8",
         ],
     );
@@ -343,5 +343,26 @@ fn bash_completes_the_options_of_a_subcommand() {
     assert!(
         reply.contains("--threshold") && reply.contains("--threads"),
         "{reply:?}"
+    );
+}
+
+#[test]
+fn flow_mistakes_name_the_step_and_the_flow() {
+    // A step without a url.
+    assert_rejected(
+        &format!("{FLOW}[[flow.step]]\nname = \"read\"\n"),
+        &[
+            "targets.toml:8:8",
+            "step `read` of flow `items`",
+            "field `url`",
+            "missing",
+        ],
+    );
+    // A misspelt capture name: the names that can be used are listed.
+    assert_rejected(
+        &format!(
+            "{FLOW}capture = {{ item_id = \"/id\" }}\n[[flow.step]]\nname = \"read\"\nurl = \"BASE/items/{{{{itemid}}}}\"\n"
+        ),
+        &["`{{itemid}}`", "captured by earlier steps: item_id"],
     );
 }

@@ -175,7 +175,12 @@ fn a_failed_status_ends_the_instance_under_its_kind() {
     // The update's If-Match names a version the item never had: 412, not the expected 2xx.
     let toml = CRUD.replace(r#""If-Match" = "{{etag}}""#, r#""If-Match" = "\"v9\"""#);
     let targets = write(&dir, &server.base_url(), &toml);
-    let run = run(&dir, &["--targets", &targets, "-n", "4", "-q"]);
+    let run = run(&dir, &["--targets", &targets, "-n", "4"]);
+    assert!(
+        run.stderr.contains("later steps skipped: items/delete 4"),
+        "the summary names what was skipped: {}",
+        run.stderr
+    );
     let update = run.endpoint("items/update");
     assert_eq!(update["error_kinds"]["status"], 4);
     assert_eq!(update["status"]["412"], 4);

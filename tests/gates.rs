@@ -324,3 +324,41 @@ fn dry_run_gives_the_exact_time_the_last_request_is_due() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_failing_gate_says_why_even_when_quiet_and_after_a_merge() {
+    let server = demo();
+    let dir = TempDir::new("quiet-gate");
+    let url = format!("{}/hello", server.base_url());
+    let out = dir.join("a.json");
+    let run = cannon()
+        .args([
+            "run",
+            url.as_str(),
+            "-n",
+            "3",
+            "-q",
+            "--threshold",
+            "p99<0ms",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("✗ p99<0ms"), "{stderr}");
+    let merged = cannon()
+        .arg("merge")
+        .arg(&out)
+        .args(["--threshold", "p99<0ms", "--threshold", "errors<1", "-o"])
+        .arg(dir.join("m.json"))
+        .output()
+        .unwrap();
+    assert_eq!(merged.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&merged.stderr);
+    assert!(
+        stderr.contains("✗ p99<0ms") && stderr.contains("✓ errors<1"),
+        "{stderr}"
+    );
+}

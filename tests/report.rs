@@ -337,3 +337,30 @@ fn a_flow_is_shown_as_a_flow_and_not_ranked_against_single_requests() {
     // Requests are still ranked among themselves (which one is slowest is up to timing).
     assert_eq!(page.matches("tile worst\"").count(), 1);
 }
+
+#[test]
+fn a_skipped_step_says_so_and_a_failing_one_is_not_ranked() {
+    let server = demo();
+    let dir = TempDir::new("report-skipped");
+    let toml = format!(
+        "[[target]]\nname = \"hello\"\nurl = \"{base}/hello\"\n\
+         [[flow]]\nname = \"broken\"\n\
+         [[flow.step]]\nname = \"fails\"\nurl = \"{base}/status/500\"\n\
+         [[flow.step]]\nname = \"never\"\nurl = \"{base}/hello\"\n",
+        base = server.base_url()
+    );
+    let targets = dir.write("targets.toml", &toml);
+    let (_, page) = run_with_report(
+        &dir,
+        "skipped",
+        &["--targets", targets.to_str().unwrap(), "-n", "3"],
+    );
+    assert!(
+        page.contains("broken/never: nothing was sent: all 3 skipped"),
+        "the chart note says why"
+    );
+    assert!(page.contains("skipped×3"));
+    // A step whose every response failed is not the "lowest p99".
+    let at = page.find("data-endpoint=\"broken/fails\"").unwrap();
+    assert!(page[at..at + 400].contains("no ok response"));
+}

@@ -69,8 +69,8 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
         }
     }
     let _ = match destination {
-        Destination::File(path) => writeln!(out, "results: {}", path.display()),
-        Destination::Stdout => writeln!(out, "results: stdout"),
+        Destination::File(path) => writeln!(out, "results would go to: {}", path.display()),
+        Destination::Stdout => writeln!(out, "results would go to: stdout"),
     };
     out
 }

@@ -27,7 +27,7 @@ pub mod signals;
 pub enum AppError {
     /// Bad targets file or URL arguments.
     #[error(transparent)]
-    Targets(#[from] TargetsError),
+    Targets(Box<TargetsError>),
     /// Bad TLS settings.
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
@@ -65,6 +65,14 @@ pub enum AppError {
     /// Threads, runtimes or signal handlers could not be set up.
     #[error("cannot start the run: {0}")]
     Runtime(#[from] std::io::Error),
+}
+
+impl From<TargetsError> for AppError {
+    /// Boxed: a targets error carries places and names, and would make every `Result` of
+    /// the app as large.
+    fn from(error: TargetsError) -> AppError {
+        AppError::Targets(Box::new(error))
+    }
 }
 
 impl AppError {
@@ -242,6 +250,11 @@ fn merge(args: MergeArgs) -> Result<u8, AppError> {
         html: None,
     };
     reports.write(&merged.results)?;
+    // The merge is the gate of a sharded run: its verdicts are shown, not only stored.
+    let lines = summary::threshold_lines(&merged.results, false);
+    if !lines.is_empty() {
+        crate::say!("{}", lines.trim_end());
+    }
     let failed = merged.results.thresholds.iter().any(|t| !t.passed);
     Ok(u8::from(failed))
 }
@@ -404,6 +417,12 @@ fn fire(
         match &destination {
             Destination::File(path) => crate::say!("results: {}", path.display()),
             Destination::Stdout => {}
+        }
+    } else {
+        // Quiet, but a gate that fails says why.
+        let failed = summary::threshold_lines(&ended.results, true);
+        if !failed.is_empty() {
+            crate::say!("{}", failed.trim_end());
         }
     }
     if let Some(error) = unwritten {

@@ -39,8 +39,15 @@ fn verdict(e: &EndpointComparison) -> String {
     } else {
         ""
     };
+    // The distributions can differ (D above critical) while p50 and p99 stay within the
+    // tolerance, or move apart: say so, or the label contradicts the figures beside it.
+    let within = if e.verdict == "no significant change" && e.ks.significant {
+        "; the distributions differ, but p50 and p99 did not both move one way beyond the tolerance"
+    } else {
+        ""
+    };
     format!(
-        "{}{errors} (KS D {:.4}, critical {:.4})",
+        "{}{errors} (KS D {:.4}, critical {:.4}{within})",
         e.verdict, e.ks.d, e.ks.critical
     )
 }
@@ -112,4 +119,27 @@ pub fn markdown(c: &Comparison) -> String {
         let _ = writeln!(out, "\nNot compared: {name}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::KsTest;
+
+    #[test]
+    fn a_significant_difference_within_the_tolerance_is_explained() {
+        let endpoint = |d: f64| EndpointComparison {
+            name: "items".into(),
+            verdict: "no significant change",
+            error_rate_rose: false,
+            ks: KsTest {
+                d,
+                critical: 0.5,
+                significant: d > 0.5,
+            },
+            metrics: Vec::new(),
+        };
+        assert!(verdict(&endpoint(0.8)).contains("the distributions differ, but p50 and p99"));
+        assert!(!verdict(&endpoint(0.2)).contains("differ"));
+    }
 }

@@ -322,13 +322,14 @@ impl Lane {
                 Some(value) => self.captured[capture.slot] = value,
                 None => {
                     let from = match &capture.from {
-                        CaptureSource::Body(pointer) => format!("at {pointer} in the body"),
-                        CaptureSource::Header(name) => format!("in the {name} header"),
+                        CaptureSource::Body(pointer) => {
+                            format!("at {pointer} in the body (absent, null, empty, or not JSON)")
+                        }
+                        CaptureSource::Header(name) => {
+                            format!("in the {name} header (absent, empty, or not text)")
+                        }
                     };
-                    return Err(format!(
-                        "`{}`: no value {from} (absent, null, empty, or not JSON)",
-                        capture.name
-                    ));
+                    return Err(format!("`{}`: no value {from}", capture.name));
                 }
             }
         }

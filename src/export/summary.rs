@@ -54,16 +54,7 @@ pub fn render(results: &Results) -> String {
     if let Some(line) = schedule_line(results) {
         let _ = writeln!(out, "{line}");
     }
-    for t in &results.thresholds {
-        let mark = if t.passed { "✓" } else { "✗" };
-        let on = t.endpoint.as_deref().unwrap_or("(all)");
-        let _ = writeln!(
-            out,
-            "{mark} {}  [{on}]  {}",
-            t.expr,
-            crate::thresholds::explain(t)
-        );
-    }
+    out.push_str(&threshold_lines(results, false));
     if results.run.insecure {
         let _ = writeln!(
             out,
@@ -87,18 +78,43 @@ fn flow_lines(r: &Results) -> Vec<String> {
     let flows = r.endpoints.iter().filter(|e| e.is_whole_flow());
     flows
         .map(|f| {
-            let skipped: u64 = r
-                .endpoints
-                .iter()
-                .filter(|e| f.steps.contains(&e.name))
-                .map(|e| e.skipped)
-                .sum();
+            let steps = r.endpoints.iter().filter(|e| f.steps.contains(&e.name));
+            let skipped: Vec<String> = steps
+                .filter(|e| e.skipped > 0)
+                .map(|e| format!("{} {}", e.name, e.skipped))
+                .collect();
+            let skipped = match skipped.is_empty() {
+                true => "no later step skipped".to_owned(),
+                false => format!("later steps skipped: {}", skipped.join(", ")),
+            };
             format!(
-                "flow {}: {} (end to end over {} complete instances; {} failed, {skipped} later steps skipped)",
+                "flow {}: {} (end to end over {} complete instances; {} failed; {skipped})",
                 f.name, f.url, f.ok, f.errors
             )
         })
         .collect()
+}
+
+/// A line per threshold (`✓`/`✗`, expression, endpoint, measured against limit); with
+/// `failed_only`, the failed ones: what `--quiet` and `merge` still print, as a gate that
+/// fails must say why.
+pub fn threshold_lines(results: &Results, failed_only: bool) -> String {
+    let mut out = String::new();
+    for t in results
+        .thresholds
+        .iter()
+        .filter(|t| !failed_only || !t.passed)
+    {
+        let mark = if t.passed { "✓" } else { "✗" };
+        let on = t.endpoint.as_deref().unwrap_or("(all)");
+        let _ = writeln!(
+            out,
+            "{mark} {}  [{on}]  {}",
+            t.expr,
+            crate::thresholds::explain(t)
+        );
+    }
+    out
 }
 
 fn schedule_line(r: &Results) -> Option<String> {

@@ -67,7 +67,8 @@ pub(super) struct Defaults {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTarget {
     pub name: Spanned<String>,
-    url: Spanned<String>,
+    // Optional here so a missing one is reported with its target (or step) and flow.
+    url: Option<Spanned<String>>,
     method: Option<Spanned<String>>,
     #[serde(default)]
     headers: BTreeMap<String, Spanned<String>>,
@@ -310,9 +311,13 @@ impl Context<'_> {
             return Err(self.error(capture, owner, "capture", problem));
         }
         let scope = &within.scope;
-        let url_text = self.expand(&raw.url, owner, "url")?;
-        let (url_text, path_template) = self.url_template(&raw.url, owner, &url_text, scope)?;
-        let url = parse_url(&url_text).map_err(|p| self.error(&raw.url, owner, "url", p))?;
+        let Some(raw_url) = &raw.url else {
+            let problem = "missing: every request needs url = \"http://HOST/PATH\" (or https://)";
+            return Err(self.error(&raw.name, owner, "url", problem.to_owned()));
+        };
+        let url_text = self.expand(raw_url, owner, "url")?;
+        let (url_text, path_template) = self.url_template(raw_url, owner, &url_text, scope)?;
+        let url = parse_url(&url_text).map_err(|p| self.error(raw_url, owner, "url", p))?;
         let method = match &raw.method {
             Some(m) => parse_method(m.get_ref()).map_err(|p| self.error(m, owner, "method", p))?,
             None => http::Method::GET,
@@ -361,7 +366,7 @@ impl Context<'_> {
             name: name.clone(),
             method,
             url,
-            display_url: mask_password(raw.url.get_ref()),
+            display_url: mask_password(raw_url.get_ref()),
             headers,
             body: self.body(raw, owner)?,
             expect_status,

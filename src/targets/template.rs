@@ -167,6 +167,17 @@ fn piece(name: &str, scope: &Scope<'_>) -> Result<Piece, String> {
     if let Some(captured) = scope.captured(name)? {
         return Ok(captured);
     }
+    let usable: Vec<&str> = scope
+        .captures
+        .iter()
+        .zip(scope.available)
+        .filter(|(_, available)| **available)
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let captured_here = match usable.is_empty() {
+        true => String::new(),
+        false => format!("; captured by earlier steps: {}", usable.join(", ")),
+    };
     Ok(match name {
         "iteration" => Piece::Iteration,
         "lane" => Piece::Lane,
@@ -197,7 +208,7 @@ fn piece(name: &str, scope: &Scope<'_>) -> Result<Piece, String> {
             }
             None => {
                 return Err(format!(
-                    "unknown template value `{{{{{name}}}}}`: use one of {NAMES}, or in a flow step a name an earlier step captures"
+                    "unknown template value `{{{{{name}}}}}`: use one of {NAMES}, or in a flow step a name an earlier step captures{captured_here}"
                 ));
             }
         },

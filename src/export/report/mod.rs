@@ -147,10 +147,12 @@ fn header(page: &mut String, inputs: &[Labeled<'_>]) {
 
 fn callouts(page: &mut String, all: &[Series<'_>]) {
     page.push_str("<h2>Endpoints</h2>\n<div class=\"tiles\">\n");
-    // Flows are ranked apart: their end-to-end p99 adds up several requests.
+    // Flows are ranked apart: their end-to-end p99 adds up several requests. An endpoint
+    // with no ok response is not ranked either: its fast failures are not "lowest p99".
+    let ranked = |s: &&Series<'_>| !s.endpoint.is_whole_flow() && s.endpoint.ok > 0;
     let p99s: Vec<f64> = all
         .iter()
-        .filter(|s| !s.endpoint.is_whole_flow())
+        .filter(ranked)
         .filter_map(|s| s.endpoint.latency_ms.p99)
         .collect();
     let best = p99s.iter().copied().fold(f64::MAX, f64::min);
@@ -161,6 +163,7 @@ fn callouts(page: &mut String, all: &[Series<'_>]) {
         // Standing is by p99 and said in words too, never by colour alone.
         let (class, standing) = match l.p99 {
             _ if e.is_whole_flow() => ("tile", "flow, end to end"),
+            _ if e.ok == 0 => ("tile", "no ok response"),
             Some(p) if p99s.len() > 1 && p == best => ("tile best", "lowest p99"),
             Some(p) if p99s.len() > 1 && p == worst => ("tile worst", "highest p99"),
             _ => ("tile", ""),
@@ -325,6 +328,15 @@ fn over_time(page: &mut String, all: &[Series<'_>]) {
         both_scales("mean latency, every endpoint", means),
     );
     for s in all {
+        if s.endpoint.requests == 0 && s.endpoint.skipped > 0 {
+            let _ = writeln!(
+                page,
+                "<p class=\"note\">{}: nothing was sent: all {} skipped, as an earlier step of the flow failed.</p>",
+                escape(&s.name),
+                s.endpoint.skipped
+            );
+            continue;
+        }
         let title = format!(
             "{}: min, mean, p99, max per {} s",
             s.name, s.endpoint.timeline_bucket_s
@@ -382,11 +394,14 @@ fn outcomes(page: &mut String, all: &[Series<'_>], inputs: &[Labeled<'_>]) {
     page.push_str("</tr>\n");
     for s in all {
         let e = s.endpoint;
-        let statuses: Vec<String> = e
+        let mut statuses: Vec<String> = e
             .status
             .iter()
             .map(|(code, n)| format!("{code}×{n}"))
             .collect();
+        if e.skipped > 0 {
+            statuses.push(format!("skipped×{}", e.skipped));
+        }
         let _ = write!(
             page,
             "<tr><td>{}</td><td>{}</td>",

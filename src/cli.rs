@@ -233,7 +233,7 @@ pub struct OutputArgs {
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_positive_duration)]
     pub checkpoint: Duration,
 
-    /// No progress display and no summary (errors are still printed).
+    /// No progress display and no summary (errors and failed thresholds are still printed).
     #[arg(short = 'q', long)]
     pub quiet: bool,
 

@@ -560,7 +560,9 @@ pub struct Exchange {
     /// Where a redirect points, when the template follows redirects and this is one.
     redirect: Option<String>,
     /// The response's headers and body, when the template keeps them.
-    pub kept: Option<Kept>,
+    /// Boxed: an exchange is moved through several futures per request, and a header map
+    /// inline would make every one of those moves ~130 bytes larger for a rare case.
+    pub kept: Option<Box<Kept>>,
 }
 
 /// A response kept for captures.
@@ -679,7 +681,7 @@ impl Connection {
         };
         let kept = match template.keep_response {
             // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
-            true => Some(Box::pin(read_kept(response)).await?),
+            true => Some(Box::new(Box::pin(read_kept(response)).await?)),
             false => {
                 let mut body = response.into_body();
                 while let Some(frame) = body.frame().await {

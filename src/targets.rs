@@ -82,6 +82,15 @@ impl Target {
     pub fn is_whole_flow(&self) -> bool {
         matches!(self.flow, Some(FlowRole::Whole { .. }))
     }
+
+    /// The method as shown in results and the dry run: `FLOW` for a whole flow (which
+    /// sends nothing itself), else the HTTP method.
+    pub fn method_label(&self) -> &str {
+        match self.is_whole_flow() {
+            true => "FLOW",
+            false => self.method.as_str(),
+        }
+    }
 }
 
 /// A target's part in a `[[flow]]`.

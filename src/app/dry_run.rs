@@ -50,10 +50,7 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
         .max()
         .unwrap_or(0);
     for t in &plan.targets {
-        let method = match t.is_whole_flow() {
-            true => "FLOW".to_owned(),
-            false => t.method.to_string(),
-        };
+        let method = t.method_label();
         let _ = writeln!(
             out,
             "  {:<width$}  {method:<7} {}  (timeout {})",

@@ -228,10 +228,7 @@ impl EndpointResult {
                     .collect(),
                 _ => Vec::new(),
             },
-            method: match target.is_whole_flow() {
-                true => "FLOW".to_owned(),
-                false => target.method.to_string(),
-            },
+            method: target.method_label().to_owned(),
             url: target.display_url.clone(),
             timeout_ms: duration_ms(target.timeout),
             skipped: s.skipped,

@@ -43,16 +43,8 @@ fn compare(baseline: &PathBuf, current: &PathBuf, extra: &[&str]) -> (Option<i32
 fn a_slower_endpoint_fails_and_a_faster_one_passes() {
     let server = demo();
     let dir = TempDir::new("compare");
-    let fast = run_named(
-        &dir,
-        "fast.json",
-        &format!("{}/delay/5ms", server.base_url()),
-    );
-    let slow = run_named(
-        &dir,
-        "slow.json",
-        &format!("{}/delay/20ms", server.base_url()),
-    );
+    let fast = run_named(&dir, "fast.json", &server.url("/delay/5ms"));
+    let slow = run_named(&dir, "slow.json", &server.url("/delay/20ms"));
 
     let (code, text) = compare(&fast, &slow, &[]);
     assert_eq!(code, Some(1), "{text}");
@@ -82,12 +74,8 @@ fn a_slower_endpoint_fails_and_a_faster_one_passes() {
 fn a_rising_error_rate_fails() {
     let server = demo();
     let dir = TempDir::new("compare-errors");
-    let good = run_named(&dir, "good.json", &format!("{}/hello", server.base_url()));
-    let bad = run_named(
-        &dir,
-        "bad.json",
-        &format!("{}/status/503", server.base_url()),
-    );
+    let good = run_named(&dir, "good.json", &server.url("/hello"));
+    let bad = run_named(&dir, "bad.json", &server.url("/status/503"));
     let (code, text) = compare(&good, &bad, &["--tolerance", "50%"]);
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("error rate rose"), "{text}");
@@ -111,7 +99,7 @@ fn unreadable_files_and_bad_tolerances_exit_2() {
 fn a_target_missing_from_the_current_run_fails_and_no_common_endpoint_is_an_error() {
     let server = demo();
     let dir = TempDir::new("compare-missing");
-    let hello = format!("{}/hello", server.base_url());
+    let hello = server.url("/hello");
     let baseline = run_named(&dir, "baseline.json", &hello);
     // The same endpoint under another name: a rename must not pass a gate unseen.
     let renamed = format!(

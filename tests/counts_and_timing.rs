@@ -51,7 +51,7 @@ fn sends_exactly_iterations_times_concurrency_per_endpoint_in_bursts() {
 fn free_running_lanes_still_send_exact_counts() {
     let server = demo();
     let dir = TempDir::new("free");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(
         &dir,
         &[url.as_str(), "-n", "250", "-c", "8", "--threads", "2"],
@@ -67,7 +67,7 @@ fn free_running_lanes_still_send_exact_counts() {
 fn a_20ms_server_delay_measures_20_to_22ms() {
     let server = demo();
     let dir = TempDir::new("delay");
-    let url = format!("{}/delay/20ms", server.base_url());
+    let url = server.url("/delay/20ms");
     let run = run(&dir, &[url.as_str(), "-n", "40", "-c", "1"]);
     let latency = &run.json()["endpoints"][0]["latency_ms"];
     let p50 = latency["p50"].as_f64().unwrap();
@@ -86,8 +86,8 @@ fn a_20ms_server_delay_measures_20_to_22ms() {
 fn the_histogram_decodes_to_every_timed_request() {
     let server = demo();
     let dir = TempDir::new("histogram");
-    let ok = format!("{}/hello", server.base_url());
-    let failing = format!("{}/status/503", server.base_url());
+    let ok = server.url("/hello");
+    let failing = server.url("/status/503");
     let refused = format!("http://127.0.0.1:{}/", support::refused_port());
     let run = run(
         &dir,
@@ -132,7 +132,7 @@ fn the_histogram_decodes_to_every_timed_request() {
 #[test]
 fn output_dash_puts_only_json_on_stdout() {
     let server = demo();
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let output = cannon()
         .args(["run", url.as_str(), "-n", "3", "-o", "-"])
         .output()
@@ -152,7 +152,7 @@ fn output_dash_puts_only_json_on_stdout() {
 fn duration_stops_a_run_and_says_so() {
     let server = demo();
     let dir = TempDir::new("duration");
-    let url = format!("{}/delay/1ms", server.base_url());
+    let url = server.url("/delay/1ms");
     let run = run(&dir, &[url.as_str(), "-z", "600ms", "-c", "2"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let json = run.json();
@@ -171,7 +171,7 @@ fn duration_stops_a_run_and_says_so() {
 fn fresh_connections_open_one_connection_per_request() {
     let server = demo();
     let dir = TempDir::new("fresh");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(
         &dir,
         &[url.as_str(), "-n", "15", "-c", "2", "--fresh-connections"],
@@ -193,7 +193,7 @@ fn fresh_connections_open_one_connection_per_request() {
 fn the_timeline_accounts_for_every_request() {
     let server = demo();
     let dir = TempDir::new("timeline");
-    let url = format!("{}/delay/2ms", server.base_url());
+    let url = server.url("/delay/2ms");
     let run = run(
         &dir,
         &[url.as_str(), "-n", "12", "-c", "2", "--sleep", "40ms"],
@@ -224,7 +224,7 @@ fn the_timeline_accounts_for_every_request() {
 fn keep_alive_splits_latency_into_new_and_reused_connections() {
     let server = demo();
     let dir = TempDir::new("reuse");
-    let url = format!("{}/delay/2ms", server.base_url());
+    let url = server.url("/delay/2ms");
     let run = run(&dir, &[url.as_str(), "-n", "10", "-c", "2"]);
     let e = &run.json()["endpoints"][0];
     assert_eq!(e["new_connections"], 2);
@@ -243,7 +243,7 @@ fn keep_alive_splits_latency_into_new_and_reused_connections() {
 fn outliers_find_the_cold_starts() {
     let server = demo();
     let dir = TempDir::new("outliers");
-    let url = format!("{}/slipspace/csharp", server.base_url());
+    let url = server.url("/slipspace/csharp");
     let run = run(
         &dir,
         &[url.as_str(), "-n", "6", "-c", "2", "--sleep", "10ms"],
@@ -279,7 +279,7 @@ fn a_closed_stderr_loses_nothing() {
     let server = demo();
     let dir = TempDir::new("closed-stderr");
     let out = dir.join("results.json");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let mut child = cannon()
         .args(["run", url.as_str(), "-n", "5", "-o"])
         .arg(&out)
@@ -329,7 +329,7 @@ fn connect_to_aims_a_name_at_an_address_and_keeps_the_host_header() {
 fn responses_are_not_compressed_by_default() {
     let server = demo();
     let dir = TempDir::new("uncompressed");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     run(&dir, &[url.as_str(), "-n", "2"]);
     assert_eq!(
         server.requests_with_header("accept-encoding", "gzip, br"),
@@ -341,7 +341,7 @@ fn responses_are_not_compressed_by_default() {
 fn http2_with_prior_knowledge_reaches_the_server_as_http2() {
     let server = demo();
     let dir = TempDir::new("h2c");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let h2 = run(&dir, &[url.as_str(), "-n", "4", "-c", "2", "--http2"]);
     let e = &h2.json()["endpoints"][0];
     assert_eq!(e["ok"], 8, "{}", h2.stderr);
@@ -421,7 +421,7 @@ fn proxies_come_from_the_environment_only_when_asked() {
     let server = demo();
     let proxy = support::ProxyServer::start();
     let dir = TempDir::new("proxy");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let fire = |extra: &[&str], no_proxy: &str| {
         let out = dir.join("results.json");
         let output = cannon()
@@ -506,7 +506,7 @@ fn every_shard_of_an_every_schedule_numbers_its_requests_apart() {
 fn runs_started_together_never_share_a_default_results_file() {
     let server = demo();
     let dir = TempDir::new("same-second");
-    let url = format!("{}/delay/200ms", server.base_url());
+    let url = server.url("/delay/200ms");
     // Both start within the same second, and write only at the end.
     let children: Vec<_> = (0..2)
         .map(|_| {

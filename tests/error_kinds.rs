@@ -34,7 +34,7 @@ fn a_refused_port_is_a_connect_error() {
 #[test]
 fn a_slow_response_is_a_timeout() {
     let server = demo();
-    let e = kinds_for(&format!("{}/delay/3s", server.base_url()), &["-t", "150ms"]);
+    let e = kinds_for(&server.url("/delay/3s"), &["-t", "150ms"]);
     assert_eq!(e["error_kinds"]["timeout"], 8);
     assert_eq!(
         e["error_details"]["timeout"],
@@ -76,7 +76,7 @@ fn a_truncated_body_is_a_body_error() {
 #[test]
 fn a_500_is_a_status_error_and_still_timed() {
     let server = demo();
-    let e = kinds_for(&format!("{}/status/500", server.base_url()), &[]);
+    let e = kinds_for(&server.url("/status/500"), &[]);
     assert_eq!(e["error_kinds"]["status"], 8);
     assert_eq!(e["status"]["500"], 8);
     assert!(
@@ -115,7 +115,7 @@ fn redirects_are_a_status_by_default_and_followed_on_request() {
     let server = demo();
     let other = demo();
     let dir = TempDir::new("redirects");
-    let chain = format!("{}/redirect/3", server.base_url());
+    let chain = server.url("/redirect/3");
     // Not followed: the 302 is the response (an unexpected status, timed).
     let plain = run(&dir, &[chain.as_str(), "-n", "2"]);
     assert_eq!(plain.json()["endpoints"][0]["status"]["302"], 2);

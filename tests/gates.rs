@@ -9,7 +9,7 @@ use support::{TempDir, assert_valid, cannon, demo, finish, run};
 fn a_failed_threshold_exits_1_and_says_so_everywhere() {
     let server = demo();
     let dir = TempDir::new("gate-fail");
-    let url = format!("{}/delay/20ms", server.base_url());
+    let url = server.url("/delay/20ms");
     let junit = dir.join("junit.xml");
     let markdown = dir.join("summary.md");
     let out = dir.join("results.json");
@@ -104,7 +104,7 @@ fn a_failed_threshold_exits_1_and_says_so_everywhere() {
 fn passing_thresholds_exit_0() {
     let server = demo();
     let dir = TempDir::new("gate-pass");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(
         &dir,
         &[
@@ -179,7 +179,7 @@ fn a_bad_threshold_is_a_usage_error_that_shows_the_form() {
     ] {
         let output = cannon()
             .arg("run")
-            .arg(format!("{}/hello", server.base_url()))
+            .arg(server.url("/hello"))
             .args(&args)
             .output()
             .unwrap();
@@ -206,7 +206,7 @@ fn a_bad_threshold_is_a_usage_error_that_shows_the_form() {
 fn fail_fast_stops_once_an_error_count_can_no_longer_pass() {
     let server = demo();
     let dir = TempDir::new("fail-fast");
-    let url = format!("{}/status/500", server.base_url());
+    let url = server.url("/status/500");
     let run = run(
         &dir,
         &[
@@ -236,7 +236,7 @@ fn fail_fast_stops_once_an_error_count_can_no_longer_pass() {
 #[test]
 fn dry_run_describes_the_plan_and_sends_nothing() {
     let server = demo();
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let output = cannon()
         .args([
             "run",
@@ -280,7 +280,7 @@ fn dry_run_describes_the_plan_and_sends_nothing() {
 fn fail_fast_stops_at_a_checkpoint_where_a_latency_threshold_failed() {
     let server = demo();
     let dir = TempDir::new("fail-fast-checkpoint");
-    let url = format!("{}/delay/20ms", server.base_url());
+    let url = server.url("/delay/20ms");
     let run = run(
         &dir,
         &[
@@ -329,7 +329,7 @@ fn dry_run_gives_the_exact_time_the_last_request_is_due() {
 fn a_failing_gate_says_why_even_when_quiet_and_after_a_merge() {
     let server = demo();
     let dir = TempDir::new("quiet-gate");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let out = dir.join("a.json");
     let run = cannon()
         .args([

@@ -54,7 +54,7 @@ fn interrupt_and_check(signal_name: &str, expected_code: i32) {
     let server = demo();
     let dir = TempDir::new("signal");
     let out = dir.join("results.json");
-    let url = format!("{}/delay/5ms", server.base_url());
+    let url = server.url("/delay/5ms");
     let child = start_long_run(&url, &out);
     let checkpoint = wait_for_checkpoint(&out);
     assert_eq!(checkpoint["run"]["complete"], false);
@@ -93,7 +93,7 @@ fn a_second_ctrl_c_abandons_requests_in_flight() {
     let server = demo();
     let dir = TempDir::new("second");
     let out = dir.join("results.json");
-    let url = format!("{}/delay/30s", server.base_url());
+    let url = server.url("/delay/30s");
     let child = start_long_run(&url, &out);
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.requests_to("/delay/30s") < 2 {
@@ -126,7 +126,7 @@ fn results_that_cannot_be_written_at_the_end_go_to_a_fallback_file() {
     let dir = TempDir::new("vanishing-folder");
     let folder = dir.join("out");
     std::fs::create_dir(&folder).unwrap();
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let child = cannon()
         .args([
             "run",

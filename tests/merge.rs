@@ -34,8 +34,8 @@ fn merge(args: &[&str]) -> (Option<i32>, serde_json::Value, String) {
 fn three_processes_merge_into_exact_totals_and_histograms() {
     let server = demo();
     let dir = TempDir::new("merge");
-    let fast = format!("{}/hello", server.base_url());
-    let slow = format!("{}/delay/3ms", server.base_url());
+    let fast = server.url("/hello");
+    let slow = server.url("/delay/3ms");
     let files: Vec<PathBuf> = (0..3)
         .map(|i| {
             run_to(
@@ -123,7 +123,7 @@ fn three_processes_merge_into_exact_totals_and_histograms() {
 fn shards_split_the_work_and_merge_back_to_the_whole() {
     let server = demo();
     let dir = TempDir::new("shards");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let files: Vec<PathBuf> = (0..3)
         .map(|i| {
             run_to(
@@ -176,19 +176,9 @@ fn mismatched_files_are_refused_unless_union_and_thresholds_apply_again() {
     let a = run_to(
         &dir,
         "a.json",
-        &[
-            &format!("{}/hello", server.base_url()),
-            "-n",
-            "3",
-            "--threshold",
-            "errors<=0",
-        ],
+        &[&server.url("/hello"), "-n", "3", "--threshold", "errors<=0"],
     );
-    let b = run_to(
-        &dir,
-        "b.json",
-        &[&format!("{}/status/500", server.base_url()), "-n", "3"],
-    );
+    let b = run_to(&dir, "b.json", &[&server.url("/status/500"), "-n", "3"]);
     let (code, _, stderr) = merge(&[a.to_str().unwrap(), b.to_str().unwrap()]);
     assert_eq!(code, Some(2));
     assert!(
@@ -225,7 +215,7 @@ fn other_schema_versions_and_garbage_are_named() {
         );
     }
     let server = demo();
-    let one = run(&dir, &[&format!("{}/hello", server.base_url()), "-n", "2"]);
+    let one = run(&dir, &[&server.url("/hello"), "-n", "2"]);
     assert_eq!(one.code, Some(0));
 }
 
@@ -233,7 +223,7 @@ fn other_schema_versions_and_garbage_are_named() {
 fn merge_writes_junit_and_markdown_reports_of_the_whole() {
     let server = demo();
     let dir = TempDir::new("merge-reports");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let a = run_to(&dir, "a.json", &[url.as_str(), "-n", "2"]);
     let b = run_to(&dir, "b.json", &[url.as_str(), "-n", "3"]);
     let (junit, markdown) = (dir.join("junit.xml"), dir.join("summary.md"));
@@ -276,7 +266,7 @@ fn merge_writes_junit_and_markdown_reports_of_the_whole() {
 fn a_threshold_naming_no_endpoint_of_the_merge_is_refused() {
     let server = demo();
     let dir = TempDir::new("merge-typo");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let a = run_to(&dir, "a.json", &[url.as_str(), "-n", "3"]);
     let out = dir.join("merged.json");
     let (code, _, stderr) = merge(&[
@@ -298,7 +288,7 @@ fn a_threshold_naming_no_endpoint_of_the_merge_is_refused() {
 fn merging_one_file_changes_none_of_its_figures() {
     let server = demo();
     let dir = TempDir::new("merge-one");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     // Fresh connections: every request has connect-phase figures.
     let a = run_to(
         &dir,

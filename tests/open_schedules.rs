@@ -21,7 +21,7 @@ fn a_one_second_freeze_shows_in_corrected_latency_for_every_request_due_during_i
     let dir = TempDir::new("freeze");
     // Request 50 freezes the server for 1 s. At 100/s, ~100 of the 300 requests are due
     // during the freeze; with one connection they queue behind it.
-    let url = format!("{}/freeze/50/1s", server.base_url());
+    let url = server.url("/freeze/50/1s");
     let run = run(
         &dir,
         &[
@@ -54,7 +54,7 @@ fn a_one_second_freeze_shows_in_corrected_latency_for_every_request_due_during_i
 fn a_rate_ramps_up_linearly_then_holds() {
     let server = demo();
     let dir = TempDir::new("ramp");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(
         &dir,
         &[
@@ -92,7 +92,7 @@ fn a_rate_ramps_up_linearly_then_holds() {
 fn every_keeps_its_clock_while_the_server_is_slow() {
     let server = demo();
     let dir = TempDir::new("every");
-    let url = format!("{}/delay/250ms", server.base_url());
+    let url = server.url("/delay/250ms");
     let run = run(
         &dir,
         &[url.as_str(), "--every", "100ms", "-c", "2", "-n", "5"],
@@ -123,7 +123,7 @@ fn a_rate_beyond_the_machine_is_flagged_as_saturated() {
     let _alone = CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let server = demo();
     let dir = TempDir::new("saturated");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let out = dir.join("results.json");
     let output = support::cannon()
         .args([
@@ -162,7 +162,7 @@ fn a_gentle_rate_is_not_flagged() {
     let _alone = CPU_HEAVY.lock().unwrap_or_else(|e| e.into_inner());
     let server = demo();
     let dir = TempDir::new("gentle");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(&dir, &[url.as_str(), "--rate", "50", "-n", "25"]);
     let health = &run.json()["run"]["health"];
     assert_eq!(health["saturated"], false, "{health}");
@@ -185,14 +185,17 @@ fn open_schedules_need_a_stopping_point() {
 fn a_rate_for_a_duration_sends_nothing_due_after_it() {
     let server = demo();
     let dir = TempDir::new("rate-duration");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(&dir, &[url.as_str(), "--rate", "100", "-z", "1s"]);
     let requests = run.json()["totals"]["requests"].as_u64().unwrap();
     let unfinished = run.json()["endpoints"][0]["unfinished"].as_u64().unwrap();
     // 100 requests are due in [0, 1 s); none after. Each sent one is either counted or, if
     // still in flight at the deadline, `unfinished`; one the generator could not start
     // before the deadline is not sent at all (a few, at most, on a loaded machine).
-    assert!((95..=100).contains(&(requests + unfinished)), "{requests} + {unfinished}");
+    assert!(
+        (95..=100).contains(&(requests + unfinished)),
+        "{requests} + {unfinished}"
+    );
     assert!(
         server.requests_to("/hello") <= 100,
         "{}",
@@ -205,7 +208,7 @@ fn a_rate_for_a_duration_sends_nothing_due_after_it() {
 fn a_schedule_with_nothing_more_due_still_runs_for_its_duration() {
     let server = demo();
     let dir = TempDir::new("every-duration");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     // One burst is due (at 0); the next would be at 5 s, after the 1 s duration.
     let run = run(
         &dir,
@@ -229,7 +232,7 @@ fn a_schedule_with_nothing_more_due_still_runs_for_its_duration() {
 fn requests_cut_short_by_the_duration_are_counted_as_unfinished() {
     let server = demo();
     let dir = TempDir::new("unfinished");
-    let url = format!("{}/delay/300ms", server.base_url());
+    let url = server.url("/delay/300ms");
     // 20 are due in the second; the last ones are still waiting on the server at its end.
     let run = run(&dir, &[url.as_str(), "--rate", "20", "-z", "1s"]);
     let e = &run.json()["endpoints"][0];

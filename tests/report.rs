@@ -88,7 +88,7 @@ fn the_report_is_one_self_contained_page_with_every_section() {
 fn several_files_are_overlaid_with_their_labels() {
     let server = demo();
     let dir = TempDir::new("report-overlay");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let (_, _) = run_with_report(&dir, "a", &[url.as_str(), "-n", "5"]);
     let (_, _) = run_with_report(&dir, "b", &[url.as_str(), "-n", "5"]);
     let out = dir.join("both.html");
@@ -115,7 +115,7 @@ fn incomplete_and_error_only_runs_render_with_a_note() {
     let refused = format!("http://127.0.0.1:{}/", support::refused_port());
     let (_, html) = run_with_report(&dir, "errors", &[refused.as_str(), "-n", "3"]);
     assert!(html.contains("no timed response to draw"), "error-only run");
-    let failing = format!("{}/status/500", server.base_url());
+    let failing = server.url("/status/500");
     let (json, html) = run_with_report(
         &dir,
         "stopped",

@@ -40,7 +40,7 @@ fn a_complete_run_with_every_outcome_matches_the_schema() {
 fn a_duration_run_matches_the_schema() {
     let server = demo();
     let dir = TempDir::new("schema-duration");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(&dir, &[url.as_str(), "-z", "300ms", "-c", "3"]);
     assert!(run.json()["run"]["iterations"].is_null());
     assert_valid(run.json());
@@ -50,7 +50,7 @@ fn a_duration_run_matches_the_schema() {
 fn the_schema_rejects_what_readers_would_choke_on() {
     let server = demo();
     let dir = TempDir::new("schema-negative");
-    let url = format!("{}/hello", server.base_url());
+    let url = server.url("/hello");
     let run = run(&dir, &[url.as_str(), "-n", "2"]);
     let validator = validator();
     let mut renamed = run.json().clone();

@@ -84,6 +84,11 @@ impl DemoServer {
         format!("{scheme}://{}", self.addr)
     }
 
+    /// `base_url()` followed by `path` (`/hello`): a URL on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url())
+    }
+
     /// Requests the server has received for exactly `path` (the server's own count).
     pub fn requests_to(&self, path: &str) -> u64 {
         self.state.count(path)

@@ -98,6 +98,22 @@ fn capture_source(text: &str) -> Result<CaptureSource, String> {
     ))
 }
 
+/// The parts of a request rendered per request; `None` when nothing is templated.
+fn templates(
+    path: Option<Template>,
+    headers: Vec<(http::HeaderName, Template)>,
+    body: Option<Template>,
+) -> Option<Arc<TargetTemplates>> {
+    match (path, headers.is_empty(), body) {
+        (None, true, None) => None,
+        (path, _, body) => Some(Arc::new(TargetTemplates {
+            path,
+            headers,
+            body,
+        })),
+    }
+}
+
 /// `[defaults]` after validation.
 pub(super) struct ResolvedDefaults {
     timeout: Duration,
@@ -283,73 +299,25 @@ impl Context<'_> {
         }
     }
 
+    /// A `[[target]]` (or, `within` a flow, a `[[flow.step]]`) validated, `defaults`
+    /// applied where it sets nothing of its own.
     pub fn target(
         &self,
         raw: &RawTarget,
         defaults: &ResolvedDefaults,
         within: Within<'_>,
     ) -> Result<Target, TargetsError> {
-        let short = raw.name.get_ref();
-        if short.trim().is_empty() {
-            let what = if within.flow.is_some() {
-                "a flow step"
-            } else {
-                "a target"
-            };
-            return Err(self.error(&raw.name, what, "name", "must not be empty".to_owned()));
-        }
-        let (name, owner) = match within.flow {
-            Some(flow) => (
-                format!("{flow}/{short}"),
-                format!("step `{short}` of flow `{flow}`"),
-            ),
-            None => (short.clone(), format!("target `{short}`")),
-        };
+        let (name, owner) = self.names(raw, within)?;
         let (name, owner) = (&name, owner.as_str());
-        if let (Some(capture), None) = (&raw.capture, within.flow) {
-            let problem = "captures belong to flow steps: move this request into a [[flow]] as a [[flow.step]]".to_owned();
-            return Err(self.error(capture, owner, "capture", problem));
-        }
         let scope = &within.scope;
-        let Some(raw_url) = &raw.url else {
-            let problem = "missing: every request needs url = \"http://HOST/PATH\" (or https://)";
-            return Err(self.error(&raw.name, owner, "url", problem.to_owned()));
-        };
-        let url_text = self.expand(raw_url, owner, "url")?;
-        let (url_text, path_template) = self.url_template(raw_url, owner, &url_text, scope)?;
-        let url = parse_url(&url_text).map_err(|p| self.error(raw_url, owner, "url", p))?;
+        let (url, display_url, path_template) = self.url(raw, owner, scope)?;
         let method = match &raw.method {
             Some(m) => parse_method(m.get_ref()).map_err(|p| self.error(m, owner, "method", p))?,
             None => http::Method::GET,
         };
-        let mut headers = defaults.headers.clone();
-        let mut header_templates = defaults.header_templates.clone();
-        self.add_headers(
-            &mut headers,
-            &mut header_templates,
-            &raw.headers,
-            owner,
-            scope,
-        )?;
-        let body_template = match &raw.body {
-            Some(body) => self.template(
-                body,
-                owner,
-                "body",
-                &self.expand(body, owner, "body")?,
-                0,
-                scope,
-            )?,
-            None => None,
-        };
-        let templates = match (path_template, header_templates.is_empty(), body_template) {
-            (None, true, None) => None,
-            (path, _, body) => Some(Arc::new(TargetTemplates {
-                path,
-                headers: header_templates,
-                body,
-            })),
-        };
+        let (headers, header_templates) = self.headers(raw, defaults, owner, scope)?;
+        let body_template = self.body_template(raw, owner, scope)?;
+        let templates = templates(path_template, header_templates, body_template);
         let expect_status = match &raw.expect_status {
             Some(c) => {
                 parse_statuses(c.get_ref()).map_err(|p| self.error(c, owner, "expect_status", p))?
@@ -366,7 +334,7 @@ impl Context<'_> {
             name: name.clone(),
             method,
             url,
-            display_url: mask_password(raw_url.get_ref()),
+            display_url,
             headers,
             body: self.body(raw, owner)?,
             expect_status,
@@ -383,6 +351,90 @@ impl Context<'_> {
             templates,
             flow: None,
         })
+    }
+
+    /// A request's full name (`flow/step` for a step) and how errors name its owner; only
+    /// a flow step may capture.
+    fn names(&self, raw: &RawTarget, within: Within<'_>) -> Result<(String, String), TargetsError> {
+        let short = raw.name.get_ref();
+        if short.trim().is_empty() {
+            let what = if within.flow.is_some() {
+                "a flow step"
+            } else {
+                "a target"
+            };
+            return Err(self.error(&raw.name, what, "name", "must not be empty".to_owned()));
+        }
+        let (name, owner) = match within.flow {
+            Some(flow) => (
+                format!("{flow}/{short}"),
+                format!("step `{short}` of flow `{flow}`"),
+            ),
+            None => (short.clone(), format!("target `{short}`")),
+        };
+        if let (Some(capture), None) = (&raw.capture, within.flow) {
+            let problem = "captures belong to flow steps: move this request into a [[flow]] as a [[flow.step]]".to_owned();
+            return Err(self.error(capture, &owner, "capture", problem));
+        }
+        Ok((name, owner))
+    }
+
+    /// The request's URL rendered with sample values, the URL as written with any password
+    /// masked (for results), and the template of its path.
+    fn url(
+        &self,
+        raw: &RawTarget,
+        owner: &str,
+        scope: &Scope<'_>,
+    ) -> Result<(http::Uri, String, Option<Template>), TargetsError> {
+        let Some(raw_url) = &raw.url else {
+            let problem = "missing: every request needs url = \"http://HOST/PATH\" (or https://)";
+            return Err(self.error(&raw.name, owner, "url", problem.to_owned()));
+        };
+        let url_text = self.expand(raw_url, owner, "url")?;
+        let (url_text, path_template) = self.url_template(raw_url, owner, &url_text, scope)?;
+        let url = parse_url(&url_text).map_err(|p| self.error(raw_url, owner, "url", p))?;
+        Ok((url, mask_password(raw_url.get_ref()), path_template))
+    }
+
+    /// The defaults' headers with the request's own added, and the header templates.
+    fn headers(
+        &self,
+        raw: &RawTarget,
+        defaults: &ResolvedDefaults,
+        owner: &str,
+        scope: &Scope<'_>,
+    ) -> Result<(HeaderMap, Vec<(http::HeaderName, Template)>), TargetsError> {
+        let mut headers = defaults.headers.clone();
+        let mut header_templates = defaults.header_templates.clone();
+        self.add_headers(
+            &mut headers,
+            &mut header_templates,
+            &raw.headers,
+            owner,
+            scope,
+        )?;
+        Ok((headers, header_templates))
+    }
+
+    /// The body's template, when it has one.
+    fn body_template(
+        &self,
+        raw: &RawTarget,
+        owner: &str,
+        scope: &Scope<'_>,
+    ) -> Result<Option<Template>, TargetsError> {
+        match &raw.body {
+            Some(body) => self.template(
+                body,
+                owner,
+                "body",
+                &self.expand(body, owner, "body")?,
+                0,
+                scope,
+            ),
+            None => Ok(None),
+        }
     }
 
     /// A flow: its whole-instance entry, then its steps (named `flow/step`); `first` is the
@@ -404,6 +456,18 @@ impl Context<'_> {
             return Err(self.error(&raw.name, &owner, "step", problem.to_owned()));
         }
         // Every captured name gets a slot; a step may use the slots of earlier steps only.
+        let (names, per_step) = self.flow_captures(raw)?;
+        let steps = self.flow_steps(raw, defaults, &names, per_step)?;
+        let whole = self.whole_flow(raw, &owner, &steps, names, first)?;
+        Ok(std::iter::once(whole).chain(steps).collect())
+    }
+
+    /// The names the flow's steps capture, in slot order, and each step's captures.
+    fn flow_captures(
+        &self,
+        raw: &RawFlow,
+    ) -> Result<(Vec<String>, Vec<Vec<Capture>>), TargetsError> {
+        let name = raw.name.get_ref();
         let mut names: Vec<String> = Vec::new();
         let mut per_step = Vec::with_capacity(raw.step.len());
         for step in &raw.step {
@@ -411,13 +475,25 @@ impl Context<'_> {
             let captures = self.captures(step, &owner, &mut names)?;
             per_step.push(captures);
         }
+        Ok((names, per_step))
+    }
+
+    /// The flow's steps as targets, each with the captures of the steps before it in scope.
+    fn flow_steps(
+        &self,
+        raw: &RawFlow,
+        defaults: &ResolvedDefaults,
+        names: &[String],
+        per_step: Vec<Vec<Capture>>,
+    ) -> Result<Vec<Target>, TargetsError> {
+        let name = raw.name.get_ref();
         let mut available = vec![false; names.len()];
         let mut steps = Vec::with_capacity(raw.step.len());
         for (step, captures) in raw.step.iter().zip(per_step) {
             let within = Within {
                 flow: Some(name),
                 scope: Scope {
-                    captures: &names,
+                    captures: names,
                     available: &available,
                     in_url: false,
                 },
@@ -432,7 +508,21 @@ impl Context<'_> {
             });
             steps.push(target);
         }
-        let whole = Target {
+        Ok(steps)
+    }
+
+    /// The entry that times a whole flow instance: steps `first + 1` on are its `steps`,
+    /// and `names` all it captures.
+    fn whole_flow(
+        &self,
+        raw: &RawFlow,
+        owner: &str,
+        steps: &[Target],
+        names: Vec<String>,
+        first: usize,
+    ) -> Result<Target, TargetsError> {
+        let name = raw.name.get_ref();
+        Ok(Target {
             name: name.clone(),
             method: http::Method::GET,
             url: steps[0].url.clone(),
@@ -450,7 +540,7 @@ impl Context<'_> {
                 .iter()
                 .fold(Duration::ZERO, |sum, s| sum.saturating_add(s.timeout)),
             thresholds: self
-                .thresholds(&raw.thresholds, &owner)?
+                .thresholds(&raw.thresholds, owner)?
                 .into_iter()
                 .map(|t| t.for_endpoint(name))
                 .collect(),
@@ -461,8 +551,7 @@ impl Context<'_> {
                 steps: (first + 1..=first + steps.len()).collect(),
                 captures: names,
             }),
-        };
-        Ok(std::iter::once(whole).chain(steps).collect())
+        })
     }
 
     /// A step's `capture = { NAME = "/json/pointer" | "header:Name" }`, each name given a

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::job::Job;
+use super::job::{Job, Step};
 use crate::client::{Connection, Exchange, RequestTemplate};
 use crate::outcome::{ErrorKind, Failure, Outcome, Response, Setup};
 use crate::record::Stats;
@@ -121,6 +121,22 @@ enum StepEnd {
     Failed(ErrorKind),
     /// It finished after the duration ended: not counted.
     Abandoned,
+}
+
+impl StepEnd {
+    /// How a request started at `start` ends by its `response` alone (recording it may
+    /// still count it as failed: an unexpected status, a missing capture).
+    fn of(response: &Result<Response, ErrorKind>, start: Instant) -> StepEnd {
+        match response {
+            Ok(r) => StepEnd::Ok {
+                status: r.status,
+                version: r.http_version,
+                head_at: start + r.ttfb,
+                end: start + r.raw_latency,
+            },
+            Err(kind) => StepEnd::Failed(*kind),
+        }
+    }
 }
 
 impl Lane {
@@ -247,13 +263,7 @@ impl Lane {
             attempt(slot, &step.template, start, &mut setup, values.as_ref()),
         )
         .await
-        .unwrap_or_else(|_| {
-            let within = humantime::format_duration(step.template.timeout);
-            Err(Failure::new(
-                ErrorKind::Timeout,
-                format!("no complete response within {within}"),
-            ))
-        });
+        .unwrap_or_else(|_| Err(timed_out(step.template.timeout)));
         self.ctx.in_flight.set(self.ctx.in_flight.get() - 1);
         if result.is_err() || self.ctx.fresh_connections {
             // After a failure the connection's state is unknown; after a fresh-connection
@@ -265,40 +275,14 @@ impl Lane {
             return StepEnd::Abandoned;
         }
         let waited = start - intended;
-        let mut detail = None;
-        let response = match result {
+        let (response, detail) = match result {
             Ok(exchange) => {
-                let expected = step.template.expect_status.matches(exchange.status);
-                if expected
-                    && let Err(missing) =
-                        take_captures(&mut self.captured, &step.captures, &exchange)
-                {
-                    detail = Some(missing);
-                }
-                Ok(Response {
-                    status: exchange.status,
-                    expected,
-                    latency: exchange.latency + waited,
-                    raw_latency: exchange.latency,
-                    ttfb: exchange.ttfb,
-                    http_version: version_name(exchange.version),
-                    capture_failed: detail.is_some(),
-                })
+                let (response, missing) = response_to(&exchange, waited, step, &mut self.captured);
+                (Ok(response), missing)
             }
-            Err(failure) => {
-                detail = Some(failure.detail);
-                Err(failure.kind)
-            }
+            Err(failure) => (Err(failure.kind), Some(failure.detail)),
         };
-        let end = match &response {
-            Ok(r) => StepEnd::Ok {
-                status: r.status,
-                version: r.http_version,
-                head_at: start + r.ttfb,
-                end: start + r.raw_latency,
-            },
-            Err(kind) => StepEnd::Failed(*kind),
-        };
+        let end = StepEnd::of(&response, start);
         let when = When {
             scheduled: due.is_some(),
             intended,
@@ -343,6 +327,42 @@ impl Lane {
         stats.max_in_flight = stats.max_in_flight.max(now);
         stats.endpoints[endpoint].started += 1;
     }
+}
+
+/// The failure of a request that had no complete response within `timeout`.
+fn timed_out(timeout: Duration) -> Failure {
+    let within = humantime::format_duration(timeout);
+    Failure::new(
+        ErrorKind::Timeout,
+        format!("no complete response within {within}"),
+    )
+}
+
+/// The response `exchange` is for `step`, `waited` past its due time: expected or not by
+/// its status; when expected, the step's captures are taken into `captured` and the
+/// second value says which one was not found.
+fn response_to(
+    exchange: &Exchange,
+    waited: Duration,
+    step: &Step,
+    captured: &mut [String],
+) -> (Response, Option<String>) {
+    let expected = step.template.expect_status.matches(exchange.status);
+    let missing = if expected {
+        take_captures(captured, &step.captures, exchange).err()
+    } else {
+        None
+    };
+    let response = Response {
+        status: exchange.status,
+        expected,
+        latency: exchange.latency + waited,
+        raw_latency: exchange.latency,
+        ttfb: exchange.ttfb,
+        http_version: version_name(exchange.version),
+        capture_failed: missing.is_some(),
+    };
+    (response, missing)
 }
 
 /// Fills the capture slots from `exchange`; the error says which value was not found.

@@ -133,30 +133,7 @@ struct Pool {
 
 /// Runs one unit of an open schedule to the end of its due times (or a stop).
 pub(super) async fn run_open(unit: Unit, job: Arc<Job>, ctx: Rc<ThreadContext>, mut due: DueTimes) {
-    let pool = Rc::new(Pool::default());
-    let mut lanes = JoinSet::new();
-    let mut slots: Vec<Rc<Slot>> = Vec::new();
-    let mut start_lane = |slots: &mut Vec<Rc<Slot>>| {
-        let k = slots.len();
-        let id = match unit.lanes.get(k) {
-            Some(&lane) => lane,
-            None => {
-                let extra = (k - unit.lanes.len()) as u32;
-                let base = ctx.concurrency as u32;
-                base.saturating_add(unit.lane_ids.index)
-                    .saturating_add(unit.lane_ids.of.saturating_mul(extra))
-            }
-        };
-        let slot = Rc::new(Slot::default());
-        let lane = Lane::new(id, Arc::clone(&job), Rc::clone(&ctx));
-        lanes.spawn_local(lane_loop(lane, Rc::clone(&slot), Rc::clone(&pool)));
-        slots.push(Rc::clone(&slot));
-        slot
-    };
-    for _ in &unit.lanes {
-        let slot = start_lane(&mut slots);
-        pool.idle.borrow_mut().push(slot);
-    }
+    let mut lanes = Lanes::start(&unit, &job, &ctx);
     let mut timer = PreciseTimer::new().ok();
     while let Some((index, iteration, offset)) = due.next_with_index() {
         // Absurd rates put due times beyond what an Instant can hold: nothing more is due.
@@ -164,17 +141,85 @@ pub(super) async fn run_open(unit: Unit, job: Arc<Job>, ctx: Rc<ThreadContext>, 
             break;
         };
         wait_until(&mut timer, intended, &ctx).await;
-        let slot = loop {
+        let Some(slot) = lanes.idle().await else {
+            break;
+        };
+        slot.ticket.set(Some(Ticket {
+            intended: Some(intended),
+            iteration,
+            seq: Some(due.seq(index, &unit.lanes, ctx.concurrency)),
+        }));
+        slot.wake.notify_one();
+    }
+    lanes.close().await;
+}
+
+/// The lanes of one unit: the ones it starts with, and more while every one is busy, up to
+/// the unit's limit.
+struct Lanes<'a> {
+    unit: &'a Unit,
+    job: &'a Arc<Job>,
+    ctx: &'a Rc<ThreadContext>,
+    pool: Rc<Pool>,
+    tasks: JoinSet<()>,
+    /// Every lane's mailbox, in the order the lanes started.
+    slots: Vec<Rc<Slot>>,
+}
+
+impl<'a> Lanes<'a> {
+    /// Starts the unit's own lanes, all idle.
+    fn start(unit: &'a Unit, job: &'a Arc<Job>, ctx: &'a Rc<ThreadContext>) -> Lanes<'a> {
+        let mut lanes = Lanes {
+            unit,
+            job,
+            ctx,
+            pool: Rc::new(Pool::default()),
+            tasks: JoinSet::new(),
+            slots: Vec::new(),
+        };
+        for _ in &unit.lanes {
+            let slot = lanes.start_lane();
+            lanes.pool.idle.borrow_mut().push(slot);
+        }
+        lanes
+    }
+
+    /// Starts one more lane and returns its mailbox.
+    fn start_lane(&mut self) -> Rc<Slot> {
+        let k = self.slots.len();
+        let id = match self.unit.lanes.get(k) {
+            Some(&lane) => lane,
+            None => {
+                let extra = (k - self.unit.lanes.len()) as u32;
+                let base = self.ctx.concurrency as u32;
+                base.saturating_add(self.unit.lane_ids.index)
+                    .saturating_add(self.unit.lane_ids.of.saturating_mul(extra))
+            }
+        };
+        let slot = Rc::new(Slot::default());
+        let lane = Lane::new(id, Arc::clone(self.job), Rc::clone(self.ctx));
+        let pool = Rc::clone(&self.pool);
+        self.tasks
+            .spawn_local(lane_loop(lane, Rc::clone(&slot), pool));
+        self.slots.push(Rc::clone(&slot));
+        slot
+    }
+
+    /// The mailbox of a lane free to send the next request: an idle one, else a new one if
+    /// the unit may grow, else the first to finish. `None` once nothing may start.
+    async fn idle(&mut self) -> Option<Rc<Slot>> {
+        let ctx = self.ctx;
+        loop {
             // Nothing starts after a stop or the end of the duration, even a request that
             // was due before it and is still waiting for a connection.
             if !ctx.may_start() {
-                break None;
+                return None;
             }
-            if let Some(slot) = pool.idle.borrow_mut().pop() {
-                break Some(slot);
+            if let Some(slot) = self.pool.idle.borrow_mut().pop() {
+                return Some(slot);
             }
-            if (slots.len() as u32) < unit.max_lanes {
-                break Some(start_lane(&mut slots));
+            if (self.slots.len() as u32) < self.unit.max_lanes {
+                return Some(self.start_lane());
             }
             // Every connection is busy and no more may open: the request waits, and the
             // wait counts in its latency.
@@ -185,24 +230,21 @@ pub(super) async fn run_open(unit: Unit, job: Arc<Job>, ctx: Rc<ThreadContext>, 
                 }
             };
             tokio::select! {
-                _ = pool.freed.notified() => {}
+                _ = self.pool.freed.notified() => {}
                 _ = ctx.stop.notified() => {}
                 _ = deadline => {}
             }
-        };
-        let Some(slot) = slot else { break };
-        slot.ticket.set(Some(Ticket {
-            intended: Some(intended),
-            iteration,
-            seq: Some(due.seq(index, &unit.lanes, ctx.concurrency)),
-        }));
-        slot.wake.notify_one();
+        }
     }
-    pool.closed.set(true);
-    for slot in &slots {
-        slot.wake.notify_one();
+
+    /// Tells every lane that no more tickets come and waits for them to finish.
+    async fn close(mut self) {
+        self.pool.closed.set(true);
+        for slot in &self.slots {
+            slot.wake.notify_one();
+        }
+        while self.tasks.join_next().await.is_some() {}
     }
-    while lanes.join_next().await.is_some() {}
 }
 
 async fn wait_until(timer: &mut Option<PreciseTimer>, at: Instant, ctx: &ThreadContext) {

@@ -75,8 +75,6 @@ impl DueTimes {
         }
     }
 
-    /// Whether the duration, not the iteration count, ends this schedule: some request
-    /// would be due at or after it.
     /// The `{{seq}}` of request `index`: the index itself under `--rate` (shards take
     /// residues of one sequence); under `--every`, burst × concurrency + the lane slot, as in
     /// closed loops, so shards, which each start their bursts at index 0, never repeat one.
@@ -93,6 +91,8 @@ impl DueTimes {
         }
     }
 
+    /// Whether the duration, not the iteration count, ends this schedule: some request
+    /// would be due at or after it.
     pub fn ends_by_duration(&self) -> bool {
         let Some(until) = self.until else {
             return false;

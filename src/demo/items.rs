@@ -77,64 +77,87 @@ impl Items {
             return Answer::error(StatusCode::INTERNAL_SERVER_ERROR, "store poisoned");
         };
         match (method, id) {
-            (&Method::POST, None) => {
-                let Some(mut item) = object(body) else {
-                    return Answer::error(StatusCode::BAD_REQUEST, "send a JSON object");
-                };
-                let id = match item.get("id") {
-                    Some(Value::String(id)) if !id.is_empty() => id.clone(),
-                    _ => format!("item-{}", self.next_id.fetch_add(1, Ordering::Relaxed)),
-                };
-                if stored.contains_key(&id) {
-                    return Answer::error(StatusCode::CONFLICT, "an item with this id exists");
-                }
-                item.insert("id".into(), Value::String(id.clone()));
-                self.created.fetch_add(1, Ordering::Relaxed);
-                let answer = Answer::item(StatusCode::CREATED, &item, 1);
-                stored.insert(id, (item, 1));
-                answer
-            }
+            (&Method::POST, None) => self.create(&mut stored, body),
             (&Method::GET, None) => Answer {
                 status: StatusCode::OK,
                 body: Some(serde_json::json!({ "count": stored.len() }).to_string()),
                 etag: None,
             },
-            (method, Some(id)) => {
-                let Some((item, version)) = stored.get_mut(id) else {
-                    return Answer::error(StatusCode::NOT_FOUND, "no such item");
-                };
-                match *method {
-                    Method::GET => Answer::item(StatusCode::OK, item, *version),
-                    Method::PUT => {
-                        if if_match.is_some_and(|tag| tag != etag(*version)) {
-                            return Answer::error(
-                                StatusCode::PRECONDITION_FAILED,
-                                "If-Match does not name the current version",
-                            );
-                        }
-                        let Some(mut update) = object(body) else {
-                            return Answer::error(StatusCode::BAD_REQUEST, "send a JSON object");
-                        };
-                        update.insert("id".into(), Value::String(id.to_owned()));
-                        *item = update;
-                        *version += 1;
-                        Answer::item(StatusCode::OK, item, *version)
-                    }
-                    Method::DELETE => {
-                        stored.remove(id);
-                        self.deleted.fetch_add(1, Ordering::Relaxed);
-                        Answer {
-                            status: StatusCode::NO_CONTENT,
-                            body: None,
-                            etag: None,
-                        }
-                    }
-                    _ => Answer::error(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or DELETE"),
-                }
-            }
+            (method, Some(id)) => self.on_item(&mut stored, method, id, if_match, body),
             _ => Answer::error(StatusCode::METHOD_NOT_ALLOWED, "use POST or GET"),
         }
     }
+
+    /// `POST /items`: stores the JSON object `body` under its own `id`, or a new one.
+    fn create(&self, stored: &mut HashMap<String, Versioned>, body: &Bytes) -> Answer {
+        let Some(mut item) = object(body) else {
+            return Answer::error(StatusCode::BAD_REQUEST, "send a JSON object");
+        };
+        let id = match item.get("id") {
+            Some(Value::String(id)) if !id.is_empty() => id.clone(),
+            _ => format!("item-{}", self.next_id.fetch_add(1, Ordering::Relaxed)),
+        };
+        if stored.contains_key(&id) {
+            return Answer::error(StatusCode::CONFLICT, "an item with this id exists");
+        }
+        item.insert("id".into(), Value::String(id.clone()));
+        self.created.fetch_add(1, Ordering::Relaxed);
+        let answer = Answer::item(StatusCode::CREATED, &item, 1);
+        stored.insert(id, (item, 1));
+        answer
+    }
+
+    /// `GET|PUT|DELETE /items/{id}`.
+    fn on_item(
+        &self,
+        stored: &mut HashMap<String, Versioned>,
+        method: &Method,
+        id: &str,
+        if_match: Option<&str>,
+        body: &Bytes,
+    ) -> Answer {
+        let Some((item, version)) = stored.get_mut(id) else {
+            return Answer::error(StatusCode::NOT_FOUND, "no such item");
+        };
+        match *method {
+            Method::GET => Answer::item(StatusCode::OK, item, *version),
+            Method::PUT => replace(item, version, id, if_match, body),
+            Method::DELETE => {
+                stored.remove(id);
+                self.deleted.fetch_add(1, Ordering::Relaxed);
+                Answer {
+                    status: StatusCode::NO_CONTENT,
+                    body: None,
+                    etag: None,
+                }
+            }
+            _ => Answer::error(StatusCode::METHOD_NOT_ALLOWED, "use GET, PUT or DELETE"),
+        }
+    }
+}
+
+/// `PUT /items/{id}`: `item` becomes the JSON object `body` (keeping its `id`) and its
+/// `version` the next one, unless `if_match` names another version.
+fn replace(
+    item: &mut Map<String, Value>,
+    version: &mut u64,
+    id: &str,
+    if_match: Option<&str>,
+    body: &Bytes,
+) -> Answer {
+    if if_match.is_some_and(|tag| tag != etag(*version)) {
+        return Answer::error(
+            StatusCode::PRECONDITION_FAILED,
+            "If-Match does not name the current version",
+        );
+    }
+    let Some(mut update) = object(body) else {
+        return Answer::error(StatusCode::BAD_REQUEST, "send a JSON object");
+    };
+    update.insert("id".into(), Value::String(id.to_owned()));
+    *item = update;
+    *version += 1;
+    Answer::item(StatusCode::OK, item, *version)
 }
 
 /// The ETag of `version`.

@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::plan::Share;
 use crate::thresholds::Threshold;
 
+mod spec;
+
 const RUN_EXAMPLES: &str = "\
 Examples:
   # The story's run: every endpoint, 3 at a time, every 5 s, for 3 days

@@ -1,9 +1,14 @@
 //! api-cannon: a load generator for HTTP APIs.
 //!
-//! Data flows one way: [`cli`] → [`targets`] / [`plan`] → [`engine`] (with [`client`]) →
-//! [`record`] → [`results`] → [`export`]; [`progress`] watches the engine through
-//! snapshots, [`demo`] is the simulated API the demo, tests and benchmark fire at, and
-//! [`app`] wires the commands together. See README.md, "Architecture".
+//! Data flows one way: [`cli`] → [`targets`] → [`prepare`] (with [`plan`]) → [`run`] and
+//! [`engine`] (with [`client`]) → [`record`] → [`results`] → [`export`]. [`outcome`],
+//! [`thresholds`] and [`signals`] are leaf vocabulary; [`progress`] shows the engine's
+//! snapshots, [`merge`] and [`compare`] read results files, [`demo`] is the simulated API
+//! the demo, tests and benchmark fire at, and [`app`] is the command layer. See README.md,
+//! "Architecture".
+//!
+//! As a library: build a [`RunSpec`], [`prepare()`] it, then [`run()`] it with an
+//! [`Observer`] (examples/library.rs).
 
 /// Writes a line to stderr and ignores failure: a closed stderr (`2>&1 | head`, a dead
 /// terminal) must never panic a run or lose its results, as `eprintln!` would.
@@ -25,10 +30,16 @@ pub mod export;
 pub mod merge;
 pub mod outcome;
 pub mod plan;
+pub mod prepare;
 pub mod progress;
 pub mod record;
 pub mod results;
 pub mod rng;
+pub mod run;
+pub mod signals;
 pub mod targets;
 pub mod thresholds;
 pub mod timeline;
+
+pub use prepare::{Prepared, RunSpec, prepare};
+pub use run::{Observer, run};

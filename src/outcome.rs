@@ -55,6 +55,37 @@ impl ErrorKind {
     }
 }
 
+/// Why a run ended: the engine's own reasons (iterations, duration, a stop it was asked
+/// for), and the one only the caller knows (a threshold under `--fail-fast`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// Every lane sent its iterations.
+    Iterations,
+    /// The `--duration` elapsed.
+    Duration,
+    /// The caller asked the run to stop (Ctrl-C, SIGTERM).
+    Signal,
+    /// `--fail-fast` saw a threshold fail.
+    Threshold,
+}
+
+impl StopReason {
+    /// The reason's name in the results JSON (`run.stopped_by`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Iterations => "iterations",
+            StopReason::Duration => "duration",
+            StopReason::Signal => "signal",
+            StopReason::Threshold => "threshold",
+        }
+    }
+
+    /// Whether the run ended as asked (not cut short by a stop request or a gate).
+    pub fn is_complete(self) -> bool {
+        matches!(self, StopReason::Iterations | StopReason::Duration)
+    }
+}
+
 /// Why a request failed, with what the network, TLS or HTTP layer said: the kind is
 /// counted, the detail kept once per kind and endpoint so a user sees *why* (an unknown
 /// issuer, a refused port, a name that did not resolve).

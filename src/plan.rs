@@ -6,7 +6,7 @@ use crate::targets::{FlowRole, Target};
 
 /// What the user asked for, independent of the targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunSpec {
+pub struct LoadSpec {
     /// Iterations per endpoint; `None` means "until `duration`" (or 1 if that is unset too).
     pub iterations: Option<u64>,
     /// Lanes (connections) per endpoint, at least 1.
@@ -27,11 +27,16 @@ pub struct RunSpec {
     pub shard: Option<Share>,
 }
 
-impl Default for RunSpec {
+/// Worker threads to use when not told: one per core the process may run on.
+pub fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+impl Default for LoadSpec {
     /// The command line's defaults: one iteration of one lane, no sleep, no duration,
     /// keep-alive, one thread, closed loop, up to 1000 connections, the whole run.
-    fn default() -> RunSpec {
-        RunSpec {
+    fn default() -> LoadSpec {
+        LoadSpec {
             iterations: None,
             concurrency: 1,
             sleep: Duration::ZERO,
@@ -126,7 +131,7 @@ pub struct Plan {
     /// The endpoints, in results order.
     pub targets: Vec<Target>,
     /// The user's settings.
-    pub spec: RunSpec,
+    pub spec: LoadSpec,
     /// Burst or free lanes.
     pub schedule: Schedule,
     /// The iteration limit: requests per lane in closed loops, requests per endpoint with
@@ -138,7 +143,7 @@ pub struct Plan {
 
 impl Plan {
     /// Lays out `targets` according to `spec`.
-    pub fn new(targets: Vec<Target>, spec: RunSpec) -> Plan {
+    pub fn new(targets: Vec<Target>, spec: LoadSpec) -> Plan {
         let iterations = match (spec.iterations, spec.duration) {
             (Some(n), _) => n,
             (None, Some(_)) => u64::MAX,
@@ -427,12 +432,12 @@ mod tests {
     fn the_expected_total_counts_requests_per_schedule() {
         let target =
             crate::targets::from_urls(&["http://x/".to_owned()], Duration::from_secs(1)).unwrap();
-        let spec = |open| RunSpec {
+        let spec = |open| LoadSpec {
             iterations: Some(10),
             concurrency: 3,
             threads: 2,
             open,
-            ..RunSpec::default()
+            ..LoadSpec::default()
         };
         let rate = Open::Rate {
             per_second: 5.0,
@@ -454,7 +459,7 @@ mod tests {
             Some(30)
         );
         // Open schedules bounded by a duration: what is due before it ends.
-        let until = |open, seconds| RunSpec {
+        let until = |open, seconds| LoadSpec {
             iterations: None,
             duration: Some(Duration::from_secs(seconds)),
             ..spec(Some(open))
@@ -476,12 +481,12 @@ mod tests {
             Plan::new(target.clone(), until(every, 2)).total_requests(),
             Some(6)
         );
-        let both = RunSpec {
+        let both = LoadSpec {
             iterations: Some(1_000),
             ..until(rate, 1)
         };
         assert_eq!(Plan::new(target.clone(), both).total_requests(), Some(5));
-        let closed = RunSpec {
+        let closed = LoadSpec {
             open: None,
             ..until(rate, 1)
         };

@@ -10,15 +10,12 @@
 //!   the totals. The name is everything before the last `:` of the left-hand side, so
 //!   names with colons (`127.0.0.1:8080/hello:p99<1s`) work.
 //!
-//! Thresholds read the results model only, so they evaluate the same on a live run, a
-//! checkpoint, or a merged file.
+//! This module only parses and names thresholds: a leaf of the vocabulary that the targets
+//! file, the command line and the results all use. Evaluation reads the results model
+//! (`results::thresholds`), so a threshold judges a live run, a checkpoint and a merged file
+//! alike.
 
 use std::fmt;
-
-use hdrhistogram::Histogram;
-
-use crate::record::{add_sparse, new_histogram};
-use crate::results::{EndpointResult, LatencySummary, Results, ThresholdResult, decode_histogram};
 
 /// A parsed threshold.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,7 +68,7 @@ impl Op {
     /// Whether `measured OP limit`. Values within a part in 10¹² count as equal: `0.7%` is
     /// 0.006999999999999999 in binary and 7 errors in 1,000 requests 0.007, and a limit met
     /// exactly must not pass or fail by the rounding of either.
-    fn holds(self, measured: f64, limit: f64) -> bool {
+    pub fn holds(self, measured: f64, limit: f64) -> bool {
         let equal = (measured - limit).abs() <= 1e-12 * limit.abs().max(1.0);
         match self {
             Op::Lt => measured < limit && !equal,
@@ -81,7 +78,8 @@ impl Op {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The operator as written.
+    pub fn as_str(self) -> &'static str {
         match self {
             Op::Lt => "<",
             Op::Le => "<=",
@@ -160,6 +158,44 @@ impl Threshold {
     }
 }
 
+impl Threshold {
+    /// Whether a measurement (in the metric's unit) meets the limit.
+    pub fn holds(&self, measured: f64) -> bool {
+        self.op.holds(measured, self.limit)
+    }
+
+    /// "measured 250.1 ms, limit < 200 ms": an outcome in words, with the metric's unit;
+    /// `None` is a measurement there was nothing to take (no timed response).
+    pub fn explain(&self, measured: Option<f64>) -> String {
+        let measured =
+            measured.map_or_else(|| "nothing to measure".to_owned(), |v| self.metric.show(v));
+        format!(
+            "measured {measured}, limit {} {}",
+            self.op.as_str(),
+            self.metric.show(self.limit)
+        )
+    }
+}
+
+impl Metric {
+    /// A value of this metric with its unit, as messages show it.
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Metric::ErrorRate => format!("{:.3}%", v * 100.0),
+            Metric::Errors => format!("{v:.0}"),
+            Metric::Rps => format!("{v:.1} req/s"),
+            _ => format!("{v:.3} ms"),
+        }
+    }
+}
+
+/// The quantile of percentile `p` as the results compute it: `99.9` is exactly the `0.999`
+/// behind `p99_9` (`99.9 / 100.0` is 0.9990000000000001, which ranks one value higher
+/// whenever the count is a multiple of 1,000).
+pub fn quantile(p: f64) -> f64 {
+    (p * 1_000.0).round() / 100_000.0
+}
+
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.endpoint {
@@ -210,128 +246,6 @@ fn parse_limit(metric: Metric, text: &str) -> Result<f64, String> {
             Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
             _ => Err(format!("`{text}` is not a non-negative number")),
         },
-    }
-}
-
-/// "measured 250.1 ms, limit < 200 ms": a threshold's outcome in words, with units.
-pub fn explain(result: &ThresholdResult) -> String {
-    let Ok(threshold) = Threshold::parse(&result.expr) else {
-        return format!("measured {:?}, limit {}", result.measured, result.limit);
-    };
-    let show = |v: f64| match threshold.metric {
-        Metric::ErrorRate => format!("{:.3}%", v * 100.0),
-        Metric::Errors => format!("{v:.0}"),
-        Metric::Rps => format!("{v:.1} req/s"),
-        _ => format!("{v:.3} ms"),
-    };
-    let measured = result
-        .measured
-        .map_or_else(|| "nothing to measure".to_owned(), show);
-    format!(
-        "measured {measured}, limit {} {}",
-        threshold.op.as_str(),
-        show(result.limit)
-    )
-}
-
-/// Evaluates every threshold on `results`: a threshold naming an endpoint (or a flow) on
-/// it, one naming none on every request endpoint and on the totals. Whole flows are judged
-/// only by name: a flow's end-to-end latency adds up several requests, so a limit meant
-/// for one request would not fit it.
-pub fn evaluate(results: &Results, thresholds: &[Threshold]) -> Vec<ThresholdResult> {
-    let mut out = Vec::new();
-    for threshold in thresholds {
-        let endpoints = results
-            .endpoints
-            .iter()
-            .filter(|e| match &threshold.endpoint {
-                Some(name) => *name == e.name,
-                None => !e.is_whole_flow(),
-            });
-        for e in endpoints {
-            out.push(judge(
-                threshold,
-                Some(&e.name),
-                measure_endpoint(threshold.metric, e),
-            ));
-        }
-        if threshold.endpoint.is_none() {
-            out.push(judge(
-                threshold,
-                None,
-                measure_totals(threshold.metric, results),
-            ));
-        }
-    }
-    out
-}
-
-fn judge(threshold: &Threshold, endpoint: Option<&str>, measured: Option<f64>) -> ThresholdResult {
-    ThresholdResult {
-        endpoint: endpoint.map(str::to_owned),
-        expr: threshold.to_string(),
-        measured,
-        limit: threshold.limit,
-        passed: measured.is_some_and(|m| threshold.op.holds(m, threshold.limit)),
-    }
-}
-
-fn latency(
-    metric: Metric,
-    summary: &LatencySummary,
-    histogram: impl FnOnce() -> Option<Histogram<u64>>,
-) -> Option<f64> {
-    match metric {
-        Metric::Min => summary.min,
-        Metric::Mean => summary.mean,
-        Metric::Max => summary.max,
-        Metric::Percentile(p) => {
-            let h = histogram().filter(|h| !h.is_empty())?;
-            let us = (h.value_at_quantile(quantile(p)) as f64)
-                .max(summary.min? * 1_000.0)
-                .min(summary.max? * 1_000.0);
-            Some(us.round() / 1_000.0)
-        }
-        _ => None,
-    }
-}
-
-/// The quantile of percentile `p` as the results compute it: `99.9` is exactly the `0.999`
-/// behind `p99_9` (`99.9 / 100.0` is 0.9990000000000001, which ranks one value higher
-/// whenever the count is a multiple of 1,000).
-fn quantile(p: f64) -> f64 {
-    (p * 1_000.0).round() / 100_000.0
-}
-
-fn rate(errors: u64, requests: u64) -> Option<f64> {
-    (requests > 0).then(|| errors as f64 / requests as f64)
-}
-
-fn measure_endpoint(metric: Metric, e: &EndpointResult) -> Option<f64> {
-    match metric {
-        Metric::ErrorRate => rate(e.errors, e.requests),
-        Metric::Errors => Some(e.errors as f64),
-        Metric::Rps => Some(e.rps),
-        _ => latency(metric, &e.latency_ms, || {
-            decode_histogram(&e.histogram).ok()
-        }),
-    }
-}
-
-fn measure_totals(metric: Metric, r: &Results) -> Option<f64> {
-    let t = &r.totals;
-    match metric {
-        Metric::ErrorRate => rate(t.errors, t.requests),
-        Metric::Errors => Some(t.errors as f64),
-        Metric::Rps => Some(t.rps),
-        _ => latency(metric, &t.latency_ms, || {
-            let mut all = new_histogram();
-            // As `totals.latency_ms`: requests only, not flows' end-to-end figures.
-            for e in r.request_endpoints() {
-                add_sparse(&mut all, &decode_histogram(&e.histogram).ok()?);
-            }
-            Some(all)
-        }),
     }
 }
 

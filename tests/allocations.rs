@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use api_cannon::client::RequestTemplate;
 use api_cannon::engine;
-use api_cannon::plan::{Plan, RunSpec};
+use api_cannon::plan::{LoadSpec, Plan};
 use api_cannon::targets;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -83,9 +83,9 @@ fn demo_process() -> Server {
 fn engine_allocations(url: &str, requests: u64) -> u64 {
     let targets = targets::from_urls(&[url.to_owned()], Duration::from_secs(5)).unwrap();
     let templates = vec![Arc::new(RequestTemplate::new(&targets[0]).unwrap())];
-    let spec = RunSpec {
+    let spec = LoadSpec {
         iterations: Some(requests),
-        ..RunSpec::default()
+        ..LoadSpec::default()
     };
     let plan = Plan::new(targets, spec);
     let runtime = tokio::runtime::Builder::new_current_thread()

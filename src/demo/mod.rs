@@ -121,7 +121,7 @@ impl DemoServer {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        runtime.block_on(crate::app::signals::wait_any())
+        runtime.block_on(crate::signals::wait_any())
     }
 }
 

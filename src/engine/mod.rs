@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::client::RequestTemplate;
+use crate::outcome::StopReason;
 use crate::plan::{Plan, Schedule, Share};
 use crate::record::Stats;
 
@@ -28,17 +29,6 @@ pub enum StopLevel {
     Graceful,
     /// Abandon requests in flight too; they are not counted.
     Immediate,
-}
-
-/// Why the run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoppedBy {
-    /// Every lane sent its iterations.
-    Iterations,
-    /// The `--duration` elapsed.
-    Duration,
-    /// The caller asked it to stop (Ctrl-C, SIGTERM).
-    Signal,
 }
 
 /// What the workers share, read-only.
@@ -90,8 +80,8 @@ pub struct EngineRun {
 pub struct Finished {
     /// Every thread's figures, merged.
     pub stats: Stats,
-    /// Why it ended.
-    pub stopped_by: StoppedBy,
+    /// Why it ended: iterations, duration or signal (the engine never stops for a threshold).
+    pub stopped_by: StopReason,
     /// Time from start to the last worker stopping.
     pub elapsed: Duration,
     /// Worker threads that died without leaving their figures (an internal error): the
@@ -309,9 +299,9 @@ impl EngineRun {
         let lost_workers = slots.len() - finals.len();
         let stats = merge_all(finals, &whole_flows);
         let stopped_by = match (signalled, deadline_hit || schedule_ends_by_duration) {
-            (true, _) => StoppedBy::Signal,
-            (false, true) => StoppedBy::Duration,
-            (false, false) => StoppedBy::Iterations,
+            (true, _) => StopReason::Signal,
+            (false, true) => StopReason::Duration,
+            (false, false) => StopReason::Iterations,
         };
         Finished {
             stats,

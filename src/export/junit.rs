@@ -3,12 +3,21 @@
 
 use std::fmt::Write as _;
 
+use super::Exporter;
 use super::summary::number;
 use crate::results::{EndpointResult, Results, ThresholdResult};
-use crate::thresholds::explain;
 
-/// Renders results as JUnit XML bytes.
-pub fn render(results: &Results) -> Vec<u8> {
+/// JUnit XML: a test case per endpoint and per threshold, for CI test reports.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Junit;
+
+impl Exporter for Junit {
+    fn render(&self, results: &Results) -> Vec<u8> {
+        render(results)
+    }
+}
+
+fn render(results: &Results) -> Vec<u8> {
     let failed: Vec<&ThresholdResult> = results.thresholds.iter().filter(|t| !t.passed).collect();
     let endpoint_failures = results
         .endpoints
@@ -54,7 +63,7 @@ fn endpoint_case(out: &mut String, e: &EndpointResult, failed: &[&ThresholdResul
         attr(&e.name)
     );
     let broken: Vec<String> = failures_of(e, failed)
-        .map(|t| format!("{}: {}", t.expr, explain(t)))
+        .map(|t| format!("{}: {}", t.threshold, t.explain()))
         .collect();
     if !broken.is_empty() {
         let _ = writeln!(
@@ -86,7 +95,7 @@ fn endpoint_case(out: &mut String, e: &EndpointResult, failed: &[&ThresholdResul
 
 fn threshold_case(out: &mut String, t: &ThresholdResult) {
     let on = t.endpoint.as_deref().unwrap_or("all endpoints");
-    let name = format!("{} [{on}]", t.expr);
+    let name = format!("{} [{on}]", t.threshold);
     let _ = write!(
         out,
         "    <testcase classname=\"api-cannon.threshold\" name=\"{}\" time=\"0\"",
@@ -95,7 +104,7 @@ fn threshold_case(out: &mut String, t: &ThresholdResult) {
     if t.passed {
         out.push_str("/>\n");
     } else {
-        let why = explain(t);
+        let why = t.explain();
         let _ = writeln!(
             out,
             ">\n      <failure type=\"threshold\" message=\"{}\">{}</failure>\n    </testcase>",

@@ -3,12 +3,21 @@
 
 use std::fmt::Write as _;
 
+use super::Exporter;
 use super::summary::{HEADERS, heading, rows};
 use crate::results::Results;
-use crate::thresholds::explain;
 
-/// Renders results as Markdown bytes.
-pub fn render(results: &Results) -> Vec<u8> {
+/// A Markdown summary (tables), for `$GITHUB_STEP_SUMMARY` and pull requests.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Markdown;
+
+impl Exporter for Markdown {
+    fn render(&self, results: &Results) -> Vec<u8> {
+        render(results)
+    }
+}
+
+fn render(results: &Results) -> Vec<u8> {
     let mut out = String::new();
     let _ = writeln!(out, "### {}\n", heading(results));
     let _ = writeln!(out, "| {} |", HEADERS.join(" | "));
@@ -44,9 +53,9 @@ pub fn render(results: &Results) -> Vec<u8> {
             let _ = writeln!(
                 out,
                 "| {mark} | `{}` | {} | {} |",
-                escape(&t.expr),
+                escape(&t.threshold.to_string()),
                 escape(on),
-                explain(t)
+                t.explain()
             );
         }
     }

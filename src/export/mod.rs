@@ -1,15 +1,86 @@
-//! Exporters turn [`Results`](crate::results::Results) into bytes; [`Destination`] writes
-//! them, atomically for files so a reader (or a crash) never sees half a file.
+//! Exporters turn [`Results`] into bytes, one format a file, no I/O; [`Destination`]
+//! writes them, atomically for files so a reader (or a crash) never sees half a file; and
+//! [`Outputs`] is the one place that decides which format goes where, and when.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+use crate::results::Results;
 
 pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod report;
 pub mod summary;
+
+pub use json::Json;
+pub use junit::Junit;
+pub use markdown::Markdown;
+pub use report::Report;
+pub use summary::Summary;
+
+/// One output format: results in, bytes out. Every format reads the same results model and
+/// computes no statistic of its own.
+pub trait Exporter {
+    /// One run's results as the format's bytes.
+    fn render(&self, results: &Results) -> Vec<u8>;
+}
+
+/// A format bound for a place.
+pub struct Output {
+    /// The format.
+    pub exporter: Box<dyn Exporter>,
+    /// Where it goes.
+    pub destination: Destination,
+    /// Rewritten at every checkpoint too, so a long run can be followed (the HTML report).
+    pub at_checkpoints: bool,
+}
+
+/// The report files a run writes besides its results (`--junit`, `--markdown`,
+/// `--report`), in that order: checked before the run, written after the results.
+#[derive(Default)]
+pub struct Outputs(Vec<Output>);
+
+impl Outputs {
+    /// Adds `exporter` bound for `path`, if one was given.
+    pub fn add(
+        &mut self,
+        exporter: impl Exporter + 'static,
+        path: Option<&Path>,
+        at_checkpoints: bool,
+    ) -> &mut Outputs {
+        if let Some(path) = path {
+            self.0.push(Output {
+                exporter: Box::new(exporter),
+                destination: Destination::File(path.to_owned()),
+                at_checkpoints,
+            });
+        }
+        self
+    }
+
+    /// Where the outputs go.
+    pub fn destinations(&self) -> impl Iterator<Item = &Destination> {
+        self.0.iter().map(|o| &o.destination)
+    }
+
+    /// Writes every output; stops at the first that fails.
+    pub fn write(&self, results: &Results) -> Result<(), WriteError> {
+        for output in &self.0 {
+            output.destination.write(&output.exporter.render(results))?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the outputs that follow checkpoints.
+    pub fn write_checkpoint(&self, results: &Results) -> Result<(), WriteError> {
+        for output in self.0.iter().filter(|o| o.at_checkpoints) {
+            output.destination.write(&output.exporter.render(results))?;
+        }
+        Ok(())
+    }
+}
 
 /// Where results go.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use super::Exporter;
 use crate::results::{EndpointResult, Results};
 
 /// Column headings of the endpoint table (latencies in ms), shared with the Markdown report.
@@ -20,8 +21,18 @@ pub(crate) fn rows(results: &Results) -> Vec<[String; 12]> {
     rows
 }
 
+/// The human summary: the endpoint table, sparklines, errors, thresholds and run status.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Summary;
+
+impl Exporter for Summary {
+    fn render(&self, results: &Results) -> Vec<u8> {
+        render(results).into_bytes()
+    }
+}
+
 /// Renders the summary table, error breakdown and run status as text.
-pub fn render(results: &Results) -> String {
+fn render(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", heading(results));
     out.push_str(&table(&rows(results)));
@@ -107,12 +118,7 @@ pub fn threshold_lines(results: &Results, failed_only: bool) -> String {
     {
         let mark = if t.passed { "✓" } else { "✗" };
         let on = t.endpoint.as_deref().unwrap_or("(all)");
-        let _ = writeln!(
-            out,
-            "{mark} {}  [{on}]  {}",
-            t.expr,
-            crate::thresholds::explain(t)
-        );
+        let _ = writeln!(out, "{mark} {}  [{on}]  {}", t.threshold, t.explain());
     }
     out
 }
@@ -263,7 +269,6 @@ fn error_line(e: &EndpointResult) -> Option<String> {
     let k = &e.error_kinds;
     let parts: Vec<String> = k
         .pairs()
-        .iter()
         .filter(|(_, n)| *n > 0)
         .map(|(kind, n)| format!("{n} {kind}"))
         .collect();

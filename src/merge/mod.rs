@@ -9,13 +9,11 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-use crate::record::{Extremes, add_sparse, new_histogram};
 use crate::results::{
-    Health, LatencySummary, Results, RunInfo, SCHEMA_VERSION, Totals, decode_histogram,
+    EndpointFigures, EndpointResult, Health, LatencySummary, Results, RunInfo, SCHEMA_VERSION,
+    Totals, evaluate, schedule_lag,
 };
-use crate::thresholds::{Threshold, evaluate};
-
-mod endpoint;
+use crate::thresholds::Threshold;
 
 /// A results file to merge, with the name messages use for it.
 #[derive(Debug, Clone)]
@@ -91,43 +89,23 @@ pub fn merge(inputs: &[Input], union: bool, extra: &[Threshold]) -> Result<Merge
         .map(|s| s.duration_since(start).unwrap_or_default().as_secs_f64())
         .collect();
 
-    let mut endpoints = Vec::new();
-    for key in endpoint_keys(inputs) {
-        let parts: Vec<endpoint::Part<'_>> = inputs
-            .iter()
-            .zip(&offsets)
-            .filter_map(|(input, &offset_s)| {
-                let e = input
-                    .results
-                    .endpoints
-                    .iter()
-                    .find(|e| (e.name.as_str(), e.url.as_str()) == (key.0, key.1))?;
-                Some(endpoint::Part {
-                    label: &input.label,
-                    endpoint: e,
-                    offset_s,
-                })
-            })
-            .collect();
-        endpoints.push(endpoint::merge(&parts, elapsed_s)?);
-    }
+    let figures = endpoint_keys(inputs)
+        .into_iter()
+        .map(|key| endpoint_figures(inputs, &offsets, key))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut results = Results {
         schema_version: SCHEMA_VERSION,
         tool: first.results.tool.clone(),
         run: run_info(inputs, start, end, elapsed_s),
-        totals: Totals {
-            requests: 0,
-            ok: 0,
-            errors: 0,
-            rps: 0.0,
-            latency_ms: LatencySummary::default(),
-        },
-        endpoints,
+        totals: Totals::of(&figures, elapsed_s),
+        endpoints: figures
+            .iter()
+            .map(|f| EndpointResult::build(f, elapsed_s))
+            .collect(),
         thresholds: Vec::new(),
         shard: None,
     };
-    results.totals = totals(&results)?;
-    results.run.health = health(inputs, &results)?;
+    results.run.health = health(inputs, &results, &schedule_lag(&figures));
     results.thresholds = evaluate(&results, &thresholds(inputs, extra));
     Ok(Merged {
         results,
@@ -136,6 +114,36 @@ pub fn merge(inputs: &[Input], union: bool, extra: &[Threshold]) -> Result<Merge
 }
 
 type Key<'a> = (&'a str, &'a str);
+
+/// One endpoint's figures added up over every input that has it, each placed on the merged
+/// clock by its run's start.
+fn endpoint_figures<'a>(
+    inputs: &'a [Input],
+    offsets: &[f64],
+    key: Key<'_>,
+) -> Result<EndpointFigures<'a>, MergeError> {
+    let mut sum: Option<EndpointFigures<'a>> = None;
+    for (input, &offset_s) in inputs.iter().zip(offsets) {
+        let found = input
+            .results
+            .endpoints
+            .iter()
+            .find(|e| (e.name.as_str(), e.url.as_str()) == key);
+        let Some(e) = found else { continue };
+        let part = EndpointFigures::from_result(e, offset_s).map_err(|problem| {
+            MergeError::Unreadable {
+                label: input.label.clone(),
+                problem,
+            }
+        })?;
+        match &mut sum {
+            Some(sum) => sum.add(part),
+            None => sum = Some(part),
+        }
+    }
+    // Every key comes from some input's endpoints.
+    sum.ok_or(MergeError::NoInputs)
+}
 
 fn endpoint_keys(inputs: &[Input]) -> Vec<Key<'_>> {
     let mut keys: Vec<Key<'_>> = Vec::new();
@@ -228,50 +236,8 @@ fn run_info(inputs: &[Input], start: SystemTime, end: SystemTime, elapsed_s: f64
     run
 }
 
-fn decode(label: &str, text: &str) -> Result<Option<hdrhistogram::Histogram<u64>>, MergeError> {
-    if text.is_empty() {
-        return Ok(None);
-    }
-    decode_histogram(text)
-        .map(Some)
-        .map_err(|problem| MergeError::Unreadable {
-            label: label.to_owned(),
-            problem,
-        })
-}
-
-fn totals(r: &Results) -> Result<Totals, MergeError> {
-    let mut all = new_histogram();
-    let mut exact = Extremes::default();
-    // Whole flows are left out: their steps are the requests.
-    for e in r.request_endpoints() {
-        if let Some(h) = decode("merged", &e.histogram)? {
-            exact.merge(&endpoint::extremes(&e.latency_ms, h.len()));
-            add_sparse(&mut all, &h);
-        }
-    }
-    let requests = r.request_endpoints().map(|e| e.requests).sum();
-    Ok(Totals {
-        requests,
-        ok: r.request_endpoints().map(|e| e.ok).sum(),
-        errors: r.request_endpoints().map(|e| e.errors).sum(),
-        rps: if r.run.elapsed_s > 0.0 {
-            requests as f64 / r.run.elapsed_s
-        } else {
-            0.0
-        },
-        latency_ms: LatencySummary::of(&all, Some(&exact)),
-    })
-}
-
-fn health(inputs: &[Input], r: &Results) -> Result<Health, MergeError> {
+fn health(inputs: &[Input], r: &Results, lag: &hdrhistogram::Histogram<u64>) -> Health {
     let healths: Vec<&Health> = inputs.iter().map(|i| &i.results.run.health).collect();
-    let mut lag = new_histogram();
-    for e in r.request_endpoints() {
-        if let Some(h) = decode("merged", &e.histograms.schedule_lag)? {
-            add_sparse(&mut lag, &h);
-        }
-    }
     let cpu_s: f64 = healths.iter().map(|h| h.cpu_s).sum();
     let capacity = r.run.elapsed_s * r.run.threads.max(1) as f64;
     let mut reasons: Vec<String> = Vec::new();
@@ -282,7 +248,7 @@ fn health(inputs: &[Input], r: &Results) -> Result<Health, MergeError> {
                 .map(|reason| format!("{}: {reason}", input.label)),
         );
     }
-    Ok(Health {
+    Health {
         cpu_s,
         cpu_use: if capacity > 0.0 {
             cpu_s / capacity
@@ -291,28 +257,20 @@ fn health(inputs: &[Input], r: &Results) -> Result<Health, MergeError> {
         },
         max_in_flight: healths.iter().map(|h| h.max_in_flight).sum(),
         late_requests: healths.iter().map(|h| h.late_requests).sum(),
-        schedule_lag_ms: LatencySummary::of(&lag, None),
+        schedule_lag_ms: LatencySummary::of(lag, None),
         saturated: healths.iter().any(|h| h.saturated),
         reasons,
-    })
+    }
 }
 
-/// The inputs' threshold expressions (once each) and the extra ones.
+/// The inputs' thresholds (once each) and the extra ones.
 fn thresholds(inputs: &[Input], extra: &[Threshold]) -> Vec<Threshold> {
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    let exprs = inputs
+    let mut out: Vec<Threshold> = Vec::new();
+    let carried = inputs
         .iter()
-        .flat_map(|i| i.results.thresholds.iter().map(|t| t.expr.as_str()));
-    for expr in exprs {
-        if seen.insert(expr.to_owned())
-            && let Ok(threshold) = Threshold::parse(expr)
-        {
-            out.push(threshold);
-        }
-    }
-    for threshold in extra {
-        if seen.insert(threshold.to_string()) {
+        .flat_map(|i| i.results.thresholds.iter().map(|t| &t.threshold));
+    for threshold in carried.chain(extra) {
+        if !out.contains(threshold) {
             out.push(threshold.clone());
         }
     }

@@ -1,17 +1,19 @@
-//! Building [`Results`] from merged figures: the only place statistics are computed.
+//! Building a run's [`Results`] from its merged records: each endpoint through
+//! [`EndpointFigures`], the one builder a merged file uses too.
 
 use std::time::{Duration, SystemTime};
 
-use super::histogram::encode_histogram;
+use hdrhistogram::Histogram;
+
+use super::figures::{EndpointFigures, rate};
 use super::{
-    EndpointKind, EndpointResult, ErrorKinds, Health, Histograms, LatencySummary, OutlierResult,
-    Results, RunInfo, SCHEMA_VERSION, ScheduleInfo, ShardInfo, StopReason, TimelinePoint, Tool,
-    Totals,
+    EndpointResult, Health, LatencySummary, Results, RunInfo, SCHEMA_VERSION, ScheduleInfo,
+    ShardInfo, Tool, Totals,
 };
-use crate::outcome::ErrorKind;
-use crate::plan::{Open, RunSpec, Schedule};
-use crate::record::{EndpointStats, Extremes, Stats, add_sparse, new_histogram};
-use crate::targets::{FlowRole, Target};
+use crate::outcome::StopReason;
+use crate::plan::{LoadSpec, Open, Schedule};
+use crate::record::{Extremes, Stats, new_histogram};
+use crate::targets::Target;
 
 /// `cpu_use` at or above this marks the generator as saturated.
 const SATURATED_CPU: f64 = 0.9;
@@ -22,7 +24,7 @@ const SATURATED_LAG_MS: f64 = 10.0;
 #[derive(Debug, Clone)]
 pub struct RunMeta<'a> {
     /// The user's settings.
-    pub spec: &'a RunSpec,
+    pub spec: &'a LoadSpec,
     /// The `--timeout`.
     pub timeout: Duration,
     /// Worker threads used.
@@ -49,33 +51,16 @@ fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-fn rate(count: u64, seconds: f64) -> f64 {
-    if seconds > 0.0 {
-        count as f64 / seconds
-    } else {
-        0.0
-    }
-}
-
 impl Results {
     /// Builds the results of a run (or of a checkpoint when `meta.stopped_by` is `None`).
     pub fn build(meta: &RunMeta<'_>, targets: &[Target], stats: &Stats) -> Results {
-        let elapsed_s = meta.elapsed.as_secs_f64();
-        let endpoints: Vec<EndpointResult> = targets
+        let figures: Vec<EndpointFigures<'_>> = targets
             .iter()
             .zip(&stats.endpoints)
-            .map(|(target, s)| EndpointResult::build(target, targets, s, elapsed_s))
+            .map(|(target, s)| EndpointFigures::from_stats(target, targets, s))
             .collect();
-        let mut all = new_histogram();
-        let mut all_exact = Extremes::default();
-        let mut lag = new_histogram();
-        for s in stats.request_endpoints() {
-            add_sparse(&mut all, &s.latency_new);
-            add_sparse(&mut all, &s.latency_reused);
-            add_sparse(&mut lag, &s.schedule_lag);
-            all_exact.merge(&s.latency_exact);
-        }
-        let insecure = endpoints.iter().any(|e| e.insecure);
+        let elapsed_s = meta.elapsed.as_secs_f64();
+        let lag = LatencySummary::of(&schedule_lag(&figures), None);
         Results {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
@@ -83,17 +68,14 @@ impl Results {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
             run: RunInfo {
-                insecure,
-                ..run_info(meta, stats, LatencySummary::of(&lag, None))
+                insecure: figures.iter().any(EndpointFigures::is_insecure),
+                ..run_info(meta, stats, &figures, lag)
             },
-            totals: Totals {
-                requests: stats.requests(),
-                ok: stats.request_endpoints().map(|e| e.ok).sum(),
-                errors: stats.errors(),
-                rps: rate(stats.requests(), elapsed_s),
-                latency_ms: LatencySummary::of(&all, Some(&all_exact)),
-            },
-            endpoints,
+            totals: Totals::of(&figures, elapsed_s),
+            endpoints: figures
+                .iter()
+                .map(|f| EndpointResult::build(f, elapsed_s))
+                .collect(),
             thresholds: Vec::new(),
             shard: meta.spec.shard.map(|s| ShardInfo {
                 index: s.index,
@@ -103,22 +85,48 @@ impl Results {
     }
 }
 
-fn run_info(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> RunInfo {
-    let stopped_by = meta.stopped_by.map(|s| match s {
-        StopReason::Iterations => "iterations",
-        StopReason::Duration => "duration",
-        StopReason::Signal => "signal",
-        StopReason::Threshold => "threshold",
-    });
+impl Totals {
+    /// Every request endpoint together (whole flows are left out: their steps are the
+    /// requests), rates over `elapsed_s` seconds.
+    pub fn of(figures: &[EndpointFigures<'_>], elapsed_s: f64) -> Totals {
+        let requests = figures.iter().filter(|f| !f.is_whole_flow());
+        let mut all = new_histogram();
+        let mut exact = Extremes::default();
+        for f in requests.clone() {
+            f.add_latency_to(&mut all, &mut exact);
+        }
+        let count: u64 = requests.clone().map(EndpointFigures::requests).sum();
+        Totals {
+            requests: count,
+            ok: requests.clone().map(EndpointFigures::ok).sum(),
+            errors: requests.map(EndpointFigures::errors).sum(),
+            rps: rate(count, elapsed_s),
+            latency_ms: LatencySummary::of(&all, Some(&exact)),
+        }
+    }
+}
+
+/// The schedule lag of every request endpoint together.
+pub fn schedule_lag(figures: &[EndpointFigures<'_>]) -> Histogram<u64> {
+    let mut lag = new_histogram();
+    for f in figures.iter().filter(|f| !f.is_whole_flow()) {
+        f.add_schedule_lag_to(&mut lag);
+    }
+    lag
+}
+
+fn run_info(
+    meta: &RunMeta<'_>,
+    stats: &Stats,
+    figures: &[EndpointFigures<'_>],
+    lag: LatencySummary,
+) -> RunInfo {
     RunInfo {
         started_at: rfc3339(meta.started_at),
         finished_at: rfc3339(meta.started_at + meta.elapsed),
         elapsed_s: meta.elapsed.as_secs_f64(),
-        complete: matches!(
-            meta.stopped_by,
-            Some(StopReason::Iterations | StopReason::Duration)
-        ),
-        stopped_by: stopped_by.map(str::to_owned),
+        complete: meta.stopped_by.is_some_and(StopReason::is_complete),
+        stopped_by: meta.stopped_by.map(|s| s.as_str().to_owned()),
         iterations: meta
             .spec
             .iterations
@@ -131,11 +139,11 @@ fn run_info(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> RunInfo {
         threads: meta.threads,
         insecure: false,
         schedule: schedule_info(meta.schedule, meta.spec),
-        health: health(meta, stats, lag),
+        health: health(meta, stats, figures, lag),
     }
 }
 
-fn schedule_info(schedule: Schedule, spec: &RunSpec) -> ScheduleInfo {
+fn schedule_info(schedule: Schedule, spec: &LoadSpec) -> ScheduleInfo {
     let mut info = ScheduleInfo {
         kind: String::new(),
         rate_per_s: None,
@@ -165,7 +173,12 @@ fn schedule_info(schedule: Schedule, spec: &RunSpec) -> ScheduleInfo {
     info
 }
 
-fn health(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> Health {
+fn health(
+    meta: &RunMeta<'_>,
+    stats: &Stats,
+    figures: &[EndpointFigures<'_>],
+    lag: LatencySummary,
+) -> Health {
     let cpu_s = stats.cpu_time.as_secs_f64();
     let capacity = meta.elapsed.as_secs_f64() * meta.threads.max(1) as f64;
     let cpu_use = if capacity > 0.0 {
@@ -189,145 +202,13 @@ fn health(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> Health {
         cpu_s,
         cpu_use,
         max_in_flight: stats.max_in_flight,
-        late_requests: stats.request_endpoints().map(|e| e.late).sum(),
+        late_requests: figures
+            .iter()
+            .filter(|f| !f.is_whole_flow())
+            .map(EndpointFigures::late_requests)
+            .sum(),
         schedule_lag_ms: lag,
         saturated: !reasons.is_empty(),
         reasons,
     }
-}
-
-impl EndpointResult {
-    fn build(
-        target: &Target,
-        targets: &[Target],
-        s: &EndpointStats,
-        elapsed_s: f64,
-    ) -> EndpointResult {
-        let kinds = |kind: ErrorKind| s.errors_by_kind[kind.index()];
-        let latency = s.latency();
-        let latency_raw = match s.schedule_lag.is_empty() {
-            true => crate::record::copy_sparse(&latency),
-            false => crate::record::copy_sparse(&s.latency_raw),
-        };
-        EndpointResult {
-            name: target.name.clone(),
-            kind: match target.is_whole_flow() {
-                true => EndpointKind::Flow,
-                false => EndpointKind::Request,
-            },
-            flow: match &target.flow {
-                Some(FlowRole::Step { flow, .. }) => Some(flow.clone()),
-                Some(FlowRole::Whole { .. }) => Some(target.name.clone()),
-                None => None,
-            },
-            steps: match &target.flow {
-                Some(FlowRole::Whole { steps, .. }) => steps
-                    .iter()
-                    .filter_map(|&i| targets.get(i))
-                    .map(|t| t.name.clone())
-                    .collect(),
-                _ => Vec::new(),
-            },
-            method: target.method_label().to_owned(),
-            url: target.display_url.clone(),
-            timeout_ms: duration_ms(target.timeout),
-            skipped: s.skipped,
-            unfinished: s.started.saturating_sub(s.requests),
-            http_version: s.http_version.map(str::to_owned),
-            tls_version: s.tls_version.map(str::to_owned),
-            insecure: target.insecure && target.url.scheme_str() == Some("https"),
-            requests: s.requests,
-            ok: s.ok,
-            errors: s.errors(),
-            rps: rate(s.requests, elapsed_s),
-            status: s
-                .status
-                .sorted()
-                .into_iter()
-                .map(|(code, n)| (code.to_string(), n))
-                .collect(),
-            error_details: ErrorKind::ALL
-                .iter()
-                .filter_map(|kind| {
-                    let detail = s.error_details[kind.index()].as_deref()?;
-                    Some((kind.as_str().to_owned(), detail.to_owned()))
-                })
-                .collect(),
-            error_kinds: ErrorKinds {
-                status: kinds(ErrorKind::Status),
-                timeout: kinds(ErrorKind::Timeout),
-                connect: kinds(ErrorKind::Connect),
-                tls: kinds(ErrorKind::Tls),
-                protocol: kinds(ErrorKind::Protocol),
-                body: kinds(ErrorKind::Body),
-                capture: kinds(ErrorKind::Capture),
-            },
-            latency_ms: LatencySummary::of(&latency, Some(&s.latency_exact)),
-            latency_raw_ms: LatencySummary::of(&latency_raw, None),
-            latency_new_conn_ms: LatencySummary::of(&s.latency_new, None),
-            latency_reused_conn_ms: LatencySummary::of(&s.latency_reused, None),
-            ttfb_ms: LatencySummary::of(&s.ttfb, None),
-            schedule_lag_ms: LatencySummary::of(&s.schedule_lag, None),
-            late_requests: s.late,
-            new_connections: s.new_connections,
-            dns_ms: LatencySummary::of(&s.dns, None),
-            connect_ms: LatencySummary::of(&s.connect, None),
-            tls_ms: LatencySummary::of(&s.tls, None),
-            outliers: s
-                .outliers
-                .slowest()
-                .iter()
-                .map(|o| OutlierResult {
-                    t_s: o.intended.as_secs_f64(),
-                    latency_ms: duration_ms(o.latency),
-                    status: o.status,
-                    error: o.error.map(|kind| kind.as_str().to_owned()),
-                    iteration: o.iteration,
-                    lane: o.lane,
-                    new_connection: o.new_connection,
-                })
-                .collect(),
-            first_ms: s.first.and_then(|f| f.latency).map(duration_ms),
-            histogram: encode_histogram(&latency),
-            histograms: Histograms {
-                latency_raw: encode_histogram(&latency_raw),
-                latency_new_conn: encode_histogram(&s.latency_new),
-                latency_reused_conn: encode_histogram(&s.latency_reused),
-                ttfb: encode_histogram(&s.ttfb),
-                schedule_lag: encode_histogram(&s.schedule_lag),
-                dns: encode_histogram(&s.dns),
-                connect: encode_histogram(&s.connect),
-                tls: encode_histogram(&s.tls),
-            },
-            timeline_bucket_s: s.timeline.width_us() as f64 / 1e6,
-            timeline: timeline_points(s),
-        }
-    }
-}
-
-fn timeline_points(s: &EndpointStats) -> Vec<TimelinePoint> {
-    let width = s.timeline.width_us();
-    s.timeline
-        .buckets()
-        .iter()
-        .enumerate()
-        .map(|(i, b)| {
-            let timed = b.timed();
-            let when_timed = |v: f64| (timed > 0).then(|| ms(v));
-            TimelinePoint {
-                t_s: (i as u64 * width) as f64 / 1e6,
-                requests: b.requests,
-                errors: b.errors,
-                min_ms: when_timed(b.min_us as f64),
-                mean_ms: when_timed(b.sum_us as f64 / timed.max(1) as f64),
-                // The sketch reports its bin's midpoint; keep it within the
-                // bucket's exact extremes.
-                p99_ms: b
-                    .sketch
-                    .quantile(0.99)
-                    .and_then(|us| when_timed(us.clamp(b.min_us as f64, b.max_us as f64))),
-                max_ms: when_timed(b.max_us as f64),
-            }
-        })
-        .collect()
 }

@@ -7,12 +7,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::outcome::ErrorKind;
+use crate::thresholds::Threshold;
 
 mod build;
+mod figures;
 mod histogram;
+mod thresholds;
 
-pub use build::RunMeta;
+pub use build::{RunMeta, schedule_lag};
+pub use figures::{Description, EndpointFigures};
 pub use histogram::{decode_histogram, encode_histogram};
+pub use thresholds::evaluate;
 
 /// The schema version written to `schema_version`; bumped only for breaking changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -47,38 +52,16 @@ pub struct ShardInfo {
     pub count: u32,
 }
 
-/// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StopReason {
-    /// Every lane sent its iterations.
-    Iterations,
-    /// The duration elapsed.
-    Duration,
-    /// SIGINT or SIGTERM.
-    Signal,
-    /// `--fail-fast` saw a threshold fail.
-    Threshold,
-}
-
-impl From<crate::engine::StoppedBy> for StopReason {
-    /// The engine's view; a stop the caller requested counts as a signal unless the caller
-    /// knows better (a threshold under `--fail-fast`).
-    fn from(stopped_by: crate::engine::StoppedBy) -> StopReason {
-        match stopped_by {
-            crate::engine::StoppedBy::Iterations => StopReason::Iterations,
-            crate::engine::StoppedBy::Duration => StopReason::Duration,
-            crate::engine::StoppedBy::Signal => StopReason::Signal,
-        }
-    }
-}
-
 /// One evaluated threshold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThresholdResult {
     /// The endpoint it was evaluated on; null for the totals.
     pub endpoint: Option<String>,
-    /// The threshold as given (with its endpoint, if it named one).
-    pub expr: String,
+    /// The threshold (written as `expr`: its text with the endpoint, if it named one). A
+    /// file whose `expr` does not parse is refused when read: a gate must never drop out
+    /// of a merge unnoticed.
+    #[serde(rename = "expr", with = "threshold_text")]
+    pub threshold: Threshold,
     /// What was measured, in the metric's unit (ms, fraction, count, requests/s); null
     /// when there was nothing to measure (no timed response), which fails the threshold.
     pub measured: Option<f64>,
@@ -328,39 +311,73 @@ impl Results {
     }
 }
 
-/// Errors per kind (see [`ErrorKind`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorKinds {
-    /// Complete response, unexpected status.
-    pub status: u64,
-    /// No complete response within the timeout.
-    pub timeout: u64,
-    /// Connection refused, unreachable, or name not resolved.
-    pub connect: u64,
-    /// TLS handshake failed.
-    pub tls: u64,
-    /// Malformed response, or connection closed before one.
-    pub protocol: u64,
-    /// Failed while reading the body.
-    pub body: u64,
-    /// A flow step's response lacked a value the step captures (absent in older files).
-    #[serde(default)]
-    pub capture: u64,
-}
+/// Errors per kind, indexed like [`ErrorKind::ALL`]. Written as an object with one key per
+/// kind, in that order (`{"status": 0, "timeout": 2, ...}`); a kind missing from an older
+/// file (`capture`) reads as 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorKinds([u64; ErrorKind::ALL.len()]);
 
 impl ErrorKinds {
-    /// `(kind, count)` for every kind, in the order of [`ErrorKind::ALL`]: what the summary
-    /// and the report list.
-    pub fn pairs(&self) -> [(&'static str, u64); ErrorKind::ALL.len()] {
-        [
-            ("status", self.status),
-            ("timeout", self.timeout),
-            ("connect", self.connect),
-            ("tls", self.tls),
-            ("protocol", self.protocol),
-            ("body", self.body),
-            ("capture", self.capture),
-        ]
+    /// The counts as recorded, indexed by [`ErrorKind::index`].
+    pub fn from_counts(counts: [u64; ErrorKind::ALL.len()]) -> ErrorKinds {
+        ErrorKinds(counts)
+    }
+
+    /// Errors of `kind`.
+    pub fn get(&self, kind: ErrorKind) -> u64 {
+        self.0[kind.index()]
+    }
+
+    /// Every kind with its count, in the order of [`ErrorKind::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (ErrorKind, u64)> + '_ {
+        ErrorKind::ALL.iter().map(|&kind| (kind, self.get(kind)))
+    }
+
+    /// `(name, count)` for every kind: what the summary and the report list.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.iter().map(|(kind, n)| (kind.as_str(), n))
+    }
+
+    /// Errors of every kind together.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Adds another set of counts (saturating: counts read from a file can be anything).
+    pub fn add(&mut self, other: &ErrorKinds) {
+        for (mine, theirs) in self.0.iter_mut().zip(other.0) {
+            *mine = mine.saturating_add(theirs);
+        }
+    }
+}
+
+impl Serialize for ErrorKinds {
+    fn serialize<S: serde::Serializer>(&self, out: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = out.serialize_map(Some(ErrorKind::ALL.len()))?;
+        for (name, n) in self.pairs() {
+            map.serialize_entry(name, &n)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorKinds {
+    fn deserialize<D: serde::Deserializer<'de>>(input: D) -> Result<ErrorKinds, D::Error> {
+        // Unknown keys are passed over, as for every other object of the schema.
+        let named = BTreeMap::<String, serde_json::Value>::deserialize(input)?;
+        let mut counts = [0; ErrorKind::ALL.len()];
+        for kind in ErrorKind::ALL {
+            if let Some(value) = named.get(kind.as_str()) {
+                counts[kind.index()] = value.as_u64().ok_or_else(|| {
+                    serde::de::Error::custom(format_args!(
+                        "error_kinds.{}: {value} is not a count",
+                        kind.as_str()
+                    ))
+                })?;
+            }
+        }
+        Ok(ErrorKinds(counts))
     }
 }
 
@@ -451,5 +468,21 @@ fn either(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f
     match (a, b) {
         (Some(a), Some(b)) => Some(pick(a, b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// A [`Threshold`] as the text it was parsed from, so the JSON keeps one readable `expr`.
+mod threshold_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::thresholds::Threshold;
+
+    pub fn serialize<S: Serializer>(threshold: &Threshold, out: S) -> Result<S::Ok, S::Error> {
+        out.collect_str(threshold)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Threshold, D::Error> {
+        let text = String::deserialize(input)?;
+        Threshold::parse(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use charts::{Chart, Line, Scale};
 
+use super::Exporter;
 use crate::results::{EndpointResult, ErrorKinds, Results, TimelinePoint, decode_histogram};
 
 pub mod charts;
@@ -65,7 +66,20 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |v| format!("{v:.3} ms"))
 }
 
-/// Renders the report as HTML bytes.
+/// The self-contained HTML report: of one run, or of several side by side.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Report;
+
+impl Exporter for Report {
+    fn render(&self, results: &Results) -> Vec<u8> {
+        render(&[Labeled {
+            label: "run".to_owned(),
+            results,
+        }])
+    }
+}
+
+/// Renders the report of several labelled runs as HTML bytes.
 pub fn render(inputs: &[Labeled<'_>]) -> Vec<u8> {
     let all = series(inputs);
     let mut page = String::new();
@@ -431,9 +445,9 @@ fn outcomes(page: &mut String, all: &[Series<'_>], inputs: &[Labeled<'_>]) {
             let _ = writeln!(
                 page,
                 "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{mark}: {}</td></tr>",
-                escape(&t.expr),
+                escape(&t.threshold.to_string()),
                 escape(t.endpoint.as_deref().unwrap_or("all endpoints")),
-                escape(&crate::thresholds::explain(t))
+                escape(&t.explain())
             );
         }
         page.push_str("</table>\n");

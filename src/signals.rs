@@ -1,4 +1,5 @@
-//! SIGINT and SIGTERM as a stream the coordinator selects on.
+//! SIGINT and SIGTERM as a stream: what the command line's observer of a run, and the demo
+//! server, wait on.
 
 use tokio::signal::unix::{Signal as UnixSignal, SignalKind, signal};
 

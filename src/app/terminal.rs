@@ -1,0 +1,114 @@
+//! The command line's view of a run: a progress bar or status lines, checkpoints written to
+//! the results file and the HTML report, and SIGINT / SIGTERM as stop requests.
+
+use std::time::Duration;
+
+use crate::export::{Destination, Exporter as _, Json, Outputs};
+use crate::plan::Plan;
+use crate::progress::{Progress, Scope};
+use crate::record::Stats;
+use crate::results::Results;
+use crate::run::{Observer, Stopping};
+use crate::signals::{Signal, Signals};
+
+/// Watches a run from the terminal.
+pub(super) struct Terminal<'a> {
+    quiet: bool,
+    progress: Progress,
+    signals: Option<Signals>,
+    /// The first stop signal received: the exit code of a run it stopped.
+    first_signal: Option<Signal>,
+    destination: &'a Destination,
+    outputs: &'a Outputs,
+}
+
+impl<'a> Terminal<'a> {
+    pub(super) fn new(
+        quiet: bool,
+        plan: &Plan,
+        destination: &'a Destination,
+        outputs: &'a Outputs,
+    ) -> Terminal<'a> {
+        let scope = Scope {
+            total_requests: plan.total_requests(),
+            duration: plan.spec.duration,
+            names: plan.targets.iter().map(|t| t.name.clone()).collect(),
+        };
+        Terminal {
+            quiet,
+            progress: Progress::new(quiet, scope),
+            signals: None,
+            first_signal: None,
+            destination,
+            outputs,
+        }
+    }
+
+    /// The first stop signal, if one came.
+    pub(super) fn first_signal(&self) -> Option<Signal> {
+        self.first_signal
+    }
+}
+
+impl Observer for Terminal<'_> {
+    fn started(&mut self) -> std::io::Result<()> {
+        // From here on Ctrl-C is a stop request, not the end of the process.
+        self.signals = Some(Signals::new()?);
+        Ok(())
+    }
+
+    fn progress_every(&self) -> Option<Duration> {
+        self.progress.interval()
+    }
+
+    fn progress(&mut self, stats: &Stats, elapsed: Duration) {
+        self.progress.update(stats, elapsed);
+    }
+
+    fn wants_checkpoints(&self) -> bool {
+        self.destination.takes_checkpoints()
+    }
+
+    fn checkpoint(&mut self, results: &Results) {
+        if self.destination.takes_checkpoints()
+            && let Err(e) = self.destination.write(&Json.render(results))
+        {
+            // The run goes on: the final write may still succeed (disk freed, folder fixed).
+            crate::say!("api-cannon: checkpoint failed: {e}");
+        }
+        if let Err(e) = self.outputs.write_checkpoint(results) {
+            crate::say!("api-cannon: checkpoint report failed: {e}");
+        }
+    }
+
+    async fn stop_requested(&mut self) {
+        match &mut self.signals {
+            Some(signals) => {
+                let signal = signals.next().await;
+                self.first_signal.get_or_insert(signal);
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    fn stopping(&mut self, why: Stopping) {
+        if self.quiet {
+            return;
+        }
+        self.progress.finish();
+        crate::say!(
+            "api-cannon: {}",
+            match why {
+                Stopping::Asked =>
+                    "stopping; waiting for requests in flight (again to abandon them)",
+                Stopping::ThresholdFailed => "a threshold failed at a checkpoint (--fail-fast)",
+                Stopping::ErrorsExceeded =>
+                    "an error-count threshold can no longer pass (--fail-fast)",
+            }
+        );
+    }
+
+    fn finished(&mut self) {
+        self.progress.finish();
+    }
+}

@@ -1,0 +1,236 @@
+//! Running a prepared run: the engine started, watched at the caller's intervals, stopped on
+//! request or by a failing gate, and its figures turned into [`Results`] once at the end.
+//!
+//! The caller watches through an [`Observer`]: progress and checkpoints arrive as snapshots
+//! taken on the calling thread (never per request), and stop requests go the other way. It
+//! knows nothing of terminals, files or signals; the command line's observer does.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::engine::{self, EngineControl, StopLevel};
+use crate::outcome::StopReason;
+use crate::prepare::Prepared;
+use crate::record::Stats;
+use crate::results::{Results, RunMeta, evaluate};
+use crate::thresholds::{Metric, Threshold};
+
+/// Why a run is stopping before its end, as told to [`Observer::stopping`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopping {
+    /// The observer asked ([`Observer::stop_requested`]): requests in flight may finish;
+    /// a second request abandons them.
+    Asked,
+    /// `fail_fast`: a threshold failed at a checkpoint.
+    ThresholdFailed,
+    /// `fail_fast`: an error-count threshold can no longer pass.
+    ErrorsExceeded,
+}
+
+/// What a caller sees of a run while it goes. Every method is called on the thread that
+/// called [`run`], between requests' bookkeeping, never from a worker; each has a default
+/// that does nothing, so an observer implements only what it shows.
+pub trait Observer {
+    /// Called once inside the run's runtime, before any request is sent (where a caller
+    /// registers signal handlers); an error ends the run with nothing sent.
+    fn started(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    /// How often [`Observer::progress`] is called; `None`: never.
+    fn progress_every(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Counts and latency so far (histograms other than latency are left empty), and the
+    /// time since the run started.
+    fn progress(&mut self, _stats: &Stats, _elapsed: Duration) {}
+
+    /// Whether the run should take checkpoints (every `checkpoint_every`) for this observer.
+    /// A `fail_fast` run takes them anyway, and shows them too.
+    fn wants_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// The results so far at a checkpoint, thresholds evaluated, `run.stopped_by` null.
+    fn checkpoint(&mut self, _results: &Results) {}
+
+    /// Resolves when the caller wants the run to stop (a first request lets requests in
+    /// flight finish, a second abandons them). Never resolves by default.
+    fn stop_requested(&mut self) -> impl Future<Output = ()> {
+        std::future::pending()
+    }
+
+    /// The run is stopping early, and why.
+    fn stopping(&mut self, _why: Stopping) {}
+
+    /// The run has ended; the final results follow.
+    fn finished(&mut self) {}
+
+    /// Something the user must know that is not in the results (an internal error).
+    fn warning(&mut self, message: &str) {
+        crate::say!("api-cannon: {message}");
+    }
+}
+
+/// An observer that watches nothing: the run goes to its end.
+#[derive(Debug, Default)]
+pub struct Unobserved;
+
+impl Observer for Unobserved {}
+
+/// How often `fail_fast` looks at error counts, which can fail for good at any moment.
+const FAIL_FAST_EVERY: Duration = Duration::from_secs(1);
+
+/// Fires `prepared` on its own worker threads and returns the results, thresholds
+/// evaluated. Blocks the calling thread (it runs a small runtime of its own for the
+/// observer's timers); call it from outside any async runtime.
+pub fn run<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::Result<Results> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(drive(prepared, observer))
+}
+
+/// What the run's driver keeps between ticks.
+struct Watch<'a, O> {
+    prepared: &'a Prepared,
+    control: EngineControl,
+    observer: &'a mut O,
+    /// Why the driver asked the engine to stop, if it did.
+    stopping: Option<Stopping>,
+}
+
+async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::Result<Results> {
+    observer.started()?;
+    let (control, engine_run) = engine::start(&prepared.plan, prepared.templates.clone())?;
+    let gates = &prepared.thresholds;
+    let fail_fast = prepared.fail_fast && !gates.is_empty();
+    let mut progress_tick = ticker(observer.progress_every());
+    let mut checkpoint_tick =
+        ticker((observer.wants_checkpoints() || fail_fast).then_some(prepared.checkpoint_every));
+    // Only an error count can fail for good between checkpoints; look every second only then.
+    let watch_errors = fail_fast && gates.iter().any(|t| t.metric == Metric::Errors);
+    let mut errors_tick = ticker(watch_errors.then_some(FAIL_FAST_EVERY));
+    let mut watch = Watch {
+        prepared,
+        control,
+        observer,
+        stopping: None,
+    };
+    let finish = engine_run.finish();
+    tokio::pin!(finish);
+    let finished = loop {
+        tokio::select! {
+            // The end of the run first: a tick due at the same moment must not delay it.
+            biased;
+            finished = &mut finish => break finished,
+            Some(()) = next_tick(&mut progress_tick) => watch.progress().await,
+            Some(()) = next_tick(&mut checkpoint_tick) => watch.checkpoint(fail_fast).await,
+            Some(()) = next_tick(&mut errors_tick) => watch.errors_check().await,
+            () = watch.observer.stop_requested() => watch.stop_asked(),
+        }
+    };
+    watch.observer.finished();
+    if finished.lost_workers > 0 {
+        watch.observer.warning(&format!(
+            "internal error: {} worker thread(s) died; their requests are missing from the figures",
+            finished.lost_workers
+        ));
+    }
+    // The engine calls any stop it was asked for a signal; the driver knows when it was a gate.
+    let reason = match (finished.stopped_by, watch.stopping) {
+        (StopReason::Signal, Some(Stopping::ThresholdFailed | Stopping::ErrorsExceeded)) => {
+            StopReason::Threshold
+        }
+        (reason, _) => reason,
+    };
+    Ok(watch.results(&finished.stats, finished.elapsed, Some(reason)))
+}
+
+impl<O: Observer> Watch<'_, O> {
+    async fn progress(&mut self) {
+        let stats = self.control.progress_snapshot().await;
+        self.observer.progress(&stats, self.control.t0.elapsed());
+    }
+
+    async fn checkpoint(&mut self, fail_fast: bool) {
+        let stats = self.control.snapshot().await;
+        let results = self.results(&stats, self.control.t0.elapsed(), None);
+        self.observer.checkpoint(&results);
+        // At a checkpoint any failed threshold stops a fail-fast run.
+        if fail_fast && results.thresholds.iter().any(|t| !t.passed) {
+            self.stop_for(Stopping::ThresholdFailed);
+        }
+    }
+
+    async fn errors_check(&mut self) {
+        let stats = self.control.snapshot().await;
+        let results = self.results(&stats, self.control.t0.elapsed(), None);
+        if failed_for_good(&self.prepared.thresholds, &results) {
+            self.stop_for(Stopping::ErrorsExceeded);
+        }
+    }
+
+    /// A first request stops gracefully; any later one abandons requests in flight.
+    fn stop_asked(&mut self) {
+        match self.stopping {
+            Some(Stopping::Asked) => self.control.stop(StopLevel::Immediate),
+            _ => {
+                self.stopping = Some(Stopping::Asked);
+                self.control.stop(StopLevel::Graceful);
+                self.observer.stopping(Stopping::Asked);
+            }
+        }
+    }
+
+    fn stop_for(&mut self, why: Stopping) {
+        if self.stopping.is_none() {
+            self.stopping = Some(why);
+            self.control.stop(StopLevel::Graceful);
+            self.observer.stopping(why);
+        }
+    }
+
+    fn results(&self, stats: &Stats, elapsed: Duration, stopped_by: Option<StopReason>) -> Results {
+        let plan = &self.prepared.plan;
+        let meta = RunMeta {
+            spec: &plan.spec,
+            timeout: self.prepared.timeout,
+            threads: plan.threads.len(),
+            started_at: self.control.started_at,
+            elapsed,
+            stopped_by,
+            schedule: plan.schedule,
+        };
+        let mut results = Results::build(&meta, &plan.targets, stats);
+        results.thresholds = evaluate(&results, &self.prepared.thresholds);
+        results
+    }
+}
+
+fn failed_for_good(thresholds: &[Threshold], results: &Results) -> bool {
+    thresholds.iter().any(|threshold| {
+        evaluate(results, std::slice::from_ref(threshold))
+            .iter()
+            .any(|t| t.measured.is_some_and(|m| threshold.failed_for_good(m)))
+    })
+}
+
+fn ticker(every: Option<Duration>) -> Option<tokio::time::Interval> {
+    every.map(|period| {
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    })
+}
+
+async fn next_tick(interval: &mut Option<tokio::time::Interval>) -> Option<()> {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+            Some(())
+        }
+        None => std::future::pending().await,
+    }
+}

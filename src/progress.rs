@@ -1,6 +1,6 @@
 //! Live progress on stderr: an indicatif bar with a line per endpoint on a terminal, a
 //! status line every 10 s otherwise (CI logs), nothing with `--quiet`. It reads merged
-//! snapshots the coordinator takes a few times a second; it never touches the hot path.
+//! snapshots the run driver (src/run.rs) takes a few times a second; it never touches the hot path.
 
 use std::io::IsTerminal;
 use std::time::Duration;

@@ -307,3 +307,72 @@ fn merging_one_file_changes_none_of_its_figures() {
     let rps = |r: &serde_json::Value| r["totals"]["rps"].as_f64().unwrap();
     assert!((rps(&original) / rps(&merged) - 1.0).abs() < 1e-9);
 }
+
+/// A change to a results file's JSON.
+type Edit = fn(&mut serde_json::Value);
+
+/// A run's results with one field changed as a hand (or a disk) might have changed it.
+fn edited(
+    dir: &TempDir,
+    from: &PathBuf,
+    name: &str,
+    edit: impl Fn(&mut serde_json::Value),
+) -> PathBuf {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from).unwrap()).unwrap();
+    edit(&mut json);
+    dir.write(name, &json.to_string())
+}
+
+#[test]
+fn a_file_whose_counts_do_not_add_up_is_refused_naming_file_and_endpoint() {
+    let dir = TempDir::new("merge-counts");
+    let server = demo();
+    let good = run_to(&dir, "good.json", &[&server.url("/hello"), "-n", "4"]);
+    let cases: [(&str, Edit); 3] = [
+        ("more-requests.json", |j| {
+            j["endpoints"][0]["requests"] = 9.into()
+        }),
+        ("errors-not-kinds.json", |j| {
+            j["endpoints"][0]["errors"] = 1.into();
+            j["endpoints"][0]["requests"] = 5.into();
+        }),
+        ("bucket-width.json", |j| {
+            j["endpoints"][0]["timeline_bucket_s"] = 0.into()
+        }),
+    ];
+    for (name, edit) in cases {
+        let bad = edited(&dir, &good, name, edit);
+        let (code, _, stderr) = merge(&[good.to_str().unwrap(), bad.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains(bad.to_str().unwrap()) && stderr.contains("127.0.0.1"),
+            "{name}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_threshold_that_does_not_parse_is_refused_not_dropped() {
+    // Before, merge re-parsed each `expr` and silently left out those that failed, so a
+    // file whose gate had failed merged into no threshold at all and exit 0.
+    let dir = TempDir::new("merge-expr");
+    let server = demo();
+    let failed = run_to(
+        &dir,
+        "failed.json",
+        &[&server.url("/hello"), "-n", "2", "--threshold", "errors<0"],
+    );
+    let bad = edited(&dir, &failed, "bad-expr.json", |j| {
+        j["thresholds"][0]["expr"] = "p99 under a second".into();
+    });
+    let (code, _, stderr) = merge(&[bad.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(bad.to_str().unwrap()) && stderr.contains("p99 under a second"),
+        "{stderr}"
+    );
+    let (code, merged, _) = merge(&[failed.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert_eq!(merged["thresholds"][0]["passed"], false);
+}

@@ -23,25 +23,38 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
             ", kept alive"
         }
     );
-    match plan.total_requests() {
-        Some(total) => {
-            let _ = writeln!(
-                out,
-                "requests: {total} in all ({} per endpoint)",
-                total
-                    / plan
-                        .targets
-                        .iter()
-                        .filter(|t| !t.is_whole_flow())
-                        .count()
-                        .max(1) as u64
-            );
-        }
-        None => {
-            let _ = writeln!(out, "requests: as many as the duration allows");
+    let _ = writeln!(out, "requests: {}", requests(plan));
+    let _ = writeln!(out, "duration: {}", duration(plan));
+    endpoints(&mut out, plan);
+    if !thresholds.is_empty() {
+        let _ = writeln!(out, "thresholds:");
+        for t in thresholds {
+            let _ = writeln!(out, "  {t}");
         }
     }
-    let _ = writeln!(out, "duration: {}", duration(plan));
+    let _ = match destination {
+        Destination::File(path) => writeln!(out, "results would go to: {}", path.display()),
+        Destination::Stdout => writeln!(out, "results would go to: stdout"),
+    };
+    out
+}
+
+/// What the run sends, in all and per request endpoint.
+fn requests(plan: &Plan) -> String {
+    match plan.total_requests() {
+        Some(total) => {
+            let endpoints = plan.targets.iter().filter(|t| !t.is_whole_flow()).count();
+            format!(
+                "{total} in all ({} per endpoint)",
+                total / endpoints.max(1) as u64
+            )
+        }
+        None => "as many as the duration allows".to_owned(),
+    }
+}
+
+/// One line per endpoint: name, method, URL and timeout.
+fn endpoints(out: &mut String, plan: &Plan) {
     let _ = writeln!(out, "endpoints:");
     let width = plan
         .targets
@@ -59,17 +72,6 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
             humantime::format_duration(t.timeout)
         );
     }
-    if !thresholds.is_empty() {
-        let _ = writeln!(out, "thresholds:");
-        for t in thresholds {
-            let _ = writeln!(out, "  {t}");
-        }
-    }
-    let _ = match destination {
-        Destination::File(path) => writeln!(out, "results would go to: {}", path.display()),
-        Destination::Stdout => writeln!(out, "results would go to: stdout"),
-    };
-    out
 }
 
 fn schedule(plan: &Plan) -> String {

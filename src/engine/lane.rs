@@ -26,7 +26,7 @@ pub(super) struct ThreadContext {
     /// Requests of this thread in flight now.
     pub in_flight: Cell<u64>,
     /// The end of `--duration`: nothing starts after it and nothing finishing after it is
-    /// counted (the coordinator's stop only follows, a moment later).
+    /// counted (the run driver's stop only follows, a moment later).
     pub deadline: Option<Instant>,
     /// Lanes per endpoint, for `{{seq}}` in closed loops (iteration × lanes + lane).
     pub concurrency: u64,

@@ -104,14 +104,13 @@ pub fn start(
                 .build()
         })
         .collect::<std::io::Result<Vec<_>>>()?;
-    let jobs = job::Job::for_targets(&plan.targets, &templates);
     let whole_flows: Arc<[bool]> = plan.targets.iter().map(|t| t.is_whole_flow()).collect();
     let (stop, stop_rx) = watch::channel(StopLevel::Running);
     let t0 = Instant::now();
     let started_at = SystemTime::now();
     let shared = Arc::new(Shared {
         t0,
-        jobs,
+        jobs: job::Job::for_targets(&plan.targets, &templates),
         whole_flows: Arc::clone(&whole_flows),
         schedule: plan.schedule,
         iterations: plan.iterations,
@@ -119,62 +118,85 @@ pub fn start(
         duration: plan.spec.duration,
         fresh_connections: plan.spec.fresh_connections,
     });
-    let (mut links, mut done, mut threads) = (Vec::new(), Vec::new(), Vec::new());
+    let workers = spawn_workers(plan, runtimes, &shared, &stop_rx)?;
+    let run = EngineRun {
+        done: workers.done,
+        threads: workers.threads,
+        slots: workers.links.iter().map(|l| Arc::clone(&l.slot)).collect(),
+        stop: stop.clone(),
+        deadline: plan.spec.duration.map(|d| t0 + d),
+        schedule_ends_by_duration: schedule_ends_by_duration(plan),
+        whole_flows: Arc::clone(&whole_flows),
+        t0,
+    };
+    let control = EngineControl {
+        stop,
+        workers: workers.links,
+        whole_flows,
+        t0,
+        started_at,
+    };
+    Ok((control, run))
+}
+
+/// The started worker threads, and the ends of their channels the engine keeps.
+struct Workers {
+    links: Vec<WorkerLink>,
+    done: Vec<oneshot::Receiver<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// One thread per entry of the plan, each on its own runtime.
+fn spawn_workers(
+    plan: &Plan,
+    runtimes: Vec<tokio::runtime::Runtime>,
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<StopLevel>,
+) -> std::io::Result<Workers> {
+    let mut workers = Workers {
+        links: Vec::new(),
+        done: Vec::new(),
+        threads: Vec::new(),
+    };
     for (index, (runtime, thread_plan)) in runtimes.into_iter().zip(&plan.threads).enumerate() {
         let (snapshot_tx, snapshots) = mpsc::unbounded_channel();
         let (done_tx, done_rx) = oneshot::channel();
         let slot: worker::FinalSlot = Arc::new(Mutex::new(None));
         let channels = worker::Channels {
-            stop: stop_rx.clone(),
+            stop: stop.clone(),
             snapshots,
             slot: Arc::clone(&slot),
             done: done_tx,
         };
-        threads.push(worker::spawn(
+        workers.threads.push(worker::spawn(
             index,
             runtime,
             thread_plan.clone(),
-            Arc::clone(&shared),
+            Arc::clone(shared),
             channels,
         )?);
-        links.push(WorkerLink {
+        workers.links.push(WorkerLink {
             snapshots: snapshot_tx,
             slot,
         });
-        done.push(done_rx);
+        workers.done.push(done_rx);
     }
-    let run = EngineRun {
-        done,
-        threads,
-        slots: links.iter().map(|l| Arc::clone(&l.slot)).collect(),
-        stop: stop.clone(),
-        deadline: plan.spec.duration.map(|d| t0 + d),
-        schedule_ends_by_duration: match plan.schedule {
-            Schedule::Open(open) => {
-                let whole = open::DueTimes::new(
-                    open,
-                    plan.spec.concurrency,
-                    Share::ALL,
-                    plan.iterations,
-                    plan.spec.duration,
-                );
-                whole.ends_by_duration()
-            }
-            _ => false,
-        },
-        whole_flows: Arc::clone(&whole_flows),
-        t0,
-    };
-    Ok((
-        EngineControl {
-            stop,
-            workers: links,
-            whole_flows,
-            t0,
-            started_at,
-        },
-        run,
-    ))
+    Ok(workers)
+}
+
+/// Whether an open schedule's due times end at the duration (rather than at its iterations).
+fn schedule_ends_by_duration(plan: &Plan) -> bool {
+    match plan.schedule {
+        Schedule::Open(open) => open::DueTimes::new(
+            open,
+            plan.spec.concurrency,
+            Share::ALL,
+            plan.iterations,
+            plan.spec.duration,
+        )
+        .ends_by_duration(),
+        _ => false,
+    }
 }
 
 impl EngineControl {
@@ -228,6 +250,24 @@ impl EngineControl {
         }
         merge_all(copies, &self.whole_flows)
     }
+}
+
+/// Joins the worker threads and merges the figures they left: `(figures, threads that left
+/// none)`.
+fn final_figures(
+    threads: Vec<std::thread::JoinHandle<()>>,
+    slots: &[worker::FinalSlot],
+    whole_flows: &[bool],
+) -> (Stats, usize) {
+    for thread in threads {
+        let _ = thread.join();
+    }
+    let finals: Vec<Stats> = slots
+        .iter()
+        .filter_map(|slot| slot.lock().ok().and_then(|mut s| s.take()))
+        .collect();
+    let lost = slots.len() - finals.len();
+    (merge_all(finals, whole_flows), lost)
 }
 
 /// Merges figures into the first set rather than into a fresh one: one copy fewer of every
@@ -289,15 +329,7 @@ impl EngineRun {
             all_done.await;
         }
         let elapsed = t0.elapsed();
-        for thread in threads {
-            let _ = thread.join();
-        }
-        let finals: Vec<Stats> = slots
-            .iter()
-            .filter_map(|slot| slot.lock().ok().and_then(|mut s| s.take()))
-            .collect();
-        let lost_workers = slots.len() - finals.len();
-        let stats = merge_all(finals, &whole_flows);
+        let (stats, lost_workers) = final_figures(threads, &slots, &whole_flows);
         let stopped_by = match (signalled, deadline_hit || schedule_ends_by_duration) {
             (true, _) => StopReason::Signal,
             (false, true) => StopReason::Duration,

@@ -154,9 +154,9 @@ pub fn prepare(spec: RunSpec) -> Result<Prepared, PrepareError> {
     for target in &mut targets {
         target.insecure |= spec.client.insecure;
     }
-    check_load(&spec.load)?;
     let templates = templates(&targets, &spec.client)?;
     let thresholds = all_thresholds(&targets, &spec.thresholds)?;
+    check_load(&spec.load)?;
     Ok(Prepared {
         plan: Plan::new(targets, spec.load),
         templates,

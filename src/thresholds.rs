@@ -110,8 +110,10 @@ impl Threshold {
             expr: expr.to_owned(),
             problem: problem.to_owned(),
         };
+        // The operator is the last `<` or `>`: a value never holds one, and a target's name
+        // may (`login->checkout:p99<2s`).
         let at = expr
-            .find(['<', '>'])
+            .rfind(['<', '>'])
             .ok_or_else(|| fail("no comparison (<, <=, > or >=)"))?;
         let (left, rest) = expr.split_at(at);
         let (op, value) = match rest.strip_prefix("<=").map(|v| (Op::Le, v)) {

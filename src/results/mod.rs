@@ -340,7 +340,8 @@ impl ErrorKinds {
 
     /// Errors of every kind together.
     pub fn total(&self) -> u64 {
-        self.0.iter().sum()
+        // Saturating: counts read from a file can be anything.
+        self.0.iter().fold(0, |sum, n| sum.saturating_add(*n))
     }
 
     /// Adds another set of counts (saturating: counts read from a file can be anything).

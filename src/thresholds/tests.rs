@@ -69,3 +69,23 @@ fn error_counts_fail_for_good_once_reached() {
     assert!(t.failed_for_good(5.0));
     assert!(!Threshold::parse("p99<1s").unwrap().failed_for_good(5_000.0));
 }
+
+#[test]
+fn a_name_with_angle_brackets_keeps_them_and_reads_back_as_written() {
+    // Results files write `NAME:CONDITION`; a flow named `login->checkout` must read back.
+    for expr in ["login->checkout:p99<2s", "a<b:errors<=0", "x>y:rps>=10"] {
+        let t = Threshold::parse(expr).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.to_string(), expr);
+        assert_eq!(Threshold::parse(&t.to_string()), Ok(t));
+    }
+    let t = Threshold::parse("login->checkout:p99<2s").unwrap();
+    assert_eq!(
+        (t.endpoint.as_deref(), t.metric, t.op, t.limit),
+        (
+            Some("login->checkout"),
+            Metric::Percentile(99.0),
+            Op::Lt,
+            2_000.0
+        )
+    );
+}

@@ -222,6 +222,16 @@ pub struct LoadArgs {
     /// Worker threads [default: the number of CPU cores].
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,
+
+    /// Where the server's own time is, for targets that name none: server-timing:NAME (a
+    /// Server-Timing metric), header:NAME (milliseconds) or /json/pointer (into the body).
+    #[arg(long, value_name = "SOURCE")]
+    pub server_time: Option<crate::server_time::TimeSource>,
+
+    /// The response header that names a request in the platform's logs [default: the first
+    /// of x-amzn-RequestId, x-amz-apigw-id, x-request-id, traceparent's trace ID].
+    #[arg(long, value_name = "NAME")]
+    pub request_id_header: Option<crate::server_time::RequestIdSource>,
 }
 
 /// Where the results go and what is shown meanwhile.

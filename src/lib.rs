@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: [`cli`] → [`targets`] → [`prepare`] (with [`plan`]) → [`run`] and
 //! [`engine`] (with [`client`]) → [`record`] → [`results`] → [`export`]. [`outcome`],
-//! [`thresholds`] and [`signals`] are leaf vocabulary; [`progress`] shows the engine's
+//! [`server_time`], [`thresholds`] and [`signals`] are leaf vocabulary; [`progress`] shows the engine's
 //! snapshots, [`merge`] and [`compare`] read results files, [`demo`] is the simulated API
 //! the demo, tests and benchmark fire at, and [`app`] is the command layer. See README.md,
 //! "Architecture".
@@ -36,6 +36,7 @@ pub mod record;
 pub mod results;
 pub mod rng;
 pub mod run;
+pub mod server_time;
 pub mod signals;
 pub mod targets;
 pub mod thresholds;

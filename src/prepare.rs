@@ -7,6 +7,7 @@
 //! [`Prepared`] run. The command line builds its `RunSpec` from flags (`cli`); a program
 //! builds one by hand (examples/library.rs).
 
+use crate::server_time::{RequestIdSource, TimeSource};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +49,10 @@ pub struct ClientOptions {
     pub http2: bool,
     /// Route through `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` (`--use-env-proxy`).
     pub use_env_proxy: bool,
+    /// The server's time where a target names no source (`--server-time`).
+    pub server_time: Option<TimeSource>,
+    /// The request-ID header where a target names none (`--request-id-header`).
+    pub request_id: Option<RequestIdSource>,
 }
 
 impl Default for ClientOptions {
@@ -63,6 +68,8 @@ impl Default for ClientOptions {
             follow_redirects: 0,
             http2: false,
             use_env_proxy: false,
+            server_time: None,
+            request_id: None,
         }
     }
 }
@@ -151,8 +158,13 @@ impl From<TargetsError> for PrepareError {
 /// files and (with `use_env_proxy`) the proxy variables, and sends nothing.
 pub fn prepare(spec: RunSpec) -> Result<Prepared, PrepareError> {
     let mut targets = load_targets(&spec.targets, spec.client.timeout)?;
-    for target in &mut targets {
-        target.insecure |= spec.client.insecure;
+    let client = &spec.client;
+    for target in targets.iter_mut() {
+        target.insecure |= client.insecure;
+        if !target.is_whole_flow() {
+            let server = &mut target.server;
+            server.or_defaults(client.server_time.as_ref(), client.request_id.as_ref());
+        }
     }
     let templates = templates(&targets, &spec.client)?;
     let thresholds = all_thresholds(&targets, &spec.thresholds)?;

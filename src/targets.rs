@@ -12,6 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 
+use crate::server_time::ServerSpec;
 use crate::thresholds::Threshold;
 
 mod env;
@@ -70,6 +71,9 @@ pub struct Target {
     pub templates: Option<std::sync::Arc<TargetTemplates>>,
     /// Its part in a `[[flow]]`; `None` for a target of its own.
     pub flow: Option<FlowRole>,
+    /// What to read from responses about the server's side (`server_time`, `cold_start`,
+    /// `request_id`).
+    pub server: ServerSpec,
 }
 
 impl Target {
@@ -340,6 +344,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             follow_redirects: None,
             templates: None,
             flow: None,
+            server: ServerSpec::default(),
         });
     }
     Ok(targets)

@@ -4,7 +4,9 @@
 //! `error_rate<1%`, `rps>=100`, `errors<=0`.
 //! - METRIC: `min`, `mean`, `max`, `pNN` or `pNN.N` (latency, VALUE a duration: `200ms`,
 //!   `2s`, `1s500ms`), `error_rate` (VALUE a percentage `1%` or a fraction `0.01`), `errors`
-//!   (a count), `rps` (requests per second).
+//!   (a count), `rps` (requests per second); `server_` or `overhead_` before a latency
+//!   metric (`server_p99`, `overhead_mean`) judges the server's own time or the rest of the
+//!   latency (see the results' `server_ms` and `overhead_ms`); `cold_starts` (a count).
 //! - OP: `<`, `<=`, `>`, `>=`.
 //! - ENDPOINT: a target name; without one the threshold applies to every endpoint and to
 //!   the totals. The name is everything before the last `:` of the left-hand side, so
@@ -49,6 +51,47 @@ pub enum Metric {
     Errors,
     /// Requests per second.
     Rps,
+    /// A statistic of the server's own time (`server_p99`), ms.
+    ServerTime(Stat),
+    /// A statistic of the overhead, latency minus server time (`overhead_p99`), ms.
+    Overhead(Stat),
+    /// Cold starts, a count.
+    ColdStarts,
+}
+
+/// A statistic of a distribution in ms other than the request latency.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stat {
+    /// Smallest value.
+    Min,
+    /// Mean.
+    Mean,
+    /// Largest value.
+    Max,
+    /// A percentile (0 < p < 100).
+    Percentile(f64),
+}
+
+impl Stat {
+    /// The latency metric of the same statistic, which says how to measure it.
+    pub fn as_latency(self) -> Metric {
+        match self {
+            Stat::Min => Metric::Min,
+            Stat::Mean => Metric::Mean,
+            Stat::Max => Metric::Max,
+            Stat::Percentile(p) => Metric::Percentile(p),
+        }
+    }
+
+    fn of_latency(metric: Metric) -> Option<Stat> {
+        Some(match metric {
+            Metric::Min => Stat::Min,
+            Metric::Mean => Stat::Mean,
+            Metric::Max => Stat::Max,
+            Metric::Percentile(p) => Stat::Percentile(p),
+            _ => return None,
+        })
+    }
 }
 
 /// A comparison.
@@ -154,7 +197,7 @@ impl Threshold {
     /// Whether it can no longer pass, whatever the rest of the run does: an error count
     /// only grows, so `errors<N` fails for good once reached. Used by `--fail-fast`.
     pub fn failed_for_good(&self, measured: f64) -> bool {
-        self.metric == Metric::Errors
+        matches!(self.metric, Metric::Errors | Metric::ColdStarts)
             && matches!(self.op, Op::Lt | Op::Le)
             && !self.op.holds(measured, self.limit)
     }
@@ -184,7 +227,7 @@ impl Metric {
     pub fn show(self, v: f64) -> String {
         match self {
             Metric::ErrorRate => format!("{:.3}%", v * 100.0),
-            Metric::Errors => format!("{v:.0}"),
+            Metric::Errors | Metric::ColdStarts => format!("{v:.0}"),
             Metric::Rps => format!("{v:.1} req/s"),
             _ => format!("{v:.3} ms"),
         }
@@ -215,6 +258,10 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
         "error_rate" => Metric::ErrorRate,
         "errors" => Metric::Errors,
         "rps" => Metric::Rps,
+        "cold_starts" => Metric::ColdStarts,
+        _ if text.starts_with("server_") || text.starts_with("overhead_") => {
+            return of_distribution(text);
+        }
         _ => match text.strip_prefix('p').map(str::parse::<f64>) {
             Some(Ok(p)) if p > 0.0 && p < 100.0 => Metric::Percentile(p),
             Some(_) => {
@@ -227,13 +274,33 @@ fn parse_metric(text: &str) -> Result<Metric, String> {
     })
 }
 
+/// `server_p99`, `overhead_mean`: a latency statistic of another distribution.
+fn of_distribution(text: &str) -> Result<Metric, String> {
+    let (kind, stat) = text.split_once('_').unwrap_or((text, ""));
+    let stat = parse_metric(stat)
+        .ok()
+        .and_then(Stat::of_latency)
+        .ok_or_else(|| {
+            format!(
+                "`{text}`: write {kind}_min, {kind}_mean, {kind}_max or {kind}_pNN (p99, p99.9)"
+            )
+        })?;
+    Ok(match kind {
+        "server" => Metric::ServerTime(stat),
+        _ => Metric::Overhead(stat),
+    })
+}
+
 fn parse_limit(metric: Metric, text: &str) -> Result<f64, String> {
     match metric {
-        Metric::Min | Metric::Mean | Metric::Max | Metric::Percentile(_) => {
-            humantime::parse_duration(text)
-                .map(|d| d.as_secs_f64() * 1_000.0)
-                .map_err(|e| format!("`{text}` is not a duration ({e}); write 200ms, 2s, 1s500ms"))
-        }
+        Metric::Min
+        | Metric::Mean
+        | Metric::Max
+        | Metric::Percentile(_)
+        | Metric::ServerTime(_)
+        | Metric::Overhead(_) => humantime::parse_duration(text)
+            .map(|d| d.as_secs_f64() * 1_000.0)
+            .map_err(|e| format!("`{text}` is not a duration ({e}); write 200ms, 2s, 1s500ms")),
         Metric::ErrorRate => {
             let (number, scale) = match text.strip_suffix('%') {
                 Some(n) => (n, 100.0),
@@ -244,7 +311,7 @@ fn parse_limit(metric: Metric, text: &str) -> Result<f64, String> {
                 _ => Err(format!("`{text}` is not a rate; write 1% or 0.01")),
             }
         }
-        Metric::Errors | Metric::Rps => match text.parse::<f64>() {
+        Metric::Errors | Metric::Rps | Metric::ColdStarts => match text.parse::<f64>() {
             Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
             _ => Err(format!("`{text}` is not a non-negative number")),
         },

@@ -6,7 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Modules every stage may use, which therefore use none: shared words, not stages.
-const LEAVES: [&str; 5] = ["outcome", "thresholds", "signals", "rng", "timeline"];
+const LEAVES: [&str; 6] = [
+    "outcome",
+    "server_time",
+    "thresholds",
+    "signals",
+    "rng",
+    "timeline",
+];
 
 type Graph = BTreeMap<String, BTreeSet<String>>;
 

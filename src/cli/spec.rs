@@ -73,6 +73,8 @@ impl LoadArgs {
             follow_redirects: self.follow_redirects,
             http2: self.http2,
             use_env_proxy: self.use_env_proxy,
+            server_time: self.server_time.clone(),
+            request_id: self.request_id_header.clone(),
         }
     }
 }

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::outcome::{ErrorKind, Failure, Setup};
+use crate::server_time::{ServerReport, ServerSpec};
 use crate::targets::template::Values;
 use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 
@@ -70,9 +71,11 @@ pub struct RequestTemplate {
     proxy: Option<(String, u16)>,
     /// The environment's proxy settings, to route each redirect hop by its own origin.
     proxy_rules: Option<Arc<ProxyRules>>,
-    /// Keep the response's headers and body (a flow step that captures from them); every
-    /// other request reads the body and drops it.
+    /// Keep the response's headers and body (a flow step that captures from them, a server
+    /// time read from the body); every other request reads the body and drops it.
     keep_response: bool,
+    /// What to read from responses about the server's side.
+    server: ServerSpec,
 }
 
 /// Bodies kept for captures are cut off beyond this many bytes (a capture from a cut body
@@ -223,10 +226,12 @@ impl RequestTemplate {
             dynamic: target.templates.clone(),
             proxy: None,
             proxy_rules: None,
-            keep_response: matches!(
-                &target.flow,
-                Some(FlowRole::Step { captures, .. }) if !captures.is_empty()
-            ),
+            keep_response: target.server.needs_body()
+                || matches!(
+                    &target.flow,
+                    Some(FlowRole::Step { captures, .. }) if !captures.is_empty()
+                ),
+            server: target.server.clone(),
         })
     }
 
@@ -396,6 +401,9 @@ pub struct Exchange {
     /// Boxed: an exchange is moved through several futures per request, and a header map
     /// inline would make every one of those moves ~130 bytes larger for a rare case.
     pub kept: Option<Box<Kept>>,
+    /// What the response said about the server's side. Inline, not boxed: it is read from
+    /// every response, and boxing would allocate for each one that says anything.
+    pub server: ServerReport,
 }
 
 /// A response kept for captures.
@@ -512,15 +520,21 @@ impl Connection {
                 .map(str::to_owned),
             _ => None,
         };
-        let kept = match template.keep_response {
+        let (kept, server) = match template.keep_response {
             // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
-            true => Some(Box::new(Box::pin(read_kept(response)).await?)),
+            true => {
+                let kept = Box::new(Box::pin(read_kept(response)).await?);
+                let server =
+                    ServerReport::read(&template.server, &kept.headers, kept.body.as_deref());
+                (Some(kept), server)
+            }
             false => {
+                let server = ServerReport::read(&template.server, response.headers(), None);
                 let mut body = response.into_body();
                 while let Some(frame) = body.frame().await {
                     frame.map_err(|e| classify(&e, ErrorKind::Body))?;
                 }
-                None
+                (None, server)
             }
         };
         Ok(Exchange {
@@ -530,6 +544,7 @@ impl Connection {
             version,
             redirect,
             kept,
+            server,
         })
     }
 }

@@ -109,6 +109,7 @@ impl RequestTemplate {
             proxy: proxy_for_hop,
             proxy_rules: self.proxy_rules.clone(),
             keep_response: self.keep_response,
+            server: self.server.clone(),
         })
     }
 

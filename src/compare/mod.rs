@@ -50,8 +50,16 @@ pub struct EndpointComparison {
     pub error_rate_rose: bool,
     /// The distribution test.
     pub ks: KsTest,
-    /// p50, p90, p99, mean, max (ms), error_rate (fraction), rps.
+    /// p50, p90, p99, mean, max (ms), error_rate (fraction), rps; then, when either file
+    /// has a server time, server p50 and p99 and overhead p50 (ms); when either counted
+    /// cold starts, their count.
     pub metrics: Vec<MetricChange>,
+    /// The same verdict on the server's own time (`server_ms`), by the same tests; null
+    /// when either file has no server time. `slower` fails the comparison too: the
+    /// function got slower even where the network hid it.
+    pub server_verdict: Option<&'static str>,
+    /// The distribution test on the server's own time; null like `server_verdict`.
+    pub server_ks: Option<KsTest>,
 }
 
 /// A two-sample Kolmogorov–Smirnov test on two latency histograms.
@@ -122,9 +130,9 @@ pub fn compare(baseline: &Results, current: &Results, tolerance: f64) -> Compari
         }
     }
     let regressed = missing
-        || endpoints
-            .iter()
-            .any(|e| e.verdict == "slower" || e.error_rate_rose);
+        || endpoints.iter().any(|e| {
+            e.verdict == "slower" || e.error_rate_rose || e.server_verdict == Some("slower")
+        });
     Comparison {
         tolerance,
         endpoints,
@@ -153,7 +161,7 @@ fn change(metric: &'static str, baseline: Option<f64>, current: Option<f64>) -> 
 
 fn compare_endpoint(b: &EndpointResult, c: &EndpointResult, tolerance: f64) -> EndpointComparison {
     let (lb, lc) = (&b.latency_ms, &c.latency_ms);
-    let metrics = vec![
+    let mut metrics = vec![
         change("p50_ms", lb.p50, lc.p50),
         change("p90_ms", lb.p90, lc.p90),
         change("p99_ms", lb.p99, lc.p99),
@@ -162,42 +170,68 @@ fn compare_endpoint(b: &EndpointResult, c: &EndpointResult, tolerance: f64) -> E
         change("error_rate", error_rate(b), error_rate(c)),
         change("rps", Some(b.rps), Some(c.rps)),
     ];
-    let ks = match (
-        decode_histogram(&b.histogram),
-        decode_histogram(&c.histogram),
-    ) {
-        (Ok(hb), Ok(hc)) => ks_test(&hb, &hc),
-        _ => KsTest {
-            d: 0.0,
-            critical: 1.0,
-            significant: false,
-        },
+    let ks = ks_of(&b.histogram, &c.histogram);
+    let verdict = verdict_of(ks, &metrics[0], &metrics[2], tolerance);
+    let (server_ks, server_verdict) = match (&b.server_ms, &c.server_ms) {
+        (Some(sb), Some(sc)) => {
+            let (p50, p99) = (change("", sb.p50, sc.p50), change("", sb.p99, sc.p99));
+            let ks = ks_of(&b.histograms.server, &c.histograms.server);
+            (Some(ks), Some(verdict_of(ks, &p50, &p99, tolerance)))
+        }
+        _ => (None, None),
     };
-    let rel = |name: &str| {
-        metrics
-            .iter()
-            .find(|m| m.metric == name)
-            .and_then(|m| m.relative)
-    };
-    let rose = [rel("p50_ms"), rel("p99_ms")]
-        .iter()
-        .flatten()
-        .any(|r| *r > tolerance);
-    let fell = [rel("p50_ms"), rel("p99_ms")]
-        .iter()
-        .all(|r| r.is_some_and(|r| r < -tolerance));
-    let verdict = match (ks.significant, rose, fell) {
-        (true, true, _) => "slower",
-        (true, false, true) => "faster",
-        _ => "no significant change",
-    };
+    metrics.extend(server_changes(b, c));
     EndpointComparison {
         name: b.name.clone(),
         verdict,
         error_rate_rose: error_rate_rose(b, c, tolerance),
         ks,
         metrics,
+        server_verdict,
+        server_ks,
     }
+}
+
+/// The KS test on two encoded histograms; not significant when either does not decode.
+fn ks_of(baseline: &str, current: &str) -> KsTest {
+    match (decode_histogram(baseline), decode_histogram(current)) {
+        (Ok(hb), Ok(hc)) => ks_test(&hb, &hc),
+        _ => KsTest {
+            d: 0.0,
+            critical: 1.0,
+            significant: false,
+        },
+    }
+}
+
+/// `slower` when the distributions differ and p50 or p99 rose beyond the tolerance;
+/// `faster` when they differ and both fell beyond it.
+fn verdict_of(ks: KsTest, p50: &MetricChange, p99: &MetricChange, tolerance: f64) -> &'static str {
+    let relative = [p50.relative, p99.relative];
+    let rose = relative.iter().flatten().any(|r| *r > tolerance);
+    let fell = relative.iter().all(|r| r.is_some_and(|r| r < -tolerance));
+    match (ks.significant, rose, fell) {
+        (true, true, _) => "slower",
+        (true, false, true) => "faster",
+        _ => "no significant change",
+    }
+}
+
+/// Server time, overhead and cold starts, where either file has them.
+fn server_changes(b: &EndpointResult, c: &EndpointResult) -> Vec<MetricChange> {
+    let mut out = Vec::new();
+    if b.server_ms.is_some() || c.server_ms.is_some() {
+        let server = |e: &EndpointResult| e.server_ms.clone().unwrap_or_default();
+        let overhead = |e: &EndpointResult| e.overhead_ms.clone().unwrap_or_default();
+        out.push(change("server_p50_ms", server(b).p50, server(c).p50));
+        out.push(change("server_p99_ms", server(b).p99, server(c).p99));
+        out.push(change("overhead_p50_ms", overhead(b).p50, overhead(c).p50));
+    }
+    let cold = |e: &EndpointResult| e.cold_starts.as_ref().map(|c| c.count as f64);
+    if cold(b).is_some_and(|n| n > 0.0) || cold(c).is_some_and(|n| n > 0.0) {
+        out.push(change("cold_starts", cold(b), cold(c)));
+    }
+    out
 }
 
 /// The two-sample KS statistic over the histograms' buckets (both use the same bucket

@@ -9,6 +9,7 @@ fn value(metric: &str, v: Option<f64>) -> String {
         (_, None) => "-".to_owned(),
         ("error_rate", Some(v)) => format!("{:.3}%", v * 100.0),
         ("rps", Some(v)) => format!("{v:.1}"),
+        ("cold_starts", Some(v)) => format!("{v:.0}"),
         (_, Some(v)) => format!("{v:.3}"),
     }
 }
@@ -46,8 +47,15 @@ fn verdict(e: &EndpointComparison) -> String {
     } else {
         ""
     };
+    let server = match (e.server_verdict, e.server_ks) {
+        (Some(server), Some(ks)) => {
+            let (d, critical) = (ks.d, ks.critical);
+            format!("\n  server time: {server} (KS D {d:.4}, critical {critical:.4})")
+        }
+        _ => String::new(),
+    };
     format!(
-        "{}{errors} (KS D {:.4}, critical {:.4}{within})",
+        "{}{errors} (KS D {:.4}, critical {:.4}{within}){server}",
         e.verdict, e.ks.d, e.ks.critical
     )
 }
@@ -66,7 +74,7 @@ pub fn text(c: &Comparison) -> String {
         {
             let _ = writeln!(
                 out,
-                "  {metric:<11} {baseline:>12} {current:>12} {change:>12} {relative:>9}"
+                "  {metric:<15} {baseline:>12} {current:>12} {change:>12} {relative:>9}"
             );
         }
     }
@@ -138,6 +146,8 @@ mod tests {
                 significant: d > 0.5,
             },
             metrics: Vec::new(),
+            server_verdict: None,
+            server_ks: None,
         };
         assert!(verdict(&endpoint(0.8)).contains("the distributions differ, but p50 and p99"));
         assert!(!verdict(&endpoint(0.2)).contains("differ"));

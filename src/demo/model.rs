@@ -73,10 +73,13 @@ struct Instance {
 pub struct Assignment {
     /// Which instance serves it.
     pub instance: usize,
-    /// How long it takes.
+    /// How long it takes, init included.
     pub service: Duration,
     /// Whether it paid a cold start.
     pub cold: bool,
+    /// The cold start's init time (zero when warm): what the platform reports apart from
+    /// the function's own duration.
+    pub init: Duration,
 }
 
 /// One endpoint's instances.
@@ -118,14 +121,16 @@ impl Pool {
             },
         };
         self.instances[instance].busy = true;
-        let mut ms = p.warm_ms + p.jitter_ms * symmetric(&mut self.rng);
-        if cold {
-            ms += p.cold_ms + p.cold_jitter_ms * symmetric(&mut self.rng);
-        }
+        let handler_ms = (p.warm_ms + p.jitter_ms * symmetric(&mut self.rng)).max(0.1);
+        let init_ms = match cold {
+            true => (p.cold_ms + p.cold_jitter_ms * symmetric(&mut self.rng)).max(0.0),
+            false => 0.0,
+        };
         Assignment {
             instance,
-            service: Duration::from_secs_f64(ms.max(0.1) / 1_000.0),
+            service: Duration::from_secs_f64((handler_ms + init_ms) / 1_000.0),
             cold,
+            init: Duration::from_secs_f64(init_ms / 1_000.0),
         }
     }
 

@@ -1,5 +1,6 @@
 //! The demo API's HTTP server: hyper on 127.0.0.1, its own thread and runtime.
 
+use crate::server_time::SERVER_TIMING;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +25,9 @@ pub(super) struct State {
     counts: Mutex<HashMap<String, u64>>,
     connections: AtomicU64,
     frozen_until: Mutex<Option<Instant>>,
+    /// Request IDs: a counter and a seed, so IDs differ between servers.
+    ids: AtomicU64,
+    id_seed: u64,
     /// Requests per `name: value` of the headers tests look at (host, accept-encoding).
     headers: Mutex<HashMap<String, u64>>,
     /// The items store behind `/items`.
@@ -42,6 +46,8 @@ impl State {
             counts: Mutex::new(HashMap::new()),
             connections: AtomicU64::new(0),
             frozen_until: Mutex::new(None),
+            ids: AtomicU64::new(0),
+            id_seed: seed ^ std::process::id() as u64 ^ clock_nanos(),
             headers: Mutex::new(HashMap::new()),
             items: Items::default(),
         }
@@ -80,6 +86,14 @@ impl State {
         }
     }
 
+    /// Random bits for the request ID of the `number`th request to a path: distinct per
+    /// server (seeded at start) and request.
+    fn request_id_bits(&self, number: u64) -> [u64; 2] {
+        let n = self.ids.fetch_add(1, Ordering::Relaxed);
+        let mut rng = crate::rng::Rng::new(self.id_seed ^ n.rotate_left(17) ^ number);
+        [rng.next_u64(), rng.next_u64()]
+    }
+
     pub fn total(&self) -> u64 {
         self.counts.lock().map(|c| c.values().sum()).unwrap_or(0)
     }
@@ -96,6 +110,15 @@ impl State {
             *n
         })
     }
+}
+
+/// The response header of the demo's request IDs, as AWS API Gateway names it.
+const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-amzn-requestid");
+
+fn clock_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 pub(super) async fn serve(
@@ -153,7 +176,8 @@ async fn respond(
         return Ok(items(&state, request, id.map(str::to_owned)).await);
     }
     let number = state.note(&path);
-    let response = match segments.as_slice() {
+    let handled = Instant::now();
+    let mut response = match segments.as_slice() {
         ["slipspace", name] => slipspace(&state, name).await,
         ["delay", duration] => delay(duration).await,
         ["status", code] => status(code),
@@ -178,6 +202,16 @@ async fn respond(
             r#"{"error":"no such endpoint"}"#.to_owned(),
         ),
     };
+    if !response.headers().contains_key(SERVER_TIMING) {
+        let ms = handled.elapsed().as_secs_f64() * 1_000.0;
+        add_header(
+            &mut response,
+            SERVER_TIMING,
+            &format!("handler;dur={ms:.3}"),
+        );
+    }
+    let id = crate::targets::template::uuid_from(state.request_id_bits(number));
+    add_header(&mut response, REQUEST_ID, &id.to_string());
     Ok(response)
 }
 
@@ -258,7 +292,25 @@ async fn slipspace(state: &State, name: &str) -> Response<Full<Bytes>> {
         r#"{{"message":"Hello from the {name} function","instance":{},"cold_start":{}}}"#,
         assignment.instance, assignment.cold
     );
-    json(StatusCode::OK, body)
+    let mut response = json(StatusCode::OK, body);
+    // What a Lambda function reports of itself: its own duration, and its init time on a
+    // cold start (README, "Server time, cold starts and the platform's logs").
+    let handler_ms = (assignment.service - assignment.init).as_secs_f64() * 1_000.0;
+    let timing = match assignment.cold {
+        true => format!(
+            "init;dur={:.3}, handler;dur={handler_ms:.3}",
+            assignment.init.as_secs_f64() * 1_000.0
+        ),
+        false => format!("handler;dur={handler_ms:.3}"),
+    };
+    add_header(&mut response, SERVER_TIMING, &timing);
+    response
+}
+
+fn add_header(response: &mut Response<Full<Bytes>>, name: http::HeaderName, value: &str) {
+    if let Ok(value) = http::HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
 }
 
 async fn delay(text: &str) -> Response<Full<Bytes>> {

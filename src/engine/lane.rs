@@ -12,6 +12,7 @@ use crate::client::{Connection, Exchange, RequestTemplate};
 use crate::outcome::{ErrorKind, Failure, Outcome, Response, Setup};
 use crate::record::Stats;
 use crate::rng::Rng;
+use crate::server_time::ServerReport;
 use crate::targets::template::Values;
 use crate::targets::{Capture, CaptureSource};
 
@@ -220,7 +221,7 @@ impl Lane {
                         stats.endpoints[whole].note_detail(kind, format!("step {}: {why}", k + 1));
                     }
                     drop(stats);
-                    self.record(whole, &ticket, when, None, Err(kind));
+                    self.record(whole, &ticket, when, None, Err(kind), None);
                     return;
                 }
                 StepEnd::Abandoned => return,
@@ -238,7 +239,7 @@ impl Lane {
             http_version: version,
             capture_failed: false,
         };
-        self.record(whole, &ticket, when, None, Ok(response));
+        self.record(whole, &ticket, when, None, Ok(response), None);
     }
 
     /// Sends step `k` of the job, waits for the whole response (or the timeout), takes its
@@ -275,12 +276,12 @@ impl Lane {
             return StepEnd::Abandoned;
         }
         let waited = start - intended;
-        let (response, detail) = match result {
+        let (response, detail, server) = match result {
             Ok(exchange) => {
                 let (response, missing) = response_to(&exchange, waited, step, &mut self.captured);
-                (Ok(response), missing)
+                (Ok(response), missing, Some(exchange.server))
             }
-            Err(failure) => (Err(failure.kind), Some(failure.detail)),
+            Err(failure) => (Err(failure.kind), Some(failure.detail), None),
         };
         let end = StepEnd::of(&response, start);
         let when = When {
@@ -288,7 +289,14 @@ impl Lane {
             intended,
             start,
         };
-        let outcome = self.record(step.endpoint, ticket, when, setup, response);
+        let outcome = self.record(
+            step.endpoint,
+            ticket,
+            when,
+            setup,
+            response,
+            server.as_ref(),
+        );
         if let (Some(kind), Some(detail)) = (outcome, detail) {
             self.ctx.stats.borrow_mut().endpoints[step.endpoint].note_detail(kind, detail);
         }
@@ -306,6 +314,7 @@ impl Lane {
         when: When,
         setup: Option<Setup>,
         result: Result<Response, ErrorKind>,
+        server: Option<&ServerReport>,
     ) -> Option<ErrorKind> {
         let outcome = Outcome {
             intended: when.intended.saturating_duration_since(self.ctx.t0),
@@ -316,7 +325,7 @@ impl Lane {
             setup,
             result,
         };
-        self.ctx.stats.borrow_mut().endpoints[endpoint].record(&outcome);
+        self.ctx.stats.borrow_mut().endpoints[endpoint].record_with(&outcome, server);
         outcome.error_kind()
     }
 

@@ -35,7 +35,8 @@ impl Exporter for Summary {
 fn render(results: &Results) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", heading(results));
-    out.push_str(&table(&rows(results)));
+    out.push_str(&table(&HEADERS, &rows(results)));
+    out.push_str(&server_side(results));
     let width = results
         .endpoints
         .iter()
@@ -199,8 +200,8 @@ fn totals_row(r: &Results) -> [String; 12] {
     ]
 }
 
-fn table(rows: &[[String; 12]]) -> String {
-    let mut widths = HEADERS.map(str::len);
+fn table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths = headers.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -219,7 +220,7 @@ fn table(rows: &[[String; 12]]) -> String {
         }
         out.push('\n');
     };
-    line(&HEADERS);
+    line(headers);
     for row in rows {
         line(&row.each_ref().map(String::as_str));
     }
@@ -262,6 +263,85 @@ pub(crate) fn sparkline(e: &EndpointResult, width: usize) -> Option<String> {
         number(Some(lo)),
         number(Some(hi)),
         e.timeline.len() as f64 * e.timeline_bucket_s
+    ))
+}
+
+/// Column headings of the server-side table (ms).
+const SERVER_HEADERS: [&str; 7] = [
+    "server side",
+    "server p50",
+    "server p99",
+    "overhead p50",
+    "overhead p99",
+    "cold",
+    "init p50",
+];
+
+/// Where the time went, per endpoint: the server's own time, the rest (network, TLS,
+/// gateway, queueing), and cold starts with a line each. Empty when no endpoint has a
+/// server time or a cold start.
+fn server_side(results: &Results) -> String {
+    let endpoints: Vec<&EndpointResult> = results.request_endpoints().collect();
+    let timed = |e: &&EndpointResult| e.server_ms.as_ref().is_some_and(|s| s.p50.is_some());
+    let cold = |e: &&EndpointResult| e.cold_starts.as_ref().is_some_and(|c| c.count > 0);
+    if !endpoints.iter().any(|e| timed(e) || cold(e)) {
+        return String::new();
+    }
+    let rows: Vec<[String; 7]> = endpoints.iter().map(|e| server_row(e)).collect();
+    let mut out = table(&SERVER_HEADERS, &rows);
+    for e in &endpoints {
+        if let Some(line) = cold_line(e) {
+            let _ = writeln!(out, "  {line}");
+        }
+        if let Some(missing) = e.server_time_missing.filter(|n| *n > 0) {
+            let _ = writeln!(out, "  {}: {missing} responses had no server time", e.name);
+        }
+    }
+    if endpoints.iter().any(|e| {
+        e.cold_starts
+            .as_ref()
+            .is_some_and(|c| c.source == "spikes" && c.count > 0)
+    }) {
+        let _ = writeln!(
+            out,
+            "  ~ cold starts seen as latency spikes (over 5x the running median and\n    median + 100 ms); the server declared none (docs/server-time.md)"
+        );
+    }
+    out
+}
+
+fn server_row(e: &EndpointResult) -> [String; 7] {
+    let server = e.server_ms.clone().unwrap_or_default();
+    let overhead = e.overhead_ms.clone().unwrap_or_default();
+    let (cold, init) = match &e.cold_starts {
+        Some(c) if c.source == "spikes" && c.count > 0 => (format!("~{}", c.count), None),
+        Some(c) => (c.count.to_string(), c.init_ms.p50),
+        None => ("-".to_owned(), None),
+    };
+    [
+        e.name.clone(),
+        number(server.p50),
+        number(server.p99),
+        number(overhead.p50),
+        number(overhead.p99),
+        cold,
+        number(init),
+    ]
+}
+
+/// `csharp: 4 cold starts, init p50 1434 ms, latency p50 1444 ms`.
+fn cold_line(e: &EndpointResult) -> Option<String> {
+    let c = e.cold_starts.as_ref().filter(|c| c.count > 0)?;
+    let plural = if c.count == 1 { "" } else { "s" };
+    let init = match c.init_ms.p50 {
+        Some(ms) => format!(", init p50 {} ms", number(Some(ms))),
+        None => String::new(),
+    };
+    Some(format!(
+        "{}: {} cold start{plural}{init}, latency p50 {} ms",
+        e.name,
+        c.count,
+        number(c.latency_ms.p50)
     ))
 }
 

@@ -10,11 +10,19 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::outcome::{ErrorKind, Outcome, Setup};
+use crate::server_time::ServerReport;
 use crate::timeline::Timeline;
 
+mod cold;
 mod outliers;
+mod server;
 
+pub use cold::{
+    BASELINE as SPIKE_BASELINE, ColdEvent, ColdStarts, ColdTally, EVENTS_KEPT as COLD_EVENTS_KEPT,
+    SPIKE_FACTOR, SPIKE_MIN,
+};
 pub use outliers::{KEPT as OUTLIERS_KEPT, Outlier, Outliers};
+pub use server::{OTHER_TIMING, ServerStats, TIMING_NAMES_KEPT, ms_to_us};
 
 /// Lowest latency the histograms resolve, in microseconds.
 pub const LOWEST_US: u64 = 1;
@@ -200,6 +208,11 @@ pub struct EndpointStats {
     /// The endpoint records whole flow instances, not HTTP requests: left out of the
     /// request totals, which its steps already count.
     pub whole_flow: bool,
+    /// What the server said about its side; created at the first response that said
+    /// anything, so a plain endpoint pays nothing.
+    pub server: Option<Box<ServerStats>>,
+    /// Cold starts, declared or seen as spikes.
+    pub cold: ColdStarts,
 }
 
 impl Default for EndpointStats {
@@ -229,6 +242,8 @@ impl Default for EndpointStats {
             started: 0,
             error_details: Default::default(),
             whole_flow: false,
+            server: None,
+            cold: ColdStarts::default(),
         }
     }
 }
@@ -260,6 +275,8 @@ impl Clone for EndpointStats {
             started: self.started,
             error_details: self.error_details.clone(),
             whole_flow: self.whole_flow,
+            server: self.server.clone(),
+            cold: self.cold.clone(),
         }
     }
 }
@@ -285,8 +302,13 @@ impl EndpointStats {
         all
     }
 
-    /// Counts one finished request.
+    /// Counts one finished request that said nothing about the server's side.
     pub fn record(&mut self, outcome: &Outcome) {
+        self.record_with(outcome, None);
+    }
+
+    /// Counts one finished request with what its response said about the server's side.
+    pub fn record_with(&mut self, outcome: &Outcome, report: Option<&ServerReport>) {
         self.requests += 1;
         let error = outcome.error_kind();
         match error {
@@ -317,7 +339,13 @@ impl EndpointStats {
             self.latency_exact.record(us);
             us
         });
-        self.outliers.offer(outcome);
+        let request_id = report.and_then(|r| r.request_id.as_ref());
+        self.outliers.offer(outcome, request_id);
+        if let Ok(response) = outcome.result
+            && !self.whole_flow
+        {
+            self.record_server(outcome, response.raw_latency, report);
+        }
         self.note_first(FirstRequest {
             started: outcome.intended,
             sent: outcome.started,
@@ -326,6 +354,30 @@ impl EndpointStats {
         });
         self.timeline
             .record(micros(outcome.intended), latency, error.is_some());
+    }
+
+    /// The server's side of a complete response: its report, and whether it was cold.
+    fn record_server(
+        &mut self,
+        outcome: &Outcome,
+        raw_latency: Duration,
+        report: Option<&ServerReport>,
+    ) {
+        if let Some(report) = report.filter(|r| !r.is_empty()) {
+            self.server
+                .get_or_insert_default()
+                .record(report, Some(raw_latency));
+        }
+        let event = |init_ms| ColdEvent {
+            intended: outcome.intended,
+            latency: outcome.result.map_or(raw_latency, |r| r.latency),
+            init_ms,
+            lane: outcome.lane,
+            new_connection: outcome.setup.is_some(),
+            request_id: report.and_then(|r| r.request_id.as_ref()?.text()),
+        };
+        self.cold
+            .record(raw_latency, report.and_then(|r| r.cold), event);
     }
 
     /// Keeps `detail` as the example of `kind`, unless one is kept already.
@@ -397,6 +449,10 @@ impl EndpointStats {
         self.http_version = self.http_version.or(other.http_version);
         self.tls_version = self.tls_version.or(other.tls_version);
         self.timeline.merge(&other.timeline);
+        if let Some(theirs) = &other.server {
+            self.server.get_or_insert_default().merge(theirs);
+        }
+        self.cold.merge(&other.cold);
     }
 }
 

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use crate::outcome::{ErrorKind, Outcome};
+use crate::server_time::RequestId;
 
 /// How many slowest requests are kept per endpoint.
 pub const KEPT: usize = 10;
 
 /// One slow request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outlier {
     /// Its latency (from the intended send time).
     pub latency: Duration,
@@ -24,6 +25,8 @@ pub struct Outlier {
     pub lane: u32,
     /// Whether it opened a connection.
     pub new_connection: bool,
+    /// Its ID in the platform's logs, when the response carried one.
+    pub request_id: Option<Box<str>>,
 }
 
 /// The [`KEPT`] slowest complete responses, slowest first. Fixed size: a run of any length
@@ -33,7 +36,8 @@ pub struct Outliers(Vec<Outlier>);
 
 impl Outliers {
     /// Considers a finished request (transport failures have no latency and are skipped).
-    pub fn offer(&mut self, outcome: &Outcome) {
+    /// `request_id` becomes text only if the request is kept.
+    pub fn offer(&mut self, outcome: &Outcome, request_id: Option<&RequestId>) {
         let Ok(response) = outcome.result else { return };
         if self.0.len() == KEPT
             && self
@@ -51,6 +55,7 @@ impl Outliers {
             iteration: outcome.iteration,
             lane: outcome.lane,
             new_connection: outcome.setup.is_some(),
+            request_id: request_id.and_then(RequestId::text),
         });
     }
 
@@ -68,7 +73,7 @@ impl Outliers {
     /// Keeps the slowest of both sets.
     pub fn merge(&mut self, other: &Outliers) {
         for outlier in &other.0 {
-            self.insert(*outlier);
+            self.insert(outlier.clone());
         }
     }
 
@@ -94,7 +99,7 @@ mod tests {
     fn keeps_the_ten_slowest_slowest_first() {
         let mut kept = Outliers::default();
         for i in 0..100 {
-            kept.offer(&outcome((i * 37) % 101, i));
+            kept.offer(&outcome((i * 37) % 101, i), None);
         }
         let latencies: Vec<u64> = kept
             .slowest()
@@ -110,8 +115,8 @@ mod tests {
     fn merging_keeps_the_slowest_of_both() {
         let (mut a, mut b) = (Outliers::default(), Outliers::default());
         for i in 0..20 {
-            a.offer(&outcome(i, i));
-            b.offer(&outcome(100 + i, i));
+            a.offer(&outcome(i, i), None);
+            b.offer(&outcome(100 + i, i), None);
         }
         a.merge(&b);
         assert_eq!(a.slowest()[0].latency, Duration::from_millis(119));

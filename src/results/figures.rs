@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use super::{
-    EndpointKind, EndpointResult, ErrorKinds, Histograms, LatencySummary, OutlierResult,
-    TimelinePoint, decode_histogram, encode_histogram,
+    ColdFigures, EndpointKind, EndpointResult, ErrorKinds, Histograms, LatencySummary,
+    OutlierResult, ServerFigures, TimelinePoint, decode_histogram, encode_histogram,
 };
 use crate::outcome::ErrorKind;
 use crate::record::{
@@ -135,6 +135,10 @@ pub struct EndpointFigures<'a> {
     /// several runs the earliest one's first request is the endpoint's.
     first: (f64, Option<f64>),
     timeline: Placed,
+    /// What the server said about its side.
+    server: ServerFigures<'a>,
+    /// `None` for a whole flow (and files older than cold starts).
+    cold: Option<ColdFigures>,
 }
 
 fn ms(us: f64) -> f64 {
@@ -201,6 +205,8 @@ impl<'a> EndpointFigures<'a> {
                 points: live_timeline(s),
                 on_grid: true,
             },
+            server: ServerFigures::from_stats(s.server.as_deref(), target.server.time.is_some()),
+            cold: (!target.is_whole_flow()).then(|| ColdFigures::from_stats(&s.cold)),
         }
     }
 
@@ -242,6 +248,12 @@ impl<'a> EndpointFigures<'a> {
             outliers,
             first: (offset_s, e.first_ms),
             timeline: placed_timeline(e, offset_s)?,
+            server: ServerFigures::from_result(e)?,
+            cold: e
+                .cold_starts
+                .as_ref()
+                .map(|c| ColdFigures::from_result(c, &e.name, offset_s))
+                .transpose()?,
         })
     }
 
@@ -281,6 +293,14 @@ impl<'a> EndpointFigures<'a> {
         self.timeline.width_s = self.timeline.width_s.max(other.timeline.width_s);
         self.timeline.points.extend(other.timeline.points);
         self.timeline.on_grid = false;
+        self.server.add(other.server);
+        self.cold = match (self.cold.take(), other.cold) {
+            (Some(mut mine), Some(theirs)) => {
+                mine.add(theirs);
+                Some(mine)
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
     }
 
     /// Whether these are whole flow instances rather than HTTP requests.
@@ -326,6 +346,11 @@ impl<'a> EndpointFigures<'a> {
         if let Some(h) = self.histogram(Series::ScheduleLag) {
             add_sparse(all, h);
         }
+    }
+
+    /// The server's figures.
+    pub fn server(&self) -> &ServerFigures<'a> {
+        &self.server
     }
 
     fn histogram(&self, series: Series) -> Option<&Histogram<u64>> {
@@ -389,6 +414,7 @@ impl EndpointResult {
     pub fn build(f: &EndpointFigures<'_>, elapsed_s: f64) -> EndpointResult {
         let d = &f.description;
         let (timeline_bucket_s, timeline) = f.timeline.laid_out();
+        let (server, overhead) = f.server.encoded();
         EndpointResult {
             name: d.name.clone(),
             kind: d.kind,
@@ -426,6 +452,12 @@ impl EndpointResult {
             tls_ms: f.summary(Series::Tls),
             outliers: f.outliers.clone(),
             first_ms: f.first.1,
+            server_timing_ms: f.server.timing_summaries(),
+            server_timing_dropped: f.server.timing_dropped(),
+            server_ms: f.server.server_ms(),
+            overhead_ms: f.server.overhead_ms(),
+            server_time_missing: f.server.missing(),
+            cold_starts: f.cold.as_ref().map(ColdFigures::build),
             histogram: f.encoded(Series::Latency),
             histograms: Histograms {
                 latency_raw: f.encoded(Series::LatencyRaw),
@@ -436,6 +468,9 @@ impl EndpointResult {
                 dns: f.encoded(Series::Dns),
                 connect: f.encoded(Series::Connect),
                 tls: f.encoded(Series::Tls),
+                server,
+                overhead,
+                server_timing: f.server.timing_histograms(),
             },
             timeline_bucket_s,
             timeline,
@@ -510,6 +545,7 @@ fn live_outliers(s: &EndpointStats) -> Vec<OutlierResult> {
             iteration: o.iteration,
             lane: o.lane,
             new_connection: o.new_connection,
+            request_id: o.request_id.as_deref().map(str::to_owned),
         })
         .collect()
 }

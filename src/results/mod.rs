@@ -12,11 +12,15 @@ use crate::thresholds::Threshold;
 mod build;
 mod figures;
 mod histogram;
+mod server;
 mod thresholds;
 
 pub use build::{RunMeta, schedule_lag};
 pub use figures::{Description, EndpointFigures};
 pub use histogram::{decode_histogram, encode_histogram};
+pub use server::{
+    ColdEventResult, ColdFigures, ColdHistograms, ColdStartsResult, CountedSummary, ServerFigures,
+};
 pub use thresholds::evaluate;
 
 /// The schema version written to `schema_version`; bumped only for breaking changes.
@@ -250,6 +254,28 @@ pub struct EndpointResult {
     pub outliers: Vec<OutlierResult>,
     /// Latency of the endpoint's very first request; null if it got no response.
     pub first_ms: Option<f64>,
+    /// Server-Timing durations per metric name (at most 16 names, first come; later names
+    /// together under `_other`). Empty when no response carried the header.
+    #[serde(default)]
+    pub server_timing_ms: BTreeMap<String, CountedSummary>,
+    /// Durations counted under `_other` because 16 names were already kept.
+    #[serde(default)]
+    pub server_timing_dropped: u64,
+    /// The server's own time by the target's `server_time` source; null when it names none
+    /// (and nothing was timed).
+    #[serde(default)]
+    pub server_ms: Option<LatencySummary>,
+    /// Per request with a server time: latency from the actual send minus server time
+    /// (network, TLS, gateway, queueing); null like `server_ms`.
+    #[serde(default)]
+    pub overhead_ms: Option<LatencySummary>,
+    /// Complete responses without a valid server time; null when no source is named.
+    #[serde(default)]
+    pub server_time_missing: Option<u64>,
+    /// Cold starts, declared by the server or found as latency spikes; null for a whole
+    /// flow and in files older than it.
+    #[serde(default)]
+    pub cold_starts: Option<ColdStartsResult>,
     /// The latency histogram in microseconds: HdrHistogram V2 compressed, base64.
     pub histogram: String,
     /// The histograms behind the other summaries, same encoding: what `merge` adds up.
@@ -282,6 +308,15 @@ pub struct Histograms {
     pub connect: String,
     /// Behind `tls_ms`.
     pub tls: String,
+    /// Behind `server_ms`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub server: String,
+    /// Behind `overhead_ms`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub overhead: String,
+    /// Behind `server_timing_ms`, by metric name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_timing: BTreeMap<String, String>,
 }
 
 /// What an endpoint's figures count.
@@ -423,6 +458,9 @@ pub struct OutlierResult {
     pub lane: u32,
     /// Whether it opened a connection.
     pub new_connection: bool,
+    /// Its ID in the platform's logs, when the response carried one.
+    #[serde(default)]
+    pub request_id: Option<String>,
 }
 
 /// One timeline bucket.

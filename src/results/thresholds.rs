@@ -5,7 +5,7 @@ use hdrhistogram::Histogram;
 
 use super::{EndpointResult, LatencySummary, Results, ThresholdResult, decode_histogram};
 use crate::record::{add_sparse, new_histogram};
-use crate::thresholds::{Metric, Threshold, quantile};
+use crate::thresholds::{Metric, Stat, Threshold, quantile};
 
 impl ThresholdResult {
     /// "measured 250.1 ms, limit < 200 ms": the outcome in words, with units.
@@ -81,10 +81,18 @@ fn rate(errors: u64, requests: u64) -> Option<f64> {
 }
 
 fn measure_endpoint(metric: Metric, e: &EndpointResult) -> Option<f64> {
+    let h = &e.histograms;
     match metric {
         Metric::ErrorRate => rate(e.errors, e.requests),
         Metric::Errors => Some(e.errors as f64),
         Metric::Rps => Some(e.rps),
+        Metric::ColdStarts => e.cold_starts.as_ref().map(|c| c.count as f64),
+        Metric::ServerTime(stat) => latency(stat.as_latency(), e.server_ms.as_ref()?, || {
+            decode_histogram(&h.server).ok()
+        }),
+        Metric::Overhead(stat) => latency(stat.as_latency(), e.overhead_ms.as_ref()?, || {
+            decode_histogram(&h.overhead).ok()
+        }),
         _ => latency(metric, &e.latency_ms, || {
             decode_histogram(&e.histogram).ok()
         }),
@@ -97,6 +105,12 @@ fn measure_totals(metric: Metric, r: &Results) -> Option<f64> {
         Metric::ErrorRate => rate(t.errors, t.requests),
         Metric::Errors => Some(t.errors as f64),
         Metric::Rps => Some(t.rps),
+        Metric::ColdStarts => {
+            let counts = r.request_endpoints().filter_map(|e| e.cold_starts.as_ref());
+            counts.map(|c| c.count as f64).reduce(|a, b| a + b)
+        }
+        Metric::ServerTime(stat) => across(r, stat, |e| &e.histograms.server),
+        Metric::Overhead(stat) => across(r, stat, |e| &e.histograms.overhead),
         _ => latency(metric, &t.latency_ms, || {
             let mut all = new_histogram();
             // As `totals.latency_ms`: requests only, not flows' end-to-end figures.
@@ -106,6 +120,20 @@ fn measure_totals(metric: Metric, r: &Results) -> Option<f64> {
             Some(all)
         }),
     }
+}
+
+/// A statistic of one distribution over every request endpoint that has it (a server
+/// time or overhead on the totals): from their histograms added up.
+fn across(r: &Results, stat: Stat, encoded: fn(&EndpointResult) -> &String) -> Option<f64> {
+    let mut all = new_histogram();
+    for e in r.request_endpoints() {
+        let text = encoded(e);
+        if !text.is_empty() {
+            add_sparse(&mut all, &decode_histogram(text).ok()?);
+        }
+    }
+    let summary = LatencySummary::of(&all, None);
+    latency(stat.as_latency(), &summary, || Some(all))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use toml::Spanned;
 
 use std::sync::Arc;
 
+use crate::server_time::ServerSpec;
 use crate::thresholds::Threshold;
 
 use super::template::{Scope, Template, Values};
@@ -61,6 +62,9 @@ pub(super) struct Defaults {
     thresholds: BTreeMap<String, Spanned<String>>,
     insecure: Option<bool>,
     follow_redirects: Option<u32>,
+    server_time: Option<Spanned<String>>,
+    cold_start: Option<Spanned<String>>,
+    request_id: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,6 +85,9 @@ pub(super) struct RawTarget {
     insecure: Option<bool>,
     follow_redirects: Option<u32>,
     capture: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    server_time: Option<Spanned<String>>,
+    cold_start: Option<Spanned<String>>,
+    request_id: Option<Spanned<String>>,
 }
 
 /// `"/id"` (a JSON pointer into the body) or `"header:ETag"`.
@@ -123,6 +130,7 @@ pub(super) struct ResolvedDefaults {
     insecure: bool,
     follow_redirects: Option<u32>,
     header_templates: Vec<(http::HeaderName, Template)>,
+    server: ServerSpec,
 }
 
 pub(super) struct Context<'a> {
@@ -182,6 +190,7 @@ impl Context<'_> {
             insecure: false,
             follow_redirects: None,
             header_templates: Vec::new(),
+            server: ServerSpec::default(),
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return Ok(resolved);
@@ -204,7 +213,45 @@ impl Context<'_> {
         resolved.thresholds = self.thresholds(&raw.thresholds, owner)?;
         resolved.insecure = raw.insecure.unwrap_or(false);
         resolved.follow_redirects = raw.follow_redirects;
+        resolved.server = self.server_spec(
+            [&raw.server_time, &raw.cold_start, &raw.request_id],
+            &resolved.server,
+            owner,
+        )?;
         Ok(resolved)
+    }
+
+    /// `server_time`, `cold_start` and `request_id`, in that order, over `defaults`.
+    fn server_spec(
+        &self,
+        [time, cold, id]: [&Option<Spanned<String>>; 3],
+        defaults: &ServerSpec,
+        owner: &str,
+    ) -> Result<ServerSpec, TargetsError> {
+        let mut spec = defaults.clone();
+        if let Some(at) = time {
+            spec.time = Some(self.parsed(at, owner, "server_time")?);
+        }
+        if let Some(at) = cold {
+            spec.cold = self.parsed(at, owner, "cold_start")?;
+        }
+        if let Some(at) = id {
+            spec.request_id = self.parsed(at, owner, "request_id")?;
+        }
+        Ok(spec)
+    }
+
+    /// A field's trimmed text parsed as `T`, its error placed on the field.
+    fn parsed<T: std::str::FromStr<Err = String>>(
+        &self,
+        at: &Spanned<String>,
+        owner: &str,
+        field: &'static str,
+    ) -> Result<T, TargetsError> {
+        at.get_ref()
+            .trim()
+            .parse()
+            .map_err(|p| self.error(at, owner, field, p))
     }
 
     /// `metric = "OP VALUE"` pairs, e.g. `p99 = "<200ms"`, `error_rate = "<1%"`.
@@ -350,6 +397,11 @@ impl Context<'_> {
             follow_redirects: raw.follow_redirects.or(defaults.follow_redirects),
             templates,
             flow: None,
+            server: self.server_spec(
+                [&raw.server_time, &raw.cold_start, &raw.request_id],
+                &defaults.server,
+                owner,
+            )?,
         })
     }
 
@@ -547,6 +599,7 @@ impl Context<'_> {
             insecure: steps.iter().any(|s| s.insecure),
             follow_redirects: None,
             templates: None,
+            server: ServerSpec::default(),
             flow: Some(FlowRole::Whole {
                 steps: (first + 1..=first + steps.len()).collect(),
                 captures: names,

@@ -230,19 +230,17 @@ fn percent_encode(value: &str, out: &mut String) {
     }
 }
 
-/// A version-4 UUID from 128 random bits.
+/// A version-4 UUID from 128 random bits (the `uuid` crate sets the version and variant).
 fn write_uuid(out: &mut String, bits: [u64; 2]) -> std::fmt::Result {
-    let hi = (bits[0] & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000;
-    let lo = (bits[1] & 0x3FFF_FFFF_FFFF_FFFF) | 0x8000_0000_0000_0000;
-    write!(
-        out,
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xFFFF,
-        hi & 0xFFFF,
-        lo >> 48,
-        lo & 0xFFFF_FFFF_FFFF
-    )
+    write!(out, "{}", uuid_from(bits))
+}
+
+/// A version-4 UUID from 128 random bits.
+pub fn uuid_from(bits: [u64; 2]) -> uuid::Uuid {
+    let mut bytes = [0; 16];
+    bytes[..8].copy_from_slice(&bits[0].to_be_bytes());
+    bytes[8..].copy_from_slice(&bits[1].to_be_bytes());
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
 }
 
 #[cfg(test)]

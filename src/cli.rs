@@ -249,6 +249,12 @@ pub struct OutputArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
 
+    /// Log every finished request to FILE, one line each (CSV when FILE ends in .csv,
+    /// NDJSON otherwise): time, endpoint, lane, status, error, latency, server time, cold
+    /// start, request ID. Joins with the platform's logs by request ID.
+    #[arg(long, value_name = "FILE")]
+    pub log_requests: Option<PathBuf>,
+
     /// Fail the run (exit 1) unless this holds, e.g. 'p99<200ms', 'rust:p95<=50ms',
     /// 'error_rate<1%', 'errors<=0', 'rps>=100' (repeatable; see README "Thresholds").
     #[arg(long = "threshold", value_name = "EXPR", value_parser = Threshold::parse)]

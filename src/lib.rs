@@ -33,6 +33,7 @@ pub mod plan;
 pub mod prepare;
 pub mod progress;
 pub mod record;
+pub mod request_log;
 pub mod results;
 pub mod rng;
 pub mod run;

@@ -7,6 +7,7 @@
 //! [`Prepared`] run. The command line builds its `RunSpec` from flags (`cli`); a program
 //! builds one by hand (examples/library.rs).
 
+use crate::request_log::RequestLog;
 use crate::server_time::{RequestIdSource, TimeSource};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,6 +91,9 @@ pub struct RunSpec {
     /// How often the run takes a checkpoint (results so far) for an observer that wants
     /// them, and for `fail_fast` to judge the thresholds.
     pub checkpoint_every: Duration,
+    /// Log every finished request to this file (`--log-requests`; CSV for `.csv`, NDJSON
+    /// otherwise).
+    pub log_requests: Option<PathBuf>,
 }
 
 impl RunSpec {
@@ -103,6 +107,7 @@ impl RunSpec {
             thresholds: Vec::new(),
             fail_fast: false,
             checkpoint_every: Duration::from_secs(60),
+            log_requests: None,
         }
     }
 }
@@ -122,6 +127,9 @@ pub struct Prepared {
     pub checkpoint_every: Duration,
     /// The default per-request timeout (written to the results).
     pub timeout: Duration,
+    /// The per-request log, created (so a path that cannot be written stops the run
+    /// before anything is sent).
+    pub request_log: Option<RequestLog>,
 }
 
 /// Why a run cannot be prepared. Nothing has been sent.
@@ -169,6 +177,15 @@ pub fn prepare(spec: RunSpec) -> Result<Prepared, PrepareError> {
     let templates = templates(&targets, &spec.client)?;
     let thresholds = all_thresholds(&targets, &spec.thresholds)?;
     check_load(&spec.load)?;
+    let request_log = match &spec.log_requests {
+        Some(path) => Some(RequestLog::create(path).map_err(|e| {
+            PrepareError::Options(format!(
+                "--log-requests {}: cannot create it: {e}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
     Ok(Prepared {
         plan: Plan::new(targets, spec.load),
         templates,
@@ -176,6 +193,7 @@ pub fn prepare(spec: RunSpec) -> Result<Prepared, PrepareError> {
         fail_fast: spec.fail_fast,
         checkpoint_every: spec.checkpoint_every,
         timeout: spec.client.timeout,
+        request_log,
     })
 }
 

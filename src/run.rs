@@ -12,7 +12,7 @@ use crate::engine::{self, EngineControl, StopLevel};
 use crate::outcome::StopReason;
 use crate::prepare::Prepared;
 use crate::record::Stats;
-use crate::results::{Results, RunMeta, evaluate};
+use crate::results::{RequestLogInfo, Results, RunMeta, evaluate};
 use crate::thresholds::{Metric, Threshold};
 
 /// Why a run is stopping before its end, as told to [`Observer::stopping`].
@@ -103,7 +103,20 @@ struct Watch<'a, O> {
 
 async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::Result<Results> {
     observer.started()?;
-    let (control, engine_run) = engine::start(&prepared.plan, prepared.templates.clone())?;
+    let names = || {
+        prepared
+            .plan
+            .targets
+            .iter()
+            .map(|t| t.name.clone())
+            .collect()
+    };
+    let (sink, writer) = match &prepared.request_log {
+        Some(log) => log.start(names()).map(|(s, w)| (Some(s), Some(w)))?,
+        None => (None, None),
+    };
+    let (control, engine_run) =
+        engine::start_logging(&prepared.plan, prepared.templates.clone(), sink)?;
     let gates = &prepared.thresholds;
     let fail_fast = prepared.fail_fast && !gates.is_empty();
     let mut progress_tick = ticker(observer.progress_every());
@@ -145,7 +158,17 @@ async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::R
         }
         (reason, _) => reason,
     };
-    Ok(watch.results(&finished.stats, finished.elapsed, Some(reason)))
+    let mut results = watch.results(&finished.stats, finished.elapsed, Some(reason));
+    // Every lane has ended, so every sink is gone: the writer drains and flushes.
+    if let (Some(writer), Some(info)) = (writer, results.run.request_log.as_mut()) {
+        match writer.finish() {
+            Ok(lines) => info.lines = lines,
+            Err(e) => watch
+                .observer
+                .warning(&format!("the request log {} is incomplete: {e}", info.path)),
+        }
+    }
+    Ok(results)
 }
 
 impl<O: Observer> Watch<'_, O> {
@@ -204,6 +227,15 @@ impl<O: Observer> Watch<'_, O> {
             schedule: plan.schedule,
         };
         let mut results = Results::build(&meta, &plan.targets, stats);
+        results.run.request_log = self
+            .prepared
+            .request_log
+            .as_ref()
+            .map(|log| RequestLogInfo {
+                path: log.path.display().to_string(),
+                lines: stats.logged - stats.log_dropped,
+                dropped: stats.log_dropped,
+            });
         results.thresholds = evaluate(&results, &self.prepared.thresholds);
         results
     }

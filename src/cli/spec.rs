@@ -28,6 +28,7 @@ impl OutputArgs {
             thresholds: self.thresholds.clone(),
             fail_fast: self.fail_fast,
             checkpoint_every: self.checkpoint,
+            log_requests: self.log_requests.clone(),
             ..spec
         }
     }

@@ -11,6 +11,7 @@ use super::job::{Job, Step};
 use crate::client::{Connection, Exchange, RequestTemplate};
 use crate::outcome::{ErrorKind, Failure, Outcome, Response, Setup};
 use crate::record::Stats;
+use crate::request_log::{LogLine, Sink};
 use crate::rng::Rng;
 use crate::server_time::ServerReport;
 use crate::targets::template::Values;
@@ -31,6 +32,9 @@ pub(super) struct ThreadContext {
     pub deadline: Option<Instant>,
     /// Lanes per endpoint, for `{{seq}}` in closed loops (iteration × lanes + lane).
     pub concurrency: u64,
+    /// Where finished requests are logged (`--log-requests`); `None`, the usual case,
+    /// costs one branch per request.
+    pub log: Option<Sink>,
 }
 
 impl ThreadContext {
@@ -325,7 +329,16 @@ impl Lane {
             setup,
             result,
         };
-        self.ctx.stats.borrow_mut().endpoints[endpoint].record_with(&outcome, server);
+        let mut stats = self.ctx.stats.borrow_mut();
+        let figures = &mut stats.endpoints[endpoint];
+        let cold = figures.record_with(&outcome, server);
+        if let Some(sink) = &self.ctx.log
+            && !figures.whole_flow
+        {
+            let taken = sink.offer(log_line(endpoint, &outcome, server, cold));
+            stats.logged += 1;
+            stats.log_dropped += u64::from(!taken);
+        }
         outcome.error_kind()
     }
 
@@ -335,6 +348,28 @@ impl Lane {
         let mut stats = self.ctx.stats.borrow_mut();
         stats.max_in_flight = stats.max_in_flight.max(now);
         stats.endpoints[endpoint].started += 1;
+    }
+}
+
+/// The `--log-requests` line of a recorded request.
+fn log_line(endpoint: usize, o: &Outcome, server: Option<&ServerReport>, cold: bool) -> LogLine {
+    let response = o.result.ok();
+    LogLine {
+        intended: o.intended,
+        endpoint,
+        lane: o.lane,
+        iteration: o.iteration,
+        status: response.map(|r| r.status),
+        error: o.error_kind(),
+        latency: response.map(|r| r.latency),
+        ttfb: response.map(|r| r.ttfb),
+        server_ms: server.and_then(|s| match s.time {
+            crate::server_time::ServerTime::Ms(ms) => Some(ms),
+            _ => None,
+        }),
+        new_connection: o.setup.is_some(),
+        cold,
+        request_id: server.and_then(|s| s.request_id.as_ref()?.text()),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::client::RequestTemplate;
 use crate::outcome::StopReason;
 use crate::plan::{Plan, Schedule, Share};
 use crate::record::Stats;
+use crate::request_log::Sink;
 
 mod job;
 mod lane;
@@ -43,6 +44,8 @@ struct Shared {
     concurrency: u32,
     duration: Option<Duration>,
     fresh_connections: bool,
+    /// Where finished requests are logged (`--log-requests`).
+    log: Option<Sink>,
 }
 
 /// Controls a running engine: snapshots and stop requests. Cheap to share by reference.
@@ -94,6 +97,15 @@ pub fn start(
     plan: &Plan,
     templates: Vec<Arc<RequestTemplate>>,
 ) -> std::io::Result<(EngineControl, EngineRun)> {
+    start_logging(plan, templates, None)
+}
+
+/// [`start`], with every finished request also handed to `log` (`--log-requests`).
+pub fn start_logging(
+    plan: &Plan,
+    templates: Vec<Arc<RequestTemplate>>,
+    log: Option<Sink>,
+) -> std::io::Result<(EngineControl, EngineRun)> {
     // Build every runtime before the first thread starts, so a failure sends nothing.
     let runtimes = plan
         .threads
@@ -117,6 +129,7 @@ pub fn start(
         concurrency: plan.spec.concurrency,
         duration: plan.spec.duration,
         fresh_connections: plan.spec.fresh_connections,
+        log,
     });
     let workers = spawn_workers(plan, runtimes, &shared, &stop_rx)?;
     let run = EngineRun {

@@ -73,6 +73,7 @@ async fn work(
         in_flight: Default::default(),
         deadline: shared.duration.and_then(|d| shared.t0.checked_add(d)),
         concurrency: u64::from(shared.concurrency),
+        log: shared.log.clone(),
     });
     let mut drivers = start_drivers(&plan, &shared, &ctx);
     let mut watching_stop = true;

@@ -221,6 +221,8 @@ fn run_info(inputs: &[Input], start: SystemTime, end: SystemTime, elapsed_s: f64
     };
     run.threads = runs.iter().map(|r| r.threads).sum();
     run.insecure = runs.iter().any(|r| r.insecure);
+    // Each run's request log stays with it: a merged file has none of its own.
+    run.request_log = None;
     // Shards of one run each record the whole run's settings, so those stay as they are;
     // separate runs (several machines) add their lanes, rates and connection limits up.
     if inputs.iter().any(|i| i.results.shard.is_none()) {

@@ -135,22 +135,24 @@ pub struct ColdStarts {
 impl ColdStarts {
     /// Counts a complete response: `declared` when the server said it was cold (with its
     /// init time), and judged as a possible spike by `raw_latency` in any case. `event`
-    /// builds its event, only when one is needed.
+    /// builds its event, only when one is needed. Returns whether it was cold: declared,
+    /// or a spike (one judged later, against the first median, is not known yet: `false`).
     pub fn record(
         &mut self,
         raw_latency: Duration,
         declared: Option<Option<f64>>,
         event: impl Fn(Option<f64>) -> ColdEvent,
-    ) {
+    ) -> bool {
         if let Some(init_ms) = declared {
             self.declared.get_or_insert_default().record(event(init_ms));
         }
-        let spikes = match self.detector.observe(raw_latency) {
-            Verdict::Normal => return,
+        let verdict = self.detector.observe(raw_latency);
+        let spikes = match verdict {
+            Verdict::Normal => return declared.is_some(),
             Verdict::Spike => vec![event(None)],
             Verdict::Wait => {
                 self.detector.wait(raw_latency, event(None));
-                return;
+                return declared.is_some();
             }
             Verdict::Baseline => {
                 self.detector.wait(raw_latency, event(None));
@@ -161,6 +163,7 @@ impl ColdStarts {
         for spike in spikes {
             tally.record(spike);
         }
+        declared.is_some() || verdict == Verdict::Spike
     }
 
     /// Adds another thread's cold starts (each thread keeps its own detector).

@@ -304,11 +304,12 @@ impl EndpointStats {
 
     /// Counts one finished request that said nothing about the server's side.
     pub fn record(&mut self, outcome: &Outcome) {
-        self.record_with(outcome, None);
+        let _ = self.record_with(outcome, None);
     }
 
-    /// Counts one finished request with what its response said about the server's side.
-    pub fn record_with(&mut self, outcome: &Outcome, report: Option<&ServerReport>) {
+    /// Counts one finished request with what its response said about the server's side;
+    /// returns whether it was a cold start (declared, or a spike judged at once).
+    pub fn record_with(&mut self, outcome: &Outcome, report: Option<&ServerReport>) -> bool {
         self.requests += 1;
         let error = outcome.error_kind();
         match error {
@@ -341,11 +342,12 @@ impl EndpointStats {
         });
         let request_id = report.and_then(|r| r.request_id.as_ref());
         self.outliers.offer(outcome, request_id);
-        if let Ok(response) = outcome.result
-            && !self.whole_flow
-        {
-            self.record_server(outcome, response.raw_latency, report);
-        }
+        let cold = match outcome.result {
+            Ok(response) if !self.whole_flow => {
+                self.record_server(outcome, response.raw_latency, report)
+            }
+            _ => false,
+        };
         self.note_first(FirstRequest {
             started: outcome.intended,
             sent: outcome.started,
@@ -354,6 +356,7 @@ impl EndpointStats {
         });
         self.timeline
             .record(micros(outcome.intended), latency, error.is_some());
+        cold
     }
 
     /// The server's side of a complete response: its report, and whether it was cold.
@@ -362,7 +365,7 @@ impl EndpointStats {
         outcome: &Outcome,
         raw_latency: Duration,
         report: Option<&ServerReport>,
-    ) {
+    ) -> bool {
         if let Some(report) = report.filter(|r| !r.is_empty()) {
             self.server
                 .get_or_insert_default()
@@ -377,7 +380,7 @@ impl EndpointStats {
             request_id: report.and_then(|r| r.request_id.as_ref()?.text()),
         };
         self.cold
-            .record(raw_latency, report.and_then(|r| r.cold), event);
+            .record(raw_latency, report.and_then(|r| r.cold), event)
     }
 
     /// Keeps `detail` as the example of `kind`, unless one is kept already.
@@ -466,6 +469,10 @@ pub struct Stats {
     pub max_in_flight: u64,
     /// CPU time (user + system) the worker thread(s) used so far; merged, the sum.
     pub cpu_time: Duration,
+    /// Lines handed to the `--log-requests` writer.
+    pub logged: u64,
+    /// Lines the writer could not take in time (its channel was full), dropped.
+    pub log_dropped: u64,
 }
 
 impl Stats {
@@ -475,6 +482,8 @@ impl Stats {
             endpoints: (0..endpoints).map(|_| EndpointStats::default()).collect(),
             max_in_flight: 0,
             cpu_time: Duration::ZERO,
+            logged: 0,
+            log_dropped: 0,
         }
     }
 
@@ -499,6 +508,8 @@ impl Stats {
         }
         self.max_in_flight += other.max_in_flight;
         self.cpu_time += other.cpu_time;
+        self.logged += other.logged;
+        self.log_dropped += other.log_dropped;
     }
 
     /// A copy with what progress shows (counts, errors, latency) and empty histograms

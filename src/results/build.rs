@@ -140,6 +140,7 @@ fn run_info(
         insecure: false,
         schedule: schedule_info(meta.schedule, meta.spec),
         health: health(meta, stats, figures, lag),
+        request_log: None,
     }
 }
 

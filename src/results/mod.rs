@@ -118,6 +118,21 @@ pub struct RunInfo {
     pub schedule: ScheduleInfo,
     /// Whether the generator itself kept up: read this before trusting the figures.
     pub health: Health,
+    /// The per-request log (`--log-requests`); null when none was written.
+    #[serde(default)]
+    pub request_log: Option<RequestLogInfo>,
+}
+
+/// The per-request log of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLogInfo {
+    /// The file, as given.
+    pub path: String,
+    /// Lines written (at a checkpoint: handed to the writer so far). Equal to the
+    /// requests of the run's endpoints unless some were dropped.
+    pub lines: u64,
+    /// Lines dropped because the writer fell behind (its channel was full).
+    pub dropped: u64,
 }
 
 /// How requests were paced.

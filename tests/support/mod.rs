@@ -293,3 +293,102 @@ fn proxy_one(
     let _ = std::io::copy(&mut upstream, &mut client);
     let _ = client.shutdown(std::net::Shutdown::Write);
 }
+
+/// What a [`ScriptedServer`] answers to one request.
+#[derive(Debug, Clone, Default)]
+pub struct Reply {
+    /// Slept before answering.
+    pub delay: Duration,
+    /// Extra header lines (`name`, `value`); a name may repeat.
+    pub headers: Vec<(String, String)>,
+    /// The body (sent with a Content-Length).
+    pub body: String,
+}
+
+/// An HTTP/1.1 keep-alive server on 127.0.0.1 whose every answer a test scripts: `reply`
+/// gets the request's number (0-based, across connections) and path.
+pub struct ScriptedServer {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+}
+
+type Script = dyn Fn(u64, &str) -> Reply + Send + Sync;
+
+impl ScriptedServer {
+    pub fn start(reply: impl Fn(u64, &str) -> Reply + Send + Sync + 'static) -> ScriptedServer {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let script: Arc<Script> = Arc::new(reply);
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (script, count) = (Arc::clone(&script), Arc::clone(&count));
+                        std::thread::spawn(move || serve_scripted(stream, &*script, &count));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        ScriptedServer { addr, stop }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for ScriptedServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Answers requests without bodies (GET) on one connection until the client closes it.
+fn serve_scripted(
+    stream: std::net::TcpStream,
+    script: &Script,
+    count: &std::sync::atomic::AtomicU64,
+) {
+    use std::io::BufRead;
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_nodelay(true);
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = std::io::BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_owned();
+        let reply = script(count.fetch_add(1, Ordering::Relaxed), &path);
+        std::thread::sleep(reply.delay);
+        let mut head = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n",
+            reply.body.len()
+        );
+        for (name, value) in &reply.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(reply.body.as_bytes()).is_err()
+        {
+            return;
+        }
+    }
+}

@@ -30,13 +30,19 @@ fn run_with_report(dir: &TempDir, name: &str, args: &[&str]) -> (serde_json::Val
     (json, std::fs::read_to_string(&report).unwrap())
 }
 
+/// The five demo functions, each reporting its own time (Server-Timing `handler`).
 fn slipspace_targets(dir: &TempDir, base: &str) -> PathBuf {
-    let text: String = ["rust", "go", "kotlin", "fsharp", "csharp"]
+    let targets: String = ["rust", "go", "kotlin", "fsharp", "csharp"]
         .iter()
         .map(|n| format!("[[target]]\nname = \"{n}\"\nurl = \"{base}/slipspace/{n}\"\n"))
         .collect();
+    let text = format!("[defaults]\nserver_time = \"server-timing:handler\"\n{targets}");
     dir.write("targets.toml", &text)
 }
+
+/// Charts of a report of the five demo functions: one per endpoint, every endpoint's
+/// mean, the spectrum, and per endpoint the server side over time and by percentile.
+const FIVE_FUNCTION_CHARTS: usize = 5 + 2 + 5 * 2;
 
 #[test]
 fn the_report_is_one_self_contained_page_with_every_section() {
@@ -63,6 +69,8 @@ fn the_report_is_one_self_contained_page_with_every_section() {
         "<h2>Latency distribution</h2>",
         "<h2>Statuses and errors</h2>",
         "<h2>Slowest requests</h2>",
+        "<h2>Where the time went</h2>",
+        "<h2>Cold starts</h2>",
     ] {
         assert!(html.contains(section), "missing {section}");
     }
@@ -71,8 +79,25 @@ fn the_report_is_one_self_contained_page_with_every_section() {
         assert!(!html.contains(external), "external reference {external}");
     }
     // One chart per endpoint, every endpoint's mean, and the spectrum, each with data.
-    assert_eq!(html.matches("<figure class=\"chart\"").count(), 5 + 2);
-    assert!(html.matches("<polyline").count() >= 7 * 2);
+    assert_eq!(
+        html.matches("<figure class=\"chart\"").count(),
+        FIVE_FUNCTION_CHARTS
+    );
+    assert!(html.matches("<polyline").count() >= FIVE_FUNCTION_CHARTS * 2);
+    // Every endpoint's first requests start cold: ringed on its chart, listed with its ID.
+    assert!(
+        html.matches("<circle").count() >= 5 * 2,
+        "cold starts ringed"
+    );
+    let cold_rows = html
+        .split("<h2>Cold starts</h2>")
+        .nth(1)
+        .unwrap_or_default();
+    let first_id = json["endpoints"][0]["cold_starts"]["events"][0]["request_id"]
+        .as_str()
+        .expect("the demo sends request IDs");
+    assert!(cold_rows.contains(first_id), "cold start {first_id} listed");
+    assert!(html.contains("<dt>server p50</dt>") && html.contains("<dt>cold starts</dt>"));
     for e in json["endpoints"].as_array().unwrap() {
         let tile = format!(
             "data-endpoint=\"{}\" data-requests=\"{}\"",
@@ -248,7 +273,8 @@ fn the_report_renders_in_a_real_browser() {
         .unwrap_or_default()
         .to_owned();
     assert!(
-        body.contains("data-charts-drawn=\"7\"") && body.contains("data-charts=\"7\""),
+        body.contains(&format!("data-charts-drawn=\"{FIVE_FUNCTION_CHARTS}\""))
+            && body.contains(&format!("data-charts=\"{FIVE_FUNCTION_CHARTS}\"")),
         "charts not drawn: <body{body}>"
     );
     for e in json["endpoints"].as_array().unwrap() {

@@ -370,6 +370,10 @@ impl EndpointStats {
             self.server
                 .get_or_insert_default()
                 .record(report, Some(raw_latency));
+            if let crate::server_time::ServerTime::Ms(ms) = report.time {
+                self.timeline
+                    .record_server(micros(outcome.intended), ms_to_us(ms));
+            }
         }
         let event = |init_ms| ColdEvent {
             intended: outcome.intended,

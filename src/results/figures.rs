@@ -572,6 +572,8 @@ fn live_timeline(s: &EndpointStats) -> Vec<TimelinePoint> {
                     .quantile(0.99)
                     .and_then(|us| when_timed(us.clamp(b.min_us as f64, b.max_us as f64))),
                 max_ms: when_timed(b.max_us as f64),
+                server_mean_ms: (b.server_timed > 0)
+                    .then(|| ms(b.server_sum_us as f64 / b.server_timed as f64)),
             }
         })
         .collect()
@@ -636,5 +638,6 @@ fn empty_point() -> TimelinePoint {
         mean_ms: None,
         p99_ms: None,
         max_ms: None,
+        server_mean_ms: None,
     }
 }

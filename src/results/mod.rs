@@ -495,6 +495,10 @@ pub struct TimelinePoint {
     pub p99_ms: Option<f64>,
     /// Largest latency.
     pub max_ms: Option<f64>,
+    /// Mean server time of the responses that reported one (`server_time`); absent when
+    /// none did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_mean_ms: Option<f64>,
 }
 
 impl TimelinePoint {
@@ -505,6 +509,12 @@ impl TimelinePoint {
     pub fn absorb(&mut self, other: &TimelinePoint) {
         let (a, b) = (self.requests as f64, other.requests as f64);
         self.mean_ms = match (self.mean_ms, other.mean_ms) {
+            (Some(x), Some(y)) if a + b > 0.0 => {
+                Some(((x * a + y * b) / (a + b) * 1_000.0).round() / 1_000.0)
+            }
+            (x, y) => x.or(y),
+        };
+        self.server_mean_ms = match (self.server_mean_ms, other.server_mean_ms) {
             (Some(x), Some(y)) if a + b > 0.0 => {
                 Some(((x * a + y * b) / (a + b) * 1_000.0).round() / 1_000.0)
             }

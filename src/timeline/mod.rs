@@ -29,6 +29,10 @@ pub struct Bucket {
     /// The timed latencies, for the bucket's p99 (within 6.25%).
     pub sketch: LogSketch,
     timed: u64,
+    /// Sum of the server times reported in the bucket, in microseconds.
+    pub server_sum_us: u64,
+    /// Responses in the bucket that reported a server time.
+    pub server_timed: u64,
 }
 
 impl Bucket {
@@ -55,6 +59,8 @@ impl Bucket {
     fn absorb(&mut self, other: &Bucket) {
         self.requests += other.requests;
         self.errors += other.errors;
+        self.server_sum_us = self.server_sum_us.saturating_add(other.server_sum_us);
+        self.server_timed += other.server_timed;
         if other.timed() == 0 {
             return;
         }
@@ -102,6 +108,15 @@ impl Timeline {
     pub fn record(&mut self, started_us: u64, latency_us: Option<u64>, error: bool) {
         let index = self.index_for(started_us);
         self.buckets[index].record(latency_us, error);
+    }
+
+    /// Adds the server time a response reported to the bucket of its request (recorded
+    /// with [`Timeline::record`] just before).
+    pub fn record_server(&mut self, started_us: u64, server_us: u64) {
+        let index = self.index_for(started_us);
+        let bucket = &mut self.buckets[index];
+        bucket.server_sum_us = bucket.server_sum_us.saturating_add(server_us);
+        bucket.server_timed += 1;
     }
 
     /// Adds another timeline (from another thread or checkpoint) into this one.

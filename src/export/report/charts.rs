@@ -18,6 +18,9 @@ pub const PALETTE: [RGBColor; 8] = [
 
 const SIZE: (u32, u32) = (900, 320);
 
+/// The cold-start rings: vermillion, apart from the palette's first lines.
+const MARK: RGBColor = RGBColor(204, 51, 17);
+
 /// One line of a chart.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -75,6 +78,16 @@ fn x_bounds(lines: &[Line]) -> (f64, f64) {
 
 /// Latency lines over time (x in seconds from the start).
 pub fn over_time(title: &str, lines: Vec<Line>, scale: Scale) -> Chart {
+    over_time_marked(title, lines, &[], scale)
+}
+
+/// Latency lines over time with `marks` (x, y) drawn as rings on top: the cold starts.
+pub fn over_time_marked(
+    title: &str,
+    lines: Vec<Line>,
+    marks: &[(f64, f64)],
+    scale: Scale,
+) -> Chart {
     let (x0, x1) = x_bounds(&lines);
     // Enough decimals that neighbouring ticks never read the same.
     let digits = match x1 - x0 {
@@ -82,16 +95,35 @@ pub fn over_time(title: &str, lines: Vec<Line>, scale: Scale) -> Chart {
         r if r < 10.0 => 1,
         _ => 0,
     };
-    draw(title, "time since start (s)", lines, scale, "s", move |x| {
-        format!("{x:.digits$}")
-    })
+    let axes = Axes {
+        x_desc: "time since start (s)",
+        x_kind: "s",
+        scale,
+        // Upper right: the upper left is where a run's first requests (cold starts) spike.
+        legend: SeriesLabelPosition::UpperRight,
+    };
+    draw(title, axes, lines, marks, move |x| format!("{x:.digits$}"))
+}
+
+/// What a chart's axes say and how its y axis is scaled.
+struct Axes {
+    x_desc: &'static str,
+    /// How x is labelled in the read-out: "s" or "nines".
+    x_kind: &'static str,
+    scale: Scale,
+    legend: SeriesLabelPosition,
 }
 
 /// The percentile spectrum: x in "nines" (1 = 90%, 2 = 99%, 3 = 99.9%).
 pub fn spectrum(title: &str, lines: Vec<Line>) -> Chart {
-    draw(title, "percentile", lines, Scale::Log, "nines", |x| {
-        nines_label(*x)
-    })
+    let axes = Axes {
+        x_desc: "percentile",
+        x_kind: "nines",
+        scale: Scale::Log,
+        // Upper left: a spectrum rises to the right.
+        legend: SeriesLabelPosition::UpperLeft,
+    };
+    draw(title, axes, lines, &[], |x| nines_label(*x))
 }
 
 /// "50%", "90%", "99%", "99.9%" for 0.301, 1, 2, 3 nines.
@@ -103,36 +135,30 @@ pub fn nines_label(nines: f64) -> String {
 
 fn draw(
     title: &str,
-    x_desc: &str,
+    axes: Axes,
     lines: Vec<Line>,
-    scale: Scale,
-    x_kind: &'static str,
+    marks: &[(f64, f64)],
     x_label: impl Fn(&f64) -> String,
 ) -> Chart {
     let (x0, x1) = x_bounds(&lines);
     let (y0, y1) = y_bounds(&lines);
+    let x_desc = axes.x_desc;
     let mut svg = String::new();
     let mut area = (0, 0);
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         let _ = root.fill(&WHITE);
-        let drawn = match scale {
-            Scale::Linear => plot(
-                &root,
-                title,
-                x_desc,
-                &lines,
-                (x0..x1, 0.0..y1 * 1.05),
-                &x_label,
-            ),
-            Scale::Log => plot(
-                &root,
-                title,
-                x_desc,
-                &lines,
-                (x0..x1, (y0 * 0.9..y1 * 1.1).log_scale()),
-                &x_label,
-            ),
+        let drawing = Drawing {
+            title,
+            x_desc,
+            lines: &lines,
+            marks,
+            x_label: &x_label,
+            legend: axes.legend,
+        };
+        let drawn = match axes.scale {
+            Scale::Linear => plot(&root, &drawing, (x0..x1, 0.0..y1 * 1.05)),
+            Scale::Log => plot(&root, &drawing, (x0..x1, (y0 * 0.9..y1 * 1.1).log_scale())),
         };
         if let Some(range) = drawn {
             area = range;
@@ -145,18 +171,26 @@ fn draw(
         x_range: (x0, x1),
         width: SIZE.0,
         lines,
-        x_kind,
+        x_kind: axes.x_kind,
     }
+}
+
+/// What one plot draws.
+struct Drawing<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    lines: &'a [Line],
+    /// Points drawn as rings over the lines (cold starts), in the legend once.
+    marks: &'a [(f64, f64)],
+    x_label: &'a dyn Fn(&f64) -> String,
+    legend: SeriesLabelPosition,
 }
 
 /// Draws the lines on `root`; returns the plotting area's horizontal pixel range.
 fn plot<Y>(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
-    title: &str,
-    x_desc: &str,
-    lines: &[Line],
+    d: &Drawing<'_>,
     ranges: (std::ops::Range<f64>, Y),
-    x_label: &dyn Fn(&f64) -> String,
 ) -> Option<(i32, i32)>
 where
     Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
@@ -164,7 +198,7 @@ where
         plotters::coord::ranged1d::ValueFormatter<f64>,
 {
     let mut chart = ChartBuilder::on(root)
-        .caption(title, ("sans-serif", 18))
+        .caption(d.title, ("sans-serif", 18))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -172,13 +206,13 @@ where
         .ok()?;
     chart
         .configure_mesh()
-        .x_desc(x_desc)
+        .x_desc(d.x_desc)
         .y_desc("latency (ms)")
-        .x_label_formatter(x_label)
+        .x_label_formatter(d.x_label)
         .label_style(("sans-serif", 13))
         .draw()
         .ok()?;
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in d.lines.iter().enumerate() {
         let colour = PALETTE[i % PALETTE.len()];
         let style = ShapeStyle {
             color: colour.to_rgba(),
@@ -191,12 +225,24 @@ where
             .label(line.name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
+    if !d.marks.is_empty() {
+        let ring = ShapeStyle {
+            color: MARK.to_rgba(),
+            filled: false,
+            stroke_width: 2,
+        };
+        chart
+            .draw_series(d.marks.iter().map(|&p| Circle::new(p, 6, ring)))
+            .ok()?
+            .label("cold start")
+            .legend(move |(x, y)| Circle::new((x + 9, y), 5, ring));
+    }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .label_font(("sans-serif", 13))
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(d.legend.clone())
         .draw()
         .ok()?;
     let (x_pixels, _) = chart.plotting_area().get_pixel_range();

@@ -12,6 +12,7 @@ use super::Exporter;
 use crate::results::{EndpointResult, ErrorKinds, Results, TimelinePoint, decode_histogram};
 
 pub mod charts;
+mod server;
 
 const CSS: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
@@ -92,8 +93,10 @@ pub fn render(inputs: &[Labeled<'_>]) -> Vec<u8> {
     callouts(&mut page, &all);
     over_time(&mut page, &all);
     spectrum(&mut page, &all);
+    server::where_the_time_went(&mut page, &all);
     outcomes(&mut page, &all, inputs);
     outliers(&mut page, &all);
+    server::cold_starts(&mut page, &all);
     let _ = write!(page, "<script>{SCRIPT}</script>\n</body></html>\n");
     page.into_bytes()
 }
@@ -193,7 +196,7 @@ fn callouts(page: &mut String, all: &[Series<'_>]) {
              <div class=\"standing\">{standing}</div><dl>\
              <dt>requests</dt><dd>{}</dd><dt>error rate</dt><dd>{error_rate:.2}%</dd>\
              <dt>mean</dt><dd>{}</dd><dt>p50</dt><dd>{}</dd><dt>p99</dt><dd>{}</dd>\
-             <dt>min</dt><dd>{}</dd><dt>max</dt><dd>{}</dd><dt>first request</dt><dd>{}</dd></dl></div>",
+             <dt>min</dt><dd>{}</dd><dt>max</dt><dd>{}</dd><dt>first request</dt><dd>{}</dd>{}</dl></div>",
             escape(&s.name),
             e.requests,
             json_number(l.p99),
@@ -204,7 +207,8 @@ fn callouts(page: &mut String, all: &[Series<'_>]) {
             ms(l.p99),
             ms(l.min),
             ms(l.max),
-            ms(e.first_ms)
+            ms(e.first_ms),
+            server::tile_rows(e)
         );
     }
     page.push_str("</div>\n");
@@ -315,9 +319,14 @@ fn timeline_lines(e: &EndpointResult) -> Vec<Line> {
 }
 
 fn both_scales(title: &str, lines: Vec<Line>) -> Vec<Chart> {
+    both_scales_marked(title, lines, &[])
+}
+
+/// Linear and log variants, with `marks` (the cold starts) ringed on both.
+fn both_scales_marked(title: &str, lines: Vec<Line>, marks: &[(f64, f64)]) -> Vec<Chart> {
     vec![
-        charts::over_time(title, lines.clone(), Scale::Linear),
-        charts::over_time(title, lines, Scale::Log),
+        charts::over_time_marked(title, lines.clone(), marks, Scale::Linear),
+        charts::over_time_marked(title, lines, marks, Scale::Log),
     ]
 }
 
@@ -355,10 +364,11 @@ fn over_time(page: &mut String, all: &[Series<'_>]) {
             "{}: min, mean, p99, max per {} s",
             s.name, s.endpoint.timeline_bucket_s
         );
+        let marks = server::cold_marks(s.endpoint);
         figure(
             page,
             &s.name,
-            both_scales(&title, timeline_lines(s.endpoint)),
+            both_scales_marked(&title, timeline_lines(s.endpoint), &marks),
         );
     }
 }
@@ -369,25 +379,9 @@ fn spectrum(page: &mut String, all: &[Series<'_>]) {
     page.push_str("<h2>Latency distribution</h2>\n");
     let lines: Vec<Line> = all
         .iter()
-        .map(|s| {
-            let points = decode_histogram(&s.endpoint.histogram)
-                .ok()
-                .filter(|h| !h.is_empty())
-                .map(|h| {
-                    let max_nines = (h.len() as f64).log10().clamp(1.0, 6.0);
-                    (0..=(max_nines * 20.0) as u32)
-                        .map(|i| {
-                            let nines = f64::from(i) / 20.0;
-                            let q = 1.0 - 10f64.powf(-nines);
-                            (nines, h.value_at_quantile(q) as f64 / 1_000.0)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Line {
-                name: s.name.clone(),
-                points,
-            }
+        .map(|s| Line {
+            name: s.name.clone(),
+            points: spectrum_points(&s.endpoint.histogram),
         })
         .collect();
     figure(
@@ -398,6 +392,25 @@ fn spectrum(page: &mut String, all: &[Series<'_>]) {
             lines,
         )],
     );
+}
+
+/// The percentile spectrum of an encoded histogram, in ms by "nines", up to the
+/// resolution its count supports; empty when it holds nothing.
+fn spectrum_points(encoded: &str) -> Vec<(f64, f64)> {
+    decode_histogram(encoded)
+        .ok()
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            let max_nines = (h.len() as f64).log10().clamp(1.0, 6.0);
+            (0..=(max_nines * 20.0) as u32)
+                .map(|i| {
+                    let nines = f64::from(i) / 20.0;
+                    let q = 1.0 - 10f64.powf(-nines);
+                    (nines, h.value_at_quantile(q) as f64 / 1_000.0)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn outcomes(page: &mut String, all: &[Series<'_>], inputs: &[Labeled<'_>]) {
@@ -458,19 +471,20 @@ fn outliers(page: &mut String, all: &[Series<'_>]) {
     if all.iter().all(|s| s.endpoint.outliers.is_empty()) {
         return;
     }
-    page.push_str("<h2>Slowest requests</h2>\n<table><tr><th>endpoint</th><th>at (s)</th><th>latency</th><th>status</th><th>iteration</th><th>lane</th><th>new connection</th></tr>\n");
+    page.push_str("<h2>Slowest requests</h2>\n<table><tr><th>endpoint</th><th>at (s)</th><th>latency</th><th>status</th><th>iteration</th><th>lane</th><th>new connection</th><th>request ID</th></tr>\n");
     for s in all {
         for o in &s.endpoint.outliers {
             let _ = writeln!(
                 page,
-                "<tr><td>{}</td><td>{:.3}</td><td>{:.3} ms</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{:.3}</td><td>{:.3} ms</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&s.name),
                 o.t_s,
                 o.latency_ms,
                 o.status,
                 o.iteration,
                 o.lane,
-                if o.new_connection { "yes" } else { "no" }
+                if o.new_connection { "yes" } else { "no" },
+                escape(o.request_id.as_deref().unwrap_or("–"))
             );
         }
     }

@@ -122,8 +122,12 @@ async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::R
     let mut progress_tick = ticker(observer.progress_every());
     let mut checkpoint_tick =
         ticker((observer.wants_checkpoints() || fail_fast).then_some(prepared.checkpoint_every));
-    // Only an error count can fail for good between checkpoints; look every second only then.
-    let watch_errors = fail_fast && gates.iter().any(|t| t.metric == Metric::Errors);
+    // Only a count that grows (errors, cold starts) can fail for good between checkpoints;
+    // look every second only then.
+    let watch_errors = fail_fast
+        && gates
+            .iter()
+            .any(|t| matches!(t.metric, Metric::Errors | Metric::ColdStarts));
     let mut errors_tick = ticker(watch_errors.then_some(FAIL_FAST_EVERY));
     let mut watch = Watch {
         prepared,

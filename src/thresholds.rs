@@ -134,7 +134,8 @@ impl Op {
 
 /// The expected form, shown with every parse error.
 pub const GRAMMAR: &str = "[ENDPOINT:]METRIC OP VALUE, e.g. 'p99<200ms', 'rust:p95<=50ms', 'error_rate<1%', \
-     'errors<=0', 'rps>=100' (METRIC: min, mean, max, pNN, pNN.N, error_rate, errors, rps; OP: < <= > >=)";
+     'errors<=0', 'rps>=100', 'server_p99<5ms', 'cold_starts<=3' (METRIC: min, mean, max, pNN, pNN.N, \
+     error_rate, errors, rps, cold_starts, or server_/overhead_ before a latency metric; OP: < <= > >=)";
 
 /// A threshold that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -89,3 +89,38 @@ fn a_name_with_angle_brackets_keeps_them_and_reads_back_as_written() {
         )
     );
 }
+
+#[test]
+fn server_overhead_and_cold_start_metrics_parse_and_read_back() {
+    use super::Stat;
+    for (expr, metric, limit) in [
+        (
+            "server_p99<5ms",
+            Metric::ServerTime(Stat::Percentile(99.0)),
+            5.0,
+        ),
+        ("server_mean<=1s", Metric::ServerTime(Stat::Mean), 1_000.0),
+        (
+            "overhead_p99.9<20ms",
+            Metric::Overhead(Stat::Percentile(99.9)),
+            20.0,
+        ),
+        ("rust:overhead_max<1s", Metric::Overhead(Stat::Max), 1_000.0),
+        ("cold_starts<=3", Metric::ColdStarts, 3.0),
+    ] {
+        let t = Threshold::parse(expr).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((t.metric, t.limit), (metric, limit), "{expr}");
+        assert_eq!(t.to_string(), expr);
+    }
+    for bad in [
+        "server_rps>1",
+        "server_<1ms",
+        "overhead_errors<1",
+        "server_p99<5",
+        "cold_starts<1ms",
+    ] {
+        assert!(Threshold::parse(bad).is_err(), "{bad}");
+    }
+    let cold = Threshold::parse("cold_starts<3").unwrap();
+    assert!(!cold.failed_for_good(2.0) && cold.failed_for_good(3.0));
+}

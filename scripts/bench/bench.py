@@ -11,8 +11,10 @@ Sections (all by default; pick with --sections):
   overhead  concurrency 1 against a fixed 10 ms server delay: p50 / p99 above 10 ms
   rate      --rate 10000 for 10 s: requests sent vs due, schedule-lag p99
   flat      peak RSS of a 100,000-request run vs a 10,000,000-request run
-  shapes    client CPU per HTTP request of a plain target, a templated one and a
-            two-step flow with a capture (api-cannon only; 50 connections, closed loop)
+  shapes    client CPU per HTTP request of a plain target, a templated one, a two-step
+            flow with a capture, a response with Server-Timing and a request ID (read into
+            server_ms), and the same with --log-requests (api-cannon only; 50
+            connections, closed loop)
 """
 import argparse
 import json
@@ -133,14 +135,20 @@ def rate(args):
     return s["requests"], lag["p99"], r["run"]["health"]["late_requests"]
 
 
+TIMED = '[[target]]\nname = "timed"\nurl = "TIMED"\nserver_time = "server-timing:app"\n'
+
+# name: (targets file, extra arguments; LOG stands for a log file in the run's folder)
 SHAPES = {
-    "plain target": '[[target]]\nname = "hello"\nurl = "URL"\n',
-    "templated target": '[[target]]\nname = "hello"\nurl = "URL?trace={{uuid}}&n={{seq}}"\n',
+    "plain target": ('[[target]]\nname = "hello"\nurl = "URL"\n', ()),
+    "templated target": ('[[target]]\nname = "hello"\nurl = "URL?trace={{uuid}}&n={{seq}}"\n', ()),
     "2-step flow, capture": (
         '[[flow]]\nname = "pair"\n'
         '[[flow.step]]\nname = "first"\nurl = "URL"\ncapture = { m = "/message" }\n'
-        '[[flow.step]]\nname = "second"\nurl = "URL?m={{m}}"\n'
+        '[[flow.step]]\nname = "second"\nurl = "URL?m={{m}}"\n',
+        (),
     ),
+    "Server-Timing": (TIMED, ()),
+    "Server-Timing + log": (TIMED, ("--log-requests", "LOG")),
 }
 
 
@@ -148,18 +156,25 @@ def shapes(args):
     """Median client CPU µs per HTTP request of each shape, and req/s, interleaved."""
     samples = {name: [] for name in SHAPES}
     with tempfile.TemporaryDirectory() as tmp:
+        timed = args.url.replace("/hello", "/timed")
         for r in range(args.rounds):
-            for name, toml in SHAPES.items():
+            for name, (toml, extra) in SHAPES.items():
                 path = os.path.join(tmp, "targets.toml")
                 with open(path, "w") as f:
-                    f.write(toml.replace("URL", args.url))
+                    f.write(toml.replace("TIMED", timed).replace("URL", args.url))
                 out = os.path.join(tmp, "results.json")
+                extra = [os.path.join(tmp, "requests.ndjson") if a == "LOG" else a for a in extra]
                 _, cpu, _ = measure([args.cannon, "run", "--targets", path, "-c", "50", "-z", f"{args.seconds}s",
-                                     "--threads", "1", "-q", "-o", out])
+                                     "--threads", "1", "-q", "-o", out, *extra])
                 res = json.load(open(out))
                 requests = res["totals"]["requests"]
                 if res["totals"]["errors"]:
                     raise SystemExit(f"bench: the {name} run had {res['totals']['errors']} errors")
+                log = res["run"].get("request_log")
+                if log and log["lines"] + log["dropped"] != requests:
+                    raise SystemExit(f"bench: the {name} run logged {log} of {requests} requests")
+                if log and log["dropped"]:
+                    print(f"  shapes: {log['dropped']} log lines dropped (the writer fell behind)", flush=True)
                 s = {"us": cpu / requests * 1e6, "rps": requests / res["run"]["elapsed_s"]}
                 samples[name].append(s)
                 print(f"  shapes round {r + 1} {name:<22} {s['rps']:>9.0f} req/s {s['us']:>6.2f} µs/req", flush=True)

@@ -401,9 +401,6 @@ pub struct Exchange {
     /// Boxed: an exchange is moved through several futures per request, and a header map
     /// inline would make every one of those moves ~130 bytes larger for a rare case.
     pub kept: Option<Box<Kept>>,
-    /// What the response said about the server's side. Inline, not boxed: it is read from
-    /// every response, and boxing would allocate for each one that says anything.
-    pub server: ServerReport,
 }
 
 /// A response kept for captures.
@@ -497,12 +494,15 @@ impl Connection {
         self.sender.ready().await.is_ok()
     }
 
-    /// Sends the template's request and reads the whole response body.
+    /// Sends the template's request and reads the whole response body; what the response
+    /// says about the server's side goes into `server` (the lane's own report, reused:
+    /// neither allocated nor moved per request).
     pub async fn exchange(
         &mut self,
         template: &RequestTemplate,
         start: Instant,
         values: Option<&Values<'_>>,
+        server: &mut ServerReport,
     ) -> Result<Exchange, Failure> {
         let response = self
             .sender
@@ -520,21 +520,20 @@ impl Connection {
                 .map(str::to_owned),
             _ => None,
         };
-        let (kept, server) = match template.keep_response {
+        let kept = match template.keep_response {
             // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
             true => {
                 let kept = Box::new(Box::pin(read_kept(response)).await?);
-                let server =
-                    ServerReport::read(&template.server, &kept.headers, kept.body.as_deref());
-                (Some(kept), server)
+                server.read_into(&template.server, &kept.headers, kept.body.as_deref());
+                Some(kept)
             }
             false => {
-                let server = ServerReport::read(&template.server, response.headers(), None);
+                server.read_into(&template.server, response.headers(), None);
                 let mut body = response.into_body();
                 while let Some(frame) = body.frame().await {
                     frame.map_err(|e| classify(&e, ErrorKind::Body))?;
                 }
-                (None, server)
+                None
             }
         };
         Ok(Exchange {
@@ -544,7 +543,6 @@ impl Connection {
             version,
             redirect,
             kept,
-            server,
         })
     }
 }
@@ -603,6 +601,7 @@ pub async fn follow_redirects(
     mut exchange: Exchange,
     start: Instant,
     values: Option<&Values<'_>>,
+    server: &mut ServerReport,
 ) -> Result<Exchange, Failure> {
     let mut current: Option<RequestTemplate> = None;
     for _ in 0..template.follow_redirects {
@@ -614,10 +613,10 @@ pub async fn follow_redirects(
             break;
         };
         exchange = if template.same_origin(&next) && connection.is_reusable().await {
-            connection.exchange(&next, start, values).await?
+            connection.exchange(&next, start, values, server).await?
         } else {
             let (mut elsewhere, _) = Box::pin(Connection::open(&next)).await?;
-            elsewhere.exchange(&next, start, values).await?
+            elsewhere.exchange(&next, start, values, server).await?
         };
         current = Some(next);
     }

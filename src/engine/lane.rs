@@ -11,7 +11,7 @@ use super::job::{Job, Step};
 use crate::client::{Connection, Exchange, RequestTemplate};
 use crate::outcome::{ErrorKind, Failure, Outcome, Response, Setup};
 use crate::record::Stats;
-use crate::request_log::{LogLine, Sink};
+use crate::request_log::{Batcher, LogLine};
 use crate::rng::Rng;
 use crate::server_time::ServerReport;
 use crate::targets::template::Values;
@@ -34,7 +34,18 @@ pub(super) struct ThreadContext {
     pub concurrency: u64,
     /// Where finished requests are logged (`--log-requests`); `None`, the usual case,
     /// costs one branch per request.
-    pub log: Option<Sink>,
+    pub log: Option<RefCell<Batcher>>,
+}
+
+impl ThreadContext {
+    /// Hands the lines gathered so far to the log's writer (every
+    /// [`crate::request_log::HAND_OVER_EVERY`], and at the end), counting any dropped.
+    pub fn hand_over_log(&self) {
+        if let Some(log) = &self.log {
+            let dropped = log.borrow_mut().hand_over();
+            self.stats.borrow_mut().log_dropped += dropped;
+        }
+    }
 }
 
 impl ThreadContext {
@@ -102,6 +113,9 @@ pub(super) struct Lane {
     ctx: Rc<ThreadContext>,
     /// For `{{uuid}}` and `{{random}}` (only drawn from for targets with templates).
     rng: Rng,
+    /// What the last response said about the server's side: filled by the client, read
+    /// by the recorder, cleared after each request (kept here so it never moves).
+    report: ServerReport,
 }
 
 /// When a recorded request (or flow instance) was meant to start and did.
@@ -162,6 +176,7 @@ impl Lane {
             job,
             ctx,
             rng: Rng::new(seed),
+            report: ServerReport::default(),
         }
     }
 
@@ -263,9 +278,17 @@ impl Lane {
             captured: &self.captured,
         });
         let slot = &mut self.connections[step.connection];
+        let report = &mut self.report;
         let result = tokio::time::timeout(
             step.template.timeout,
-            attempt(slot, &step.template, start, &mut setup, values.as_ref()),
+            attempt(
+                slot,
+                &step.template,
+                start,
+                &mut setup,
+                values.as_ref(),
+                report,
+            ),
         )
         .await
         .unwrap_or_else(|_| Err(timed_out(step.template.timeout)));
@@ -280,27 +303,23 @@ impl Lane {
             return StepEnd::Abandoned;
         }
         let waited = start - intended;
-        let (response, detail, server) = match result {
+        let (response, detail) = match result {
             Ok(exchange) => {
                 let (response, missing) = response_to(&exchange, waited, step, &mut self.captured);
-                (Ok(response), missing, Some(exchange.server))
+                (Ok(response), missing)
             }
-            Err(failure) => (Err(failure.kind), Some(failure.detail), None),
+            Err(failure) => (Err(failure.kind), Some(failure.detail)),
         };
+        let server = response.is_ok().then_some(&self.report);
         let end = StepEnd::of(&response, start);
         let when = When {
             scheduled: due.is_some(),
             intended,
             start,
         };
-        let outcome = self.record(
-            step.endpoint,
-            ticket,
-            when,
-            setup,
-            response,
-            server.as_ref(),
-        );
+        let outcome = self.record(step.endpoint, ticket, when, setup, response, server);
+        // Drops the header values it held, so the client's read buffer is not kept.
+        self.report.clear();
         if let (Some(kind), Some(detail)) = (outcome, detail) {
             self.ctx.stats.borrow_mut().endpoints[step.endpoint].note_detail(kind, detail);
         }
@@ -332,12 +351,14 @@ impl Lane {
         let mut stats = self.ctx.stats.borrow_mut();
         let figures = &mut stats.endpoints[endpoint];
         let cold = figures.record_with(&outcome, server);
-        if let Some(sink) = &self.ctx.log
+        if let Some(log) = &self.ctx.log
             && !figures.whole_flow
         {
-            let taken = sink.offer(log_line(endpoint, &outcome, server, cold));
+            let dropped = log
+                .borrow_mut()
+                .push(log_line(endpoint, &outcome, server, cold));
             stats.logged += 1;
-            stats.log_dropped += u64::from(!taken);
+            stats.log_dropped += dropped;
         }
         outcome.error_kind()
     }
@@ -446,6 +467,7 @@ async fn attempt(
     start: Instant,
     setup: &mut Option<Setup>,
     values: Option<&Values<'_>>,
+    report: &mut ServerReport,
 ) -> Result<Exchange, Failure> {
     if let Some(connection) = slot
         && !connection.is_reusable().await
@@ -462,14 +484,14 @@ async fn attempt(
             slot.insert(connection)
         }
     };
-    let exchange = connection.exchange(template, start, values).await?;
+    let exchange = connection.exchange(template, start, values, report).await?;
     if template.follow_redirects == 0 {
         return Ok(exchange);
     }
     // Boxed like the connection set-up: a rare path whose future would otherwise enlarge
     // every lane's task.
     Box::pin(crate::client::follow_redirects(
-        template, connection, exchange, start, values,
+        template, connection, exchange, start, values, report,
     ))
     .await
 }

@@ -73,12 +73,14 @@ async fn work(
         in_flight: Default::default(),
         deadline: shared.duration.and_then(|d| shared.t0.checked_add(d)),
         concurrency: u64::from(shared.concurrency),
-        log: shared.log.clone(),
+        log: shared.log.as_ref().map(|sink| sink.batcher().into()),
     });
     let mut drivers = start_drivers(&plan, &shared, &ctx);
     let mut watching_stop = true;
+    let mut hand_over = tokio::time::interval(crate::request_log::HAND_OVER_EVERY);
     loop {
         tokio::select! {
+            _ = hand_over.tick(), if ctx.log.is_some() => ctx.hand_over_log(),
             joined = drivers.join_next() => match joined {
                 None => break,
                 Some(Err(e)) if e.is_panic() => crate::say!("api-cannon: internal error in a lane: {e}"),
@@ -100,6 +102,7 @@ async fn work(
         }
     }
     drivers.abort_all();
+    ctx.hand_over_log();
     let mut stats = ctx.stats.replace(Stats::new(0));
     stats.cpu_time = thread_cpu_time();
     if let Ok(mut slot) = slot.lock() {

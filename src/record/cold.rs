@@ -31,7 +31,7 @@ pub const WINDOW: usize = 64;
 /// Responses needed before anything is judged.
 pub const BASELINE: usize = 10;
 /// The median is recomputed after this many responses (a sort of [`WINDOW`] values).
-pub const REFRESH_EVERY: u32 = 8;
+pub const REFRESH_EVERY: u32 = 16;
 
 /// One cold start: a request to look up in the platform's logs.
 #[derive(Debug, Clone, PartialEq)]

@@ -75,10 +75,8 @@ impl Clone for ServerStats {
 impl ServerStats {
     /// Counts one complete response's report; `raw_latency` is from its actual send.
     pub fn record(&mut self, report: &ServerReport, raw_latency: Option<Duration>) {
-        for metric in report.metrics() {
-            if let Some(ms) = metric.dur_ms {
-                self.record_timing(metric.name, ms_to_us(ms));
-            }
+        for (name, ms) in report.durations() {
+            self.record_timing(name, ms_to_us(ms));
         }
         match report.time {
             ServerTime::NotAsked => {}

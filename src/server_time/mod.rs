@@ -54,8 +54,16 @@ pub enum RequestIdSource {
     Header(HeaderName),
 }
 
-/// The headers looked at for a request ID when none is named, in order.
-pub const DEFAULT_REQUEST_IDS: [&str; 3] = ["x-amzn-requestid", "x-amz-apigw-id", "x-request-id"];
+/// The headers looked at for a request ID when none is named, in order (then
+/// [`TRACEPARENT`]). Names made once: a lookup by text would parse the name per response.
+pub const DEFAULT_REQUEST_IDS: [HeaderName; 3] = [
+    HeaderName::from_static("x-amzn-requestid"),
+    HeaderName::from_static("x-amz-apigw-id"),
+    HeaderName::from_static("x-request-id"),
+];
+
+/// The W3C trace-context header, whose trace ID names a request when nothing else does.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// What a target reads from its responses about the server's side.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -208,28 +216,145 @@ pub struct ServerReport {
     pub cold: Option<Option<f64>>,
     /// The request's ID in the platform's logs.
     pub request_id: Option<RequestId>,
+    /// The metrics' durations, parsed once here for the recorder.
+    durations: Durations,
+}
+
+/// Durations kept parsed per response; a response with more is parsed again where read.
+const DURATIONS_KEPT: usize = 6;
+
+/// The durations of a response's Server-Timing metrics, parsed once where the response is
+/// read: the recorder takes them from here instead of parsing the header again.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Durations {
+    /// (line, name's start and end in the line, dur in ms), in order.
+    kept: [(u8, u16, u16, f64); DURATIONS_KEPT],
+    len: u8,
+    /// Whether `kept` holds every duration of the response.
+    complete: bool,
+}
+
+impl Durations {
+    /// Keeps `metric` of line `line`; past the room (or a line too long to index), the
+    /// durations are marked incomplete and read by parsing again.
+    fn keep(&mut self, line: usize, text: &str, metric: &timing::Metric<'_>) {
+        let Some(ms) = metric.dur_ms else { return };
+        let start = metric.name.as_ptr() as usize - text.as_ptr() as usize;
+        let end = start + metric.name.len();
+        match (
+            u8::try_from(line),
+            u16::try_from(start),
+            u16::try_from(end),
+            self.kept.get_mut(usize::from(self.len)),
+        ) {
+            (Ok(line), Ok(start), Ok(end), Some(slot)) => {
+                *slot = (line, start, end, ms);
+                self.len += 1;
+            }
+            _ => self.complete = false,
+        }
+    }
 }
 
 impl ServerReport {
     /// Reads what `headers` (and, for a JSON-pointer source, `body`) say, as `spec` asks.
     pub fn read(spec: &ServerSpec, headers: &HeaderMap, body: Option<&[u8]>) -> ServerReport {
-        let mut lines = headers.get_all(SERVER_TIMING).iter();
-        let timing = lines.next().cloned();
-        let more_timing = lines.cloned().collect();
-        let mut report = ServerReport {
-            timing,
-            more_timing,
-            request_id: request_id(&spec.request_id, headers),
-            ..ServerReport::default()
-        };
-        report.time = match &spec.time {
-            None => ServerTime::NotAsked,
-            Some(source) => report
-                .time_from(source, headers, body)
-                .map_or(ServerTime::Missing, ServerTime::Ms),
-        };
-        report.cold = report.cold_from(&spec.cold, headers);
+        let mut report = ServerReport::default();
+        report.read_into(spec, headers, body);
         report
+    }
+
+    /// [`ServerReport::read`] into this report, which a lane keeps and reuses: nothing
+    /// moves a report from the client to the recorder, and the headers are gone through
+    /// once rather than looked up one by one (a plain response pays a few comparisons).
+    pub fn read_into(&mut self, spec: &ServerSpec, headers: &HeaderMap, body: Option<&[u8]>) {
+        self.clear();
+        // The request-ID candidates by rank: the named header alone, or the usual ones.
+        let mut ids: [Option<&HeaderValue>; 4] = [None; 4];
+        for (name, value) in headers {
+            if *name == SERVER_TIMING {
+                match &self.timing {
+                    None => self.timing = Some(value.clone()),
+                    Some(_) => self.more_timing.push(value.clone()),
+                }
+                continue;
+            }
+            let rank = match &spec.request_id {
+                RequestIdSource::Header(id) => (name == id).then_some(0),
+                RequestIdSource::Usual => usual_id_rank(name),
+            };
+            if let Some(slot) = rank.and_then(|r| ids.get_mut(r)) {
+                slot.get_or_insert(value);
+            }
+        }
+        self.request_id = ids.iter().enumerate().find_map(|(rank, value)| {
+            Some(RequestId {
+                value: (*value)?.clone(),
+                traceparent: rank == 3 && spec.request_id == RequestIdSource::Usual,
+            })
+        });
+        let (time, cold) = self.parse_timing(spec);
+        let time = match &spec.time {
+            None => None,
+            Some(TimeSource::ServerTiming(_)) => Some(time.flatten()),
+            Some(source) => Some(time_elsewhere(source, headers, body)),
+        };
+        self.time = match time {
+            None => ServerTime::NotAsked,
+            Some(ms) => ms.map_or(ServerTime::Missing, ServerTime::Ms),
+        };
+        self.cold = match &spec.cold {
+            ColdSource::ServerTiming(_) => cold,
+            source => cold_from_header(source, headers),
+        };
+    }
+
+    /// Forgets the last response (its header values too, so the client's read buffer is
+    /// not held), keeping the room for further Server-Timing lines.
+    pub fn clear(&mut self) {
+        self.timing = None;
+        self.more_timing.clear();
+        self.time = ServerTime::NotAsked;
+        self.cold = None;
+        self.request_id = None;
+        self.durations = Durations::default();
+    }
+
+    /// Parses the Server-Timing lines once: keeps their durations, and returns the metrics
+    /// the spec's Server-Timing sources name as `(time, cold)`, each `Some(dur)` when its
+    /// metric is present.
+    fn parse_timing(&mut self, spec: &ServerSpec) -> (Option<Option<f64>>, Option<Option<f64>>) {
+        let time_name = match &spec.time {
+            Some(TimeSource::ServerTiming(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        let cold_name = match &spec.cold {
+            ColdSource::ServerTiming(name) => Some(name.as_str()),
+            _ => None,
+        };
+        let (mut time, mut cold) = (None, None);
+        let named = |name: Option<&str>, metric: &timing::Metric<'_>| {
+            name.is_some_and(|n| metric.name.eq_ignore_ascii_case(n))
+        };
+        let mut durations = Durations {
+            complete: true,
+            ..Durations::default()
+        };
+        let lines = self.timing.iter().chain(&self.more_timing).enumerate();
+        for (index, value) in lines {
+            let Ok(line) = value.to_str() else { continue };
+            for metric in timing::metrics(line) {
+                durations.keep(index, line, &metric);
+                if time.is_none() && named(time_name, &metric) {
+                    time = Some(metric.dur_ms);
+                }
+                if cold.is_none() && named(cold_name, &metric) {
+                    cold = Some(metric.dur_ms);
+                }
+            }
+        }
+        self.durations = durations;
+        (time, cold)
     }
 
     /// Whether the response said anything at all (most plain responses say nothing).
@@ -253,62 +378,65 @@ impl ServerReport {
         self.timing_lines().flat_map(timing::metrics)
     }
 
-    fn metric(&self, name: &str) -> Option<timing::Metric<'_>> {
-        self.timing_lines()
-            .find_map(|line| timing::find(line, name))
+    /// `(name, ms)` of every Server-Timing metric with a duration, in order: as parsed
+    /// when the response was read (or parsed again, for a response with many).
+    pub fn durations(&self) -> impl Iterator<Item = (&str, f64)> {
+        let d = &self.durations;
+        let kept = d.kept[..usize::from(d.len)]
+            .iter()
+            .filter(move |_| d.complete)
+            .filter_map(|&(line, start, end, ms)| {
+                let line = match line {
+                    0 => self.timing.as_ref(),
+                    n => self.more_timing.get(usize::from(n) - 1),
+                };
+                // Only the name's bytes are checked again: the line was when it was parsed.
+                let name = line?.as_bytes().get(usize::from(start)..usize::from(end))?;
+                Some((std::str::from_utf8(name).ok()?, ms))
+            });
+        let parsed_again = self
+            .timing_lines()
+            .filter(move |_| !d.complete)
+            .flat_map(timing::metrics)
+            .filter_map(|m| Some((m.name, m.dur_ms?)));
+        kept.chain(parsed_again)
     }
+}
 
-    fn time_from(
-        &self,
-        source: &TimeSource,
-        headers: &HeaderMap,
-        body: Option<&[u8]>,
-    ) -> Option<f64> {
-        match source {
-            TimeSource::ServerTiming(name) => self.metric(name)?.dur_ms,
-            TimeSource::Header(name) => timing::milliseconds(headers.get(name)?.to_str().ok()?),
-            TimeSource::Body(pointer) => {
-                let body: serde_json::Value = serde_json::from_slice(body?).ok()?;
-                match body.pointer(pointer)? {
-                    serde_json::Value::Number(n) => n.as_f64().filter(|v| *v >= 0.0),
-                    serde_json::Value::String(text) => timing::milliseconds(text),
-                    _ => None,
-                }
+/// The server's time from a header or the body (a Server-Timing source is read in
+/// `named_metrics`).
+fn time_elsewhere(source: &TimeSource, headers: &HeaderMap, body: Option<&[u8]>) -> Option<f64> {
+    match source {
+        TimeSource::ServerTiming(_) => None,
+        TimeSource::Header(name) => timing::milliseconds(headers.get(name)?.to_str().ok()?),
+        TimeSource::Body(pointer) => {
+            let body: serde_json::Value = serde_json::from_slice(body?).ok()?;
+            match body.pointer(pointer)? {
+                serde_json::Value::Number(n) => n.as_f64().filter(|v| *v >= 0.0),
+                serde_json::Value::String(text) => timing::milliseconds(text),
+                _ => None,
             }
-        }
-    }
-
-    fn cold_from(&self, source: &ColdSource, headers: &HeaderMap) -> Option<Option<f64>> {
-        match source {
-            ColdSource::ServerTiming(name) => self.metric(name).map(|m| m.dur_ms),
-            ColdSource::Header(name) => {
-                let value = headers.get(name)?.to_str().unwrap_or("1").trim();
-                let warm = value == "0" || value.eq_ignore_ascii_case("false");
-                (!warm).then_some(None)
-            }
-            ColdSource::Spikes => None,
         }
     }
 }
 
-fn request_id(source: &RequestIdSource, headers: &HeaderMap) -> Option<RequestId> {
-    let plain = |value: &HeaderValue| RequestId {
-        value: value.clone(),
-        traceparent: false,
+/// A cold start declared by a header: present and not `0` or `false`.
+fn cold_from_header(source: &ColdSource, headers: &HeaderMap) -> Option<Option<f64>> {
+    let ColdSource::Header(name) = source else {
+        return None;
     };
-    match source {
-        RequestIdSource::Header(name) => headers.get(name).map(plain),
-        RequestIdSource::Usual => DEFAULT_REQUEST_IDS
-            .iter()
-            .find_map(|name| headers.get(*name))
-            .map(plain)
-            .or_else(|| {
-                headers.get("traceparent").map(|value| RequestId {
-                    value: value.clone(),
-                    traceparent: true,
-                })
-            }),
-    }
+    let value = headers.get(name)?.to_str().unwrap_or("1").trim();
+    let warm = value == "0" || value.eq_ignore_ascii_case("false");
+    (!warm).then_some(None)
+}
+
+/// The rank of a usual request-ID header: [`DEFAULT_REQUEST_IDS`] in order, then
+/// [`TRACEPARENT`].
+fn usual_id_rank(name: &HeaderName) -> Option<usize> {
+    DEFAULT_REQUEST_IDS
+        .iter()
+        .chain([&TRACEPARENT])
+        .position(|usual| usual == name)
 }
 
 #[cfg(test)]
@@ -401,6 +529,28 @@ mod tests {
         };
         assert_eq!(text(&h, &named).as_deref(), Some("r-1"));
         assert!(ServerReport::read(&usual, &HeaderMap::new(), None).is_empty());
+    }
+
+    #[test]
+    fn durations_are_the_metrics_with_a_dur_whether_kept_or_parsed_again() {
+        for count in [0, 1, DURATIONS_KEPT, DURATIONS_KEPT + 1, 40] {
+            let entries: Vec<String> = (0..count).map(|i| format!("m{i};dur={i}.5")).collect();
+            let line = format!("{}, nodur;desc=x", entries.join(", "));
+            let mut h = HeaderMap::new();
+            h.append(
+                "server-timing",
+                HeaderValue::from_str(&line).expect("ASCII"),
+            );
+            h.append("server-timing", HeaderValue::from_static("last;dur=9"));
+            let report = ServerReport::read(&ServerSpec::default(), &h, None);
+            let from_metrics: Vec<(&str, f64)> = report
+                .metrics()
+                .filter_map(|m| Some((m.name, m.dur_ms?)))
+                .collect();
+            let durations: Vec<(&str, f64)> = report.durations().collect();
+            assert_eq!(durations, from_metrics, "{count} metrics");
+            assert_eq!(durations.len(), count + 1);
+        }
     }
 
     #[test]

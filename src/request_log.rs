@@ -326,6 +326,18 @@ mod tests {
     }
 
     #[test]
+    fn a_writer_that_falls_behind_loses_whole_batches_counted_never_a_stalled_lane() {
+        // Room for one batch, and nobody reading: the second batch has nowhere to go.
+        let (sender, _unread) = std::sync::mpsc::sync_channel(1);
+        let mut batcher = Sink(sender).batcher();
+        let dropped: u64 = (0..3 * BATCH_LINES as u64)
+            .map(|n| batcher.push(line(n)))
+            .sum();
+        assert_eq!(dropped, 2 * BATCH_LINES as u64);
+        assert_eq!(batcher.push(line(0)) + batcher.hand_over(), 1);
+    }
+
+    #[test]
     fn ndjson_has_one_object_per_request() {
         let text = logged("x.ndjson", 3);
         let rows: Vec<serde_json::Value> = text

@@ -12,6 +12,7 @@ use crate::engine::{self, EngineControl, StopLevel};
 use crate::outcome::StopReason;
 use crate::prepare::Prepared;
 use crate::record::Stats;
+use crate::request_log::{Sink, Writer};
 use crate::results::{RequestLogInfo, Results, RunMeta, evaluate};
 use crate::thresholds::{Metric, Threshold};
 
@@ -103,18 +104,7 @@ struct Watch<'a, O> {
 
 async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::Result<Results> {
     observer.started()?;
-    let names = || {
-        prepared
-            .plan
-            .targets
-            .iter()
-            .map(|t| t.name.clone())
-            .collect()
-    };
-    let (sink, writer) = match &prepared.request_log {
-        Some(log) => log.start(names()).map(|(s, w)| (Some(s), Some(w)))?,
-        None => (None, None),
-    };
+    let (sink, writer) = start_log(prepared)?;
     let (control, engine_run) =
         engine::start_logging(&prepared.plan, prepared.templates.clone(), sink)?;
     let gates = &prepared.thresholds;
@@ -122,13 +112,7 @@ async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::R
     let mut progress_tick = ticker(observer.progress_every());
     let mut checkpoint_tick =
         ticker((observer.wants_checkpoints() || fail_fast).then_some(prepared.checkpoint_every));
-    // Only a count that grows (errors, cold starts) can fail for good between checkpoints;
-    // look every second only then.
-    let watch_errors = fail_fast
-        && gates
-            .iter()
-            .any(|t| matches!(t.metric, Metric::Errors | Metric::ColdStarts));
-    let mut errors_tick = ticker(watch_errors.then_some(FAIL_FAST_EVERY));
+    let mut errors_tick = ticker(watches_counts(fail_fast, gates).then_some(FAIL_FAST_EVERY));
     let mut watch = Watch {
         prepared,
         control,
@@ -163,16 +147,40 @@ async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::R
         (reason, _) => reason,
     };
     let mut results = watch.results(&finished.stats, finished.elapsed, Some(reason));
-    // Every lane has ended, so every sink is gone: the writer drains and flushes.
+    finish_log(writer, &mut results, watch.observer);
+    Ok(results)
+}
+
+/// Only a count that grows (errors, cold starts) can fail for good between checkpoints:
+/// a `fail_fast` run with such a gate looks every second.
+fn watches_counts(fail_fast: bool, gates: &[Threshold]) -> bool {
+    fail_fast
+        && gates
+            .iter()
+            .any(|t| matches!(t.metric, Metric::Errors | Metric::ColdStarts))
+}
+
+/// The request log's writer, when the run logs requests, and the lanes' end of it.
+fn start_log(prepared: &Prepared) -> std::io::Result<(Option<Sink>, Option<Writer>)> {
+    let Some(log) = &prepared.request_log else {
+        return Ok((None, None));
+    };
+    let names = prepared.plan.targets.iter().map(|t| t.name.clone());
+    let (sink, writer) = log.start(names.collect())?;
+    Ok((Some(sink), Some(writer)))
+}
+
+/// Waits for the writer (every lane has ended, so every sink is gone: it drains and
+/// flushes) and puts the lines it wrote in the results.
+fn finish_log<O: Observer>(writer: Option<Writer>, results: &mut Results, observer: &mut O) {
     if let (Some(writer), Some(info)) = (writer, results.run.request_log.as_mut()) {
         match writer.finish() {
             Ok(lines) => info.lines = lines,
-            Err(e) => watch
-                .observer
-                .warning(&format!("the request log {} is incomplete: {e}", info.path)),
+            Err(e) => {
+                observer.warning(&format!("the request log {} is incomplete: {e}", info.path))
+            }
         }
     }
-    Ok(results)
 }
 
 impl<O: Observer> Watch<'_, O> {

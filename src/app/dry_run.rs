@@ -71,6 +71,9 @@ fn endpoints(out: &mut String, plan: &Plan) {
             t.display_url,
             humantime::format_duration(t.timeout)
         );
+        if let Some(source) = t.server.time.as_ref().filter(|_| !t.is_whole_flow()) {
+            let _ = writeln!(out, "  {:<width$}  server time from {source}", "");
+        }
     }
 }
 

@@ -310,23 +310,37 @@ impl Lane {
             }
             Err(failure) => (Err(failure.kind), Some(failure.detail)),
         };
-        let server = response.is_ok().then_some(&self.report);
         let end = StepEnd::of(&response, start);
         let when = When {
             scheduled: due.is_some(),
             intended,
             start,
         };
-        let outcome = self.record(step.endpoint, ticket, when, setup, response, server);
-        // Drops the header values it held, so the client's read buffer is not kept.
-        self.report.clear();
-        if let (Some(kind), Some(detail)) = (outcome, detail) {
-            self.ctx.stats.borrow_mut().endpoints[step.endpoint].note_detail(kind, detail);
-        }
+        let outcome = self.record_step(step.endpoint, ticket, when, setup, (response, detail));
         match (end, outcome) {
             (_, Some(kind)) => StepEnd::Failed(kind),
             (end, None) => end,
         }
+    }
+
+    /// Records a request of a step with what its response said about the server's side,
+    /// and the detail of its failure; returns the error kind it counted under.
+    fn record_step(
+        &mut self,
+        endpoint: usize,
+        ticket: &Ticket,
+        when: When,
+        setup: Option<Setup>,
+        (result, detail): (Result<Response, ErrorKind>, Option<String>),
+    ) -> Option<ErrorKind> {
+        let server = result.is_ok().then_some(&self.report);
+        let outcome = self.record(endpoint, ticket, when, setup, result, server);
+        // Drops the header values it held, so the client's read buffer is not kept.
+        self.report.clear();
+        if let (Some(kind), Some(detail)) = (outcome, detail) {
+            self.ctx.stats.borrow_mut().endpoints[endpoint].note_detail(kind, detail);
+        }
+        outcome
     }
 
     /// Records an outcome into `endpoint`; returns the error kind it counted under.

@@ -414,7 +414,6 @@ impl EndpointResult {
     pub fn build(f: &EndpointFigures<'_>, elapsed_s: f64) -> EndpointResult {
         let d = &f.description;
         let (timeline_bucket_s, timeline) = f.timeline.laid_out();
-        let (server, overhead) = f.server.encoded();
         EndpointResult {
             name: d.name.clone(),
             kind: d.kind,
@@ -459,21 +458,29 @@ impl EndpointResult {
             server_time_missing: f.server.missing(),
             cold_starts: f.cold.as_ref().map(ColdFigures::build),
             histogram: f.encoded(Series::Latency),
-            histograms: Histograms {
-                latency_raw: f.encoded(Series::LatencyRaw),
-                latency_new_conn: f.encoded(Series::LatencyNewConn),
-                latency_reused_conn: f.encoded(Series::LatencyReusedConn),
-                ttfb: f.encoded(Series::Ttfb),
-                schedule_lag: f.encoded(Series::ScheduleLag),
-                dns: f.encoded(Series::Dns),
-                connect: f.encoded(Series::Connect),
-                tls: f.encoded(Series::Tls),
-                server,
-                overhead,
-                server_timing: f.server.timing_histograms(),
-            },
+            histograms: f.histograms(),
             timeline_bucket_s,
             timeline,
+        }
+    }
+}
+
+impl EndpointFigures<'_> {
+    /// Every histogram behind the summaries but the latency's, encoded.
+    fn histograms(&self) -> Histograms {
+        let (server, overhead) = self.server.encoded();
+        Histograms {
+            latency_raw: self.encoded(Series::LatencyRaw),
+            latency_new_conn: self.encoded(Series::LatencyNewConn),
+            latency_reused_conn: self.encoded(Series::LatencyReusedConn),
+            ttfb: self.encoded(Series::Ttfb),
+            schedule_lag: self.encoded(Series::ScheduleLag),
+            dns: self.encoded(Series::Dns),
+            connect: self.encoded(Series::Connect),
+            tls: self.encoded(Series::Tls),
+            server,
+            overhead,
+            server_timing: self.server.timing_histograms(),
         }
     }
 }

@@ -107,16 +107,31 @@ fn metric_name(text: &str) -> Result<String, String> {
     }
 }
 
+/// The two forms every source takes: a Server-Timing metric or a header.
+enum Named {
+    Metric(String),
+    Header(HeaderName),
+}
+
+/// `server-timing:NAME` or `header:NAME`, checked; `None` for any other form.
+fn named(text: &str) -> Option<Result<Named, String>> {
+    if let Some(name) = text.strip_prefix("server-timing:") {
+        return Some(metric_name(name).map(Named::Metric));
+    }
+    let name = text.strip_prefix("header:")?;
+    Some(header_name(name).map(Named::Header))
+}
+
 impl std::str::FromStr for TimeSource {
     type Err = String;
 
     /// `server-timing:app`, `header:X-Envoy-Upstream-Service-Time` or `/meta/duration_ms`.
     fn from_str(text: &str) -> Result<Self, String> {
-        if let Some(name) = text.strip_prefix("server-timing:") {
-            return metric_name(name).map(TimeSource::ServerTiming);
-        }
-        if let Some(name) = text.strip_prefix("header:") {
-            return header_name(name).map(TimeSource::Header);
+        if let Some(named) = named(text) {
+            return named.map(|n| match n {
+                Named::Metric(name) => TimeSource::ServerTiming(name),
+                Named::Header(name) => TimeSource::Header(name),
+            });
         }
         if text.starts_with('/') {
             return Ok(TimeSource::Body(text.to_owned()));
@@ -134,11 +149,11 @@ impl std::str::FromStr for ColdSource {
 
     /// `server-timing:init`, `header:X-Cold-Start` or `spikes`.
     fn from_str(text: &str) -> Result<Self, String> {
-        if let Some(name) = text.strip_prefix("server-timing:") {
-            return metric_name(name).map(ColdSource::ServerTiming);
-        }
-        if let Some(name) = text.strip_prefix("header:") {
-            return header_name(name).map(ColdSource::Header);
+        if let Some(named) = named(text) {
+            return named.map(|n| match n {
+                Named::Metric(name) => ColdSource::ServerTiming(name),
+                Named::Header(name) => ColdSource::Header(name),
+            });
         }
         if text == "spikes" {
             return Ok(ColdSource::Spikes);

@@ -19,7 +19,11 @@ pub const PALETTE: [RGBColor; 8] = [
 const SIZE: (u32, u32) = (900, 320);
 
 /// The cold-start rings: vermillion, apart from the palette's first lines.
-const MARK: RGBColor = RGBColor(204, 51, 17);
+const RING: ShapeStyle = ShapeStyle {
+    color: RGBAColor(204, 51, 17, 1.0),
+    filled: false,
+    stroke_width: 2,
+};
 
 /// One line of a chart.
 #[derive(Debug, Clone)]
@@ -226,16 +230,11 @@ where
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
     if !d.marks.is_empty() {
-        let ring = ShapeStyle {
-            color: MARK.to_rgba(),
-            filled: false,
-            stroke_width: 2,
-        };
         chart
-            .draw_series(d.marks.iter().map(|&p| Circle::new(p, 6, ring)))
+            .draw_series(d.marks.iter().map(|&p| Circle::new(p, 6, RING)))
             .ok()?
             .label("cold start")
-            .legend(move |(x, y)| Circle::new((x + 9, y), 5, ring));
+            .legend(|(x, y)| Circle::new((x + 9, y), 5, RING));
     }
     chart
         .configure_series_labels()

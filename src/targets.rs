@@ -380,7 +380,29 @@ pub fn parse_url(url: &str) -> Result<Uri, String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("`{url}` has no host"));
     }
+    check_port(&uri)?;
     Ok(uri)
+}
+
+/// A port written in the URL must be one: `http::Uri` reads `:99999` as no port at all,
+/// which would silently send to port 80.
+fn check_port(uri: &Uri) -> Result<(), String> {
+    let Some(authority) = uri.authority() else {
+        return Ok(());
+    };
+    let host_port = authority.as_str().rsplit('@').next().unwrap_or_default();
+    // An IPv6 literal's colons are inside its brackets.
+    let after_host = host_port.rsplit(']').next().unwrap_or_default();
+    let Some((_, port)) = after_host.rsplit_once(':') else {
+        return Ok(());
+    };
+    match port.parse::<u16>() {
+        Ok(1..) => Ok(()),
+        _ if port.is_empty() => Ok(()),
+        _ => Err(format!(
+            "port `{port}` is not a port number: write one from 1 to 65535, or none for the scheme's default"
+        )),
+    }
 }
 
 /// Replaces the password of `user:password@` in a URL with `***`.
@@ -448,7 +470,31 @@ fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), St
         .map_err(|_| format!("`{name}` is not a valid header name"))?;
     let value = HeaderValue::from_str(value)
         .map_err(|_| format!("the value of `{name}` has characters a header cannot carry"))?;
+    check_framing(&header, &value, name)?;
     Ok((header, value))
+}
+
+/// Headers that decide how a request is framed on the connection are api-cannon's to set:
+/// a user's `Content-Length` truncates a body or desynchronises the connection (every
+/// later request then times out), `Transfer-Encoding` and an upgrade change the protocol.
+/// `Host` stays allowed: it frames nothing, and naming a virtual host at an address is
+/// what it is for.
+fn check_framing(header: &HeaderName, value: &HeaderValue, name: &str) -> Result<(), String> {
+    use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
+    let upgrade = *header == CONNECTION
+        && value
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    let why = match header {
+        h if *h == CONTENT_LENGTH => "api-cannon sets it from the body",
+        h if *h == TRANSFER_ENCODING || *h == TE => "api-cannon frames the body itself",
+        h if *h == UPGRADE => "a load test cannot switch protocols mid-connection",
+        _ if upgrade => "a load test cannot switch protocols mid-connection",
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "`{name}` cannot be set: it decides how the request is framed, and {why}; remove it"
+    ))
 }
 
 #[cfg(test)]

@@ -50,6 +50,34 @@ timeout = "5s"
 }
 
 #[test]
+fn an_out_of_range_port_is_a_config_error_not_port_80() {
+    for url in ["http://127.0.0.1:99999/x", "http://h:0/", "http://[::1]:70000/"] {
+        let msg = error(&format!("[[target]]\nname = \"a\"\nurl = \"{url}\"\n"));
+        assert!(msg.contains("is not a port number"), "{url}: {msg}");
+    }
+    let ok = parse("[[target]]\nname = \"a\"\nurl = \"http://[::1]:8080/\"\n").unwrap();
+    assert_eq!(ok[0].url.port_u16(), Some(8080));
+    assert!(from_urls(&["http://127.0.0.1:65536/".into()], Duration::from_secs(1)).is_err());
+}
+
+#[test]
+fn framing_headers_are_config_errors_naming_the_header() {
+    for (name, value) in [
+        ("Content-Length", "3"),
+        ("transfer-encoding", "chunked"),
+        ("Connection", "keep-alive, Upgrade"),
+        ("Upgrade", "websocket"),
+    ] {
+        let msg = error(&format!(
+            "[[target]]\nname = \"a\"\nurl = \"http://h/\"\nheaders = {{ \"{name}\" = \"{value}\" }}\n"
+        ));
+        assert!(msg.contains(&format!("`{name}` cannot be set")), "{msg}");
+    }
+    let host = "[[target]]\nname = \"a\"\nurl = \"http://10.0.0.1/\"\nheaders = { Host = \"api.test\", Connection = \"close\" }\n";
+    assert_eq!(parse(host).unwrap()[0].headers["host"], "api.test");
+}
+
+#[test]
 fn syntax_errors_carry_line_and_column() {
     let msg = error("[[target]]\nname = \"a\"\nurl = \n");
     assert!(

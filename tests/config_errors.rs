@@ -366,3 +366,29 @@ fn flow_mistakes_name_the_step_and_the_flow() {
         &["`{{itemid}}`", "captured by earlier steps: item_id"],
     );
 }
+
+#[test]
+fn two_outputs_naming_one_file_are_refused_before_anything_is_sent() {
+    let toml = "[[target]]\nname = \"hello\"\nurl = \"BASE/hello\"\n";
+    for clash in [
+        &["-o", "out.json", "--report", "out.json"][..],
+        &["-o", "out.json", "--log-requests", "./out.json"],
+        &["--junit", "j.xml", "--markdown", "j.xml"],
+    ] {
+        let (code, stderr) = rejected(toml, clash);
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("both name"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_out_of_range_port_and_a_framing_header_are_config_errors() {
+    assert_rejected(
+        "[[target]]\nname = \"x\"\nurl = \"http://127.0.0.1:99999/x\"\n",
+        &["port `99999` is not a port number"],
+    );
+    assert_rejected(
+        "[[target]]\nname = \"x\"\nurl = \"BASE/hello\"\nmethod = \"POST\"\nbody = \"abc\"\nheaders = { \"Content-Length\" = \"1\" }\n",
+        &["`Content-Length` cannot be set"],
+    );
+}

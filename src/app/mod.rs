@@ -17,6 +17,7 @@ use crate::plan::LoadSpec;
 use crate::prepare::{ClientOptions, PrepareError, RunSpec, Targets, prepare};
 use crate::results::Results;
 
+mod clash;
 mod dry_run;
 pub mod files;
 mod terminal;
@@ -198,6 +199,12 @@ fn compare(args: CompareArgs) -> Result<u8, AppError> {
 }
 
 fn merge(args: MergeArgs) -> Result<u8, AppError> {
+    let written = [
+        ("--output", Some(args.output.as_path())),
+        ("--junit", args.junit.as_deref()),
+        ("--markdown", args.markdown.as_deref()),
+    ];
+    clash::check_distinct(&written).map_err(AppError::Usage)?;
     let inputs = args
         .files
         .iter()
@@ -299,6 +306,8 @@ fn start_demo(args: &DemoArgs, addr: SocketAddr) -> Result<DemoServer, AppError>
 
 /// Prepares `spec` and fires it (or, with `dry_run`, describes it), then writes its results.
 fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<u8, AppError> {
+    // Before prepare, which creates the request log: a clash must not truncate anything.
+    clash::check_distinct(&clash::run_files(output)).map_err(AppError::Usage)?;
     let prepared = prepare(spec)?;
     let started = SystemTime::now();
     let mut destination = Destination::from_arg(output.output.as_deref(), started);

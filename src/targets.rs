@@ -482,9 +482,10 @@ fn parse_header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), St
 fn check_framing(header: &HeaderName, value: &HeaderValue, name: &str) -> Result<(), String> {
     use http::header::{CONNECTION, CONTENT_LENGTH, TE, TRANSFER_ENCODING, UPGRADE};
     let upgrade = *header == CONNECTION
-        && value
-            .to_str()
-            .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+        && value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+        });
     let why = match header {
         h if *h == CONTENT_LENGTH => "api-cannon sets it from the body",
         h if *h == TRANSFER_ENCODING || *h == TE => "api-cannon frames the body itself",

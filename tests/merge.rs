@@ -376,3 +376,34 @@ fn a_threshold_that_does_not_parse_is_refused_not_dropped() {
     assert_eq!(code, Some(1));
     assert_eq!(merged["thresholds"][0]["passed"], false);
 }
+
+#[test]
+fn counts_that_cannot_be_added_and_times_that_cannot_be_written_are_refused() {
+    let dir = TempDir::new("merge-invariants");
+    let server = demo();
+    let good = run_to(&dir, "good.json", &[&server.url("/hello"), "-n", "4"]);
+    let cases: [(&str, Edit); 4] = [
+        // Added to the good file's 4, 2^64 - 1 requests would wrap to 3.
+        ("wraps.json", |j| {
+            let e = &mut j["endpoints"][0];
+            e["requests"] = u64::MAX.into();
+            e["ok"] = u64::MAX.into();
+        }),
+        ("more-statuses.json", |j| {
+            j["endpoints"][0]["status"]["200"] = 100.into()
+        }),
+        ("histogram-not-statuses.json", |j| {
+            j["endpoints"][0]["status"]["200"] = 3.into();
+            j["endpoints"][0]["status"]["500"] = 0.into();
+        }),
+        ("year-10000.json", |j| {
+            j["run"]["started_at"] = "9999-12-31T23:59:59.000Z".into()
+        }),
+    ];
+    for (name, edit) in cases {
+        let bad = edited(&dir, &good, name, edit);
+        let (code, _, stderr) = merge(&[good.to_str().unwrap(), bad.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(bad.to_str().unwrap()), "{name}: {stderr}");
+    }
+}

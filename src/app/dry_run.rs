@@ -61,7 +61,8 @@ fn endpoints(out: &mut String, plan: &Plan) {
         .iter()
         .map(|t| t.name.chars().count())
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(crate::export::summary::NAME_COLUMN_MAX);
     for t in &plan.targets {
         let method = t.method_label();
         let _ = writeln!(

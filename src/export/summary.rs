@@ -5,6 +5,11 @@ use std::fmt::Write as _;
 use super::Exporter;
 use crate::results::{EndpointResult, Results};
 
+/// Widest a column of names is padded to: a longer name overflows its own row only. (A
+/// padding width is a `u16` to `format!`, which panics beyond it: a 70,000-character name
+/// must not crash the summary after the results were written.)
+pub(crate) const NAME_COLUMN_MAX: usize = 40;
+
 /// Column headings of the endpoint table (latencies in ms), shared with the Markdown report.
 pub(crate) const HEADERS: [&str; 12] = [
     "endpoint", "requests", "ok", "errors", "rps", "min", "mean", "p50", "p90", "p99", "max",
@@ -42,7 +47,8 @@ fn render(results: &Results) -> String {
         .iter()
         .map(|e| e.name.chars().count())
         .max()
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(NAME_COLUMN_MAX);
     for e in &results.endpoints {
         if let Some(line) = sparkline(e, SPARK_WIDTH) {
             let _ = writeln!(out, "  {:<width$}  {line}", e.name);
@@ -204,7 +210,7 @@ fn table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) -> String {
     let mut widths = headers.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(cell.chars().count()).min(NAME_COLUMN_MAX);
         }
     }
     let mut out = String::new();

@@ -73,10 +73,12 @@ pub fn merge(inputs: &[Input], union: bool, extra: &[Threshold]) -> Result<Merge
         .map(|i| parse_time(&i.label, &i.results.run.started_at))
         .collect::<Result<Vec<_>, _>>()?;
     // Each end is its start plus its own elapsed_s: finished_at keeps only milliseconds.
-    let ends = inputs.iter().zip(&starts).map(|(i, start)| {
-        let elapsed = Duration::try_from_secs_f64(i.results.run.elapsed_s).unwrap_or_default();
-        *start + elapsed
-    });
+    let ends = inputs
+        .iter()
+        .zip(&starts)
+        .map(|(i, start)| end_of(&i.label, *start, i.results.run.elapsed_s))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter();
     let start = starts
         .iter()
         .min()
@@ -137,6 +139,16 @@ fn endpoint_figures<'a>(
             }
         })?;
         match &mut sum {
+            // Counts that no longer fit are refused, not wrapped or clamped.
+            Some(sum) if sum.requests().checked_add(part.requests()).is_none() => {
+                return Err(MergeError::Unreadable {
+                    label: input.label.clone(),
+                    problem: format!(
+                        "endpoint `{}`: its requests do not fit in a count added to the others'",
+                        e.name
+                    ),
+                });
+            }
             Some(sum) => sum.add(part),
             None => sum = Some(part),
         }
@@ -191,6 +203,27 @@ fn check_same_endpoints(inputs: &[Input]) -> Result<(), MergeError> {
         }
     }
     Ok(())
+}
+
+/// The latest moment an RFC 3339 timestamp can write (9999-12-31T23:59:59Z).
+const LAST_WRITABLE_S: u64 = 253_402_300_799;
+
+/// A run's end: its start plus `elapsed_s`, which must be a duration that ends before the
+/// year 10000 (the merged file writes it; a later one cannot be written).
+fn end_of(label: &str, start: SystemTime, elapsed_s: f64) -> Result<SystemTime, MergeError> {
+    let problem = || MergeError::Unreadable {
+        label: label.to_owned(),
+        problem: format!(
+            "run.elapsed_s {elapsed_s} is not a number of seconds that ends before the year 10000"
+        ),
+    };
+    let elapsed = Duration::try_from_secs_f64(elapsed_s).map_err(|_| problem())?;
+    let end = start.checked_add(elapsed).ok_or_else(problem)?;
+    let last = SystemTime::UNIX_EPOCH + Duration::from_secs(LAST_WRITABLE_S);
+    match end <= last {
+        true => Ok(end),
+        false => Err(problem()),
+    }
 }
 
 fn parse_time(label: &str, text: &str) -> Result<SystemTime, MergeError> {

@@ -220,6 +220,7 @@ impl<'a> EndpointFigures<'a> {
             *slot = relaid(series, series.encoded(e))?.map(Cow::Owned);
         }
         let timed = histograms[0].as_ref().map_or(0, |h| h.len());
+        check_timed(e, histograms[0].is_some().then_some(timed))?;
         let mut outliers: Vec<OutlierResult> = e
             .outliers
             .iter()
@@ -506,6 +507,30 @@ fn check_counts(e: &EndpointResult) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// Every complete response (any status) is counted in `status` and timed in `histogram`;
+/// neither can exceed the requests. `timed` is `None` for a file without a histogram.
+fn check_timed(e: &EndpointResult, timed: Option<u64>) -> Result<(), String> {
+    let complete = e
+        .status
+        .values()
+        .try_fold(0u64, |sum, n| sum.checked_add(*n))
+        .filter(|n| *n <= e.requests);
+    let Some(complete) = complete else {
+        return Err(format!(
+            "endpoint `{}`: its statuses count more responses than its {} requests",
+            e.name, e.requests
+        ));
+    };
+    match timed {
+        Some(timed) if timed != complete => Err(format!(
+            "endpoint `{}`: its latency histogram holds {timed} values for {complete} complete \
+             responses (the sum of status)",
+            e.name
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A file's histogram decoded into the series' own layout; `None` for an empty string.

@@ -51,7 +51,11 @@ timeout = "5s"
 
 #[test]
 fn an_out_of_range_port_is_a_config_error_not_port_80() {
-    for url in ["http://127.0.0.1:99999/x", "http://h:0/", "http://[::1]:70000/"] {
+    for url in [
+        "http://127.0.0.1:99999/x",
+        "http://h:0/",
+        "http://[::1]:70000/",
+    ] {
         let msg = error(&format!("[[target]]\nname = \"a\"\nurl = \"{url}\"\n"));
         assert!(msg.contains("is not a port number"), "{url}: {msg}");
     }

@@ -36,3 +36,106 @@ fn a_seventy_thousand_character_name_is_shown_not_a_panic() {
         assert!(shown.contains(&name), "{extra:?}: the name is shown whole");
     }
 }
+
+/// Names a results file may carry from anywhere: markup, a script opener, table syntax with
+/// line breaks, an image, a non-character XML refuses, a right-to-left override.
+const HOSTILE: [&str; 5] = [
+    "<!--<script>alert(1)</script>",
+    "a|b\\n| ✅ | `p99<1ms` | all endpoints | passed |",
+    "![x](http://evil.test/x.png) [y](javascript:alert(1))",
+    "odd\\uFFFEname\\uFFFF",
+    "rtl\\u202Eevil",
+];
+
+fn hostile_run(dir: &TempDir) -> (String, String, String) {
+    let server = demo();
+    let targets: String = HOSTILE
+        .iter()
+        .map(|name| {
+            format!(
+                "[[target]]\nname = \"{name}\"\nurl = \"{}/hello\"\n",
+                server.base_url()
+            )
+        })
+        .collect();
+    let path = dir.write("targets.toml", &targets);
+    let output = cannon()
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "--targets",
+            path.to_str().expect("UTF-8"),
+            "-n",
+            "2",
+            "-q",
+        ])
+        .args(["--threshold", "rps<0", "-o", "r.json", "--report", "r.html"])
+        .args(["--junit", "j.xml", "--markdown", "s.md"])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the rps<0 gate always fails: {output:?}"
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect("written");
+    (read("r.html"), read("j.xml"), read("s.md"))
+}
+
+#[test]
+fn hostile_names_leave_every_output_whole_as_its_own_parser_reads_it() {
+    let dir = TempDir::new("hostile-names");
+    let (html, junit, markdown) = hostile_run(&dir);
+
+    // HTML, parsed as the HTML standard says: every figure and table is still there,
+    // and the only scripts are the page's own.
+    let page = scraper::Html::parse_document(&html);
+    let count = |css: &str| {
+        page.select(&scraper::Selector::parse(css).expect("a selector"))
+            .count()
+    };
+    let figures = html.matches("<figure class=\"chart\"").count();
+    assert!(figures >= 5 + 2, "{figures} figures written");
+    assert_eq!(count("figure.chart"), figures, "figures the parser sees");
+    assert_eq!(
+        count("h2"),
+        html.matches("<h2>").count(),
+        "sections the parser sees"
+    );
+    assert_eq!(
+        count("table"),
+        html.matches("<table>").count(),
+        "tables the parser sees"
+    );
+    assert_eq!(
+        count("script"),
+        figures + 1,
+        "one data block per figure and the page's script"
+    );
+    assert_eq!(count("img"), 0);
+
+    // JUnit: well-formed XML, one testcase per endpoint at least.
+    let xml = roxmltree::Document::parse(&junit).expect("well-formed JUnit");
+    let cases = xml
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .count();
+    assert!(cases >= HOSTILE.len(), "{cases} testcases");
+
+    // Markdown as GitHub reads it: no image, link or raw HTML came from a name, and the
+    // tables have exactly their rows (5 endpoints and the totals; one per threshold).
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
+    let mut rows = 0;
+    for event in Parser::new_ext(&markdown, Options::ENABLE_TABLES) {
+        match event {
+            Event::Start(Tag::Image { .. } | Tag::Link { .. }) => {
+                panic!("a link or image in:\n{markdown}")
+            }
+            Event::Html(h) | Event::InlineHtml(h) => panic!("raw HTML `{h}` in:\n{markdown}"),
+            Event::End(TagEnd::TableRow) => rows += 1,
+            _ => {}
+        }
+    }
+    let thresholds = HOSTILE.len() + 1;
+    assert_eq!(rows, HOSTILE.len() + 1 + thresholds, "{markdown}");
+}

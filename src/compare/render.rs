@@ -115,7 +115,7 @@ pub fn markdown(c: &Comparison) -> String {
         let _ = writeln!(
             out,
             "\n**{}**: {}\n",
-            e.name.replace('|', "\\|"),
+            crate::export::markdown::escape(&e.name),
             verdict(e)
         );
         out.push_str("| metric | baseline | current | change | % |\n|---|---:|---:|---:|---:|\n");
@@ -124,7 +124,11 @@ pub fn markdown(c: &Comparison) -> String {
         }
     }
     for name in &c.unmatched {
-        let _ = writeln!(out, "\nNot compared: {name}");
+        let _ = writeln!(
+            out,
+            "\nNot compared: {}",
+            crate::export::markdown::escape(name)
+        );
     }
     out
 }

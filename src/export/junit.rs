@@ -119,10 +119,14 @@ fn attr(s: &str) -> String {
     text(s).replace('"', "&quot;").replace('\n', "&#10;")
 }
 
-/// Escapes text content.
+/// Escapes text content, leaving out what XML 1.0 cannot carry at all: control characters
+/// other than tab and line breaks, and the non-characters U+FFFE and U+FFFF (a document
+/// holding one is not well-formed, and CI systems reject the whole report).
 fn text(s: &str) -> String {
     s.chars()
-        .filter(|&c| matches!(c, '\t' | '\n' | '\r') || c >= ' ')
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && !matches!(c, '\u{fffe}' | '\u{ffff}'))
+        })
         .collect::<String>()
         .replace('&', "&amp;")
         .replace('<', "&lt;")

@@ -35,7 +35,7 @@ fn render(results: &Results) -> Vec<u8> {
         let _ = writeln!(
             out,
             "\n> **Warning:** the generator was saturated ({}): these numbers describe api-cannon, not the server.",
-            results.run.health.reasons.join("; ")
+            escape(&results.run.health.reasons.join("; "))
         );
     }
     if !results.thresholds.is_empty() {
@@ -52,17 +52,32 @@ fn render(results: &Results) -> Vec<u8> {
             let on = t.endpoint.as_deref().unwrap_or("all endpoints");
             let _ = writeln!(
                 out,
-                "| {mark} | `{}` | {} | {} |",
+                "| {mark} | {} | {} | {} |",
                 escape(&t.threshold.to_string()),
                 escape(on),
-                t.explain()
+                escape(&t.explain())
             );
         }
     }
     out.into_bytes()
 }
 
-/// Keeps a cell a cell: a `|` in a name would split the row.
-fn escape(text: &str) -> String {
-    text.replace('|', "\\|")
+/// Text exactly as written, whatever it holds: every ASCII punctuation mark is
+/// backslash-escaped (CommonMark allows it for all of them), so a name can open no link,
+/// image, tag, emphasis or code span and split no table cell; line breaks and other
+/// control characters become spaces, so a name cannot start a row of its own (a fake
+/// ✅ threshold line) in a job summary.
+pub(crate) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => out.push(' '),
+            c if c.is_ascii_punctuation() => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
 }

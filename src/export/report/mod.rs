@@ -242,11 +242,21 @@ fn figure(page: &mut String, caption: &str, variants: Vec<Chart>) {
         };
         page.push_str(&svg);
     }
-    let data = readout_data(&variants).replace("</", "<\\/");
+    let data = script_safe(&readout_data(&variants));
     let _ = writeln!(
         page,
         "<div class=\"readout\"></div><script type=\"application/json\">{data}</script></figure>"
     );
+}
+
+/// JSON that can stand in a `<script>` element whatever its strings hold: `<`, `>` and `&`
+/// only occur inside JSON strings, where `\u003c`-style escapes mean the same, and without
+/// them a name holding `<!--<script>` moves the HTML parser into a state where the rest of
+/// the page is script text.
+fn script_safe(json: &str) -> String {
+    json.replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
 }
 
 /// What the page's script needs for hover read-outs: the lines once (both scales share

@@ -139,3 +139,48 @@ fn hostile_names_leave_every_output_whole_as_its_own_parser_reads_it() {
     let thresholds = HOSTILE.len() + 1;
     assert_eq!(rows, HOSTILE.len() + 1 + thresholds, "{markdown}");
 }
+
+#[test]
+fn a_redirect_to_a_scheme_that_is_not_http_fails_with_its_reason_and_http_is_any_case() {
+    use support::{Reply, ScriptedServer};
+    let target = demo();
+    let hello = target.url("/hello").replace("http://", "HTTP://");
+    let server = ScriptedServer::start(move |_, path| Reply {
+        status: 302,
+        headers: vec![(
+            "Location".to_owned(),
+            match path {
+                "/ftp" => "ftp://files.test/x".to_owned(),
+                "/js" => "javascript:alert(1)".to_owned(),
+                _ => hello.clone(),
+            },
+        )],
+        ..Reply::default()
+    });
+    let dir = TempDir::new("redirect-schemes");
+    let urls = [server.url("/ftp"), server.url("/js"), server.url("/upper")];
+    let args: Vec<&str> = urls.iter().map(String::as_str).collect();
+    let run = support::run(
+        &dir,
+        &[&args[..], &["-n", "3", "--follow-redirects", "2"]].concat(),
+    );
+    for (e, scheme) in run.json()["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .zip(["ftp", "javascript"])
+    {
+        assert_eq!(e["error_kinds"]["protocol"], 3, "{e}");
+        let detail = e["error_details"]["protocol"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(&format!("`{scheme}:` is not http or https")),
+            "{detail}"
+        );
+    }
+    let upper = &run.json()["endpoints"][2];
+    assert_eq!(
+        (upper["ok"].as_u64(), upper["status"]["200"].as_u64()),
+        (Some(3), Some(3)),
+        "{upper}"
+    );
+}

@@ -609,9 +609,9 @@ pub async fn follow_redirects(
             break;
         };
         let from = current.as_ref().unwrap_or(template);
-        let Some(next) = from.redirected(&location, exchange.status, values) else {
-            break;
-        };
+        let next = from
+            .redirected(&location, exchange.status, values)
+            .map_err(|why| Failure::new(ErrorKind::Protocol, why))?;
         exchange = if template.same_origin(&next) && connection.is_reusable().await {
             connection.exchange(&next, start, values, server).await?
         } else {

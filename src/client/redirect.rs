@@ -1,5 +1,6 @@
 //! Following a redirect: the request a `Location` points to, built from the request that
-//! got it, and the RFC 3986 resolution of a relative `Location`.
+//! got it. A relative `Location` is resolved by the `url` crate (RFC 3986 and the WHATWG
+//! URL standard: case-insensitive schemes, dot segments, `//host` references).
 
 use std::sync::Arc;
 
@@ -17,19 +18,29 @@ impl RequestTemplate {
     /// this request was sent to (rendered with `values` for a templated path); 303 (and
     /// 301/302 after a POST) turn into a body-less GET, as browsers and curl do. Templated
     /// headers and body render again on the hop, with the same values.
+    ///
+    /// A `Location` that names no http or https URL ends the request: the error says why.
     pub(super) fn redirected(
         &self,
         location: &str,
         status: u16,
         values: Option<&Values<'_>>,
-    ) -> Option<RequestTemplate> {
-        let url = self.location_url(location, values)?;
-        let mut next = self.hop_to(&url)?;
+    ) -> Result<RequestTemplate, String> {
+        let unfollowable =
+            |why: &str| format!("the redirect to `{location}` cannot be followed: {why}");
+        let url = self
+            .location_url(location, values)
+            .map_err(|why| unfollowable(&why))?;
+        let mut next = self
+            .hop_to(&url)
+            .ok_or_else(|| unfollowable("it names no host api-cannon can connect to"))?;
         let mut templates = self.hop_templates();
         let same_origin = self.same_origin(&next);
         if !same_origin {
             // A Host the user set names the first origin only.
-            next.headers.insert(HOST, host_header(&url)?);
+            let host =
+                host_header(&url).ok_or_else(|| unfollowable("its host is no header value"))?;
+            next.headers.insert(HOST, host);
         }
         if turns_into_get(status, &self.method) {
             next.become_get(&mut templates);
@@ -41,24 +52,33 @@ impl RequestTemplate {
             .filter(|t| t.body.is_some() || !t.headers.is_empty())
             .map(Arc::new);
         let http2 = next.http2;
-        Some(next.with_http2(http2))
+        Ok(next.with_http2(http2))
     }
 
     /// The absolute URL `location` names: itself when absolute, otherwise resolved against
     /// the URL this request was sent to (its path rendered with `values` when templated).
-    fn location_url(&self, location: &str, values: Option<&Values<'_>>) -> Option<Uri> {
+    fn location_url(&self, location: &str, values: Option<&Values<'_>>) -> Result<Uri, String> {
         let scheme = if self.https { "https" } else { "http" };
-        let authority = self.absolute.authority()?.as_str();
+        let authority = self
+            .absolute
+            .authority()
+            .map_or("", http::uri::Authority::as_str);
         let sent = match (self.dynamic.as_ref().and_then(|d| d.path.as_ref()), values) {
             (Some(path), Some(values)) => path.render(values),
             _ => self.path.to_string(),
         };
-        let absolute = match location {
-            l if l.starts_with("http://") || l.starts_with("https://") => l.to_owned(),
-            l if l.starts_with("//") => format!("{scheme}:{l}"),
-            l => format!("{scheme}://{authority}{}", resolve_reference(&sent, l)),
-        };
-        absolute.parse().ok()
+        let base = url::Url::parse(&format!("{scheme}://{authority}{sent}"))
+            .map_err(|e| format!("the request's own URL does not parse ({e})"))?;
+        let mut url = base
+            .join(location)
+            .map_err(|e| format!("it is not a URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("`{}:` is not http or https", url.scheme()));
+        }
+        url.set_fragment(None);
+        url.as_str()
+            .parse()
+            .map_err(|e| format!("it is not a URL ({e})"))
     }
 
     /// This request sent to `url`: TLS name, route and proxy of `url`'s origin; method,
@@ -163,58 +183,16 @@ fn host_header(url: &Uri) -> Option<HeaderValue> {
     HeaderValue::from_str(&authority).ok()
 }
 
-/// The path and query `reference` (a Location that is not absolute) points to from the
-/// request path `base`, by RFC 3986 section 5.2: `?q` keeps the path, `x` and `../x` are
-/// taken from the base's folder, dot segments are removed; a fragment is dropped.
-fn resolve_reference(base: &str, reference: &str) -> String {
-    let reference = reference.split('#').next().unwrap_or_default();
-    let (ref_path, ref_query) = match reference.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (reference, None),
-    };
-    let (base_path, base_query) = match base.split_once('?') {
-        Some((path, query)) => (path, Some(query)),
-        None => (base, None),
-    };
-    let (path, query) = match ref_path {
-        "" => (base_path.to_owned(), ref_query.or(base_query)),
-        p if p.starts_with('/') => (p.to_owned(), ref_query),
-        p => {
-            let folder = base_path.rsplit_once('/').map_or("", |(folder, _)| folder);
-            (format!("{folder}/{p}"), ref_query)
-        }
-    };
-    let path = remove_dot_segments(&path);
-    match query {
-        Some(query) => format!("{path}?{query}"),
-        None => path,
-    }
-}
-
-/// `/a/b/../c/./d` → `/a/c/d`.
-fn remove_dot_segments(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').skip(1).collect();
-    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
-    for (i, segment) in segments.iter().enumerate() {
-        let last = i + 1 == segments.len();
-        match *segment {
-            "." => {}
-            ".." => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-        // `/a/b/..` and `/a/.` end in a folder.
-        if last && matches!(*segment, "." | "..") {
-            out.push("");
-        }
-    }
-    format!("/{}", out.join("/"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sent_to(url: &str) -> RequestTemplate {
+        let targets =
+            crate::targets::from_urls(&[url.to_owned()], std::time::Duration::from_secs(1))
+                .expect("a valid URL");
+        RequestTemplate::new(&targets[0]).expect("a request")
+    }
 
     #[test]
     fn relative_locations_resolve_as_rfc_3986_says() {
@@ -230,11 +208,40 @@ mod tests {
             ("/", "../../x", "/x"),
         ];
         for (base, reference, expected) in cases {
+            let url = sent_to(&format!("http://api.test{base}")).location_url(reference, None);
             assert_eq!(
-                resolve_reference(base, reference),
-                expected,
+                url,
+                Ok(format!("http://api.test{expected}").parse().expect("a URI")),
                 "{base} + {reference}"
             );
         }
+    }
+
+    #[test]
+    fn schemes_are_case_insensitive_and_only_http_and_https_are_followed() {
+        let from = sent_to("https://api.test/a/b");
+        let url = |location: &str| from.location_url(location, None).map(|u| u.to_string());
+        assert_eq!(
+            url("HTTP://Other.test/x").as_deref(),
+            Ok("http://other.test/x")
+        );
+        assert_eq!(url("//cdn.test/y").as_deref(), Ok("https://cdn.test/y"));
+        for refused in [
+            "ftp://files.test/x",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "data:text/plain,hi",
+        ] {
+            let error = url(refused).expect_err(refused);
+            assert!(error.contains("is not http or https"), "{refused}: {error}");
+        }
+        let error = from
+            .redirected("mailto:x@y.test", 302, None)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.starts_with("the redirect to `mailto:x@y.test` cannot be followed"),
+            "{error}"
+        );
     }
 }

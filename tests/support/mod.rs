@@ -297,6 +297,8 @@ fn proxy_one(
 /// What a [`ScriptedServer`] answers to one request.
 #[derive(Debug, Clone, Default)]
 pub struct Reply {
+    /// The status code (0: 200).
+    pub status: u16,
     /// Slept before answering.
     pub delay: Duration,
     /// Extra header lines (`name`, `value`); a name may repeat.
@@ -378,7 +380,8 @@ fn serve_scripted(
         let reply = script(count.fetch_add(1, Ordering::Relaxed), &path);
         std::thread::sleep(reply.delay);
         let mut head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n",
+            "HTTP/1.1 {} X\r\ncontent-length: {}\r\n",
+            if reply.status == 0 { 200 } else { reply.status },
             reply.body.len()
         );
         for (name, value) in &reply.headers {

@@ -184,3 +184,58 @@ fn a_redirect_to_a_scheme_that_is_not_http_fails_with_its_reason_and_http_is_any
         "{upper}"
     );
 }
+
+#[test]
+fn output_onto_a_link_or_a_pipe_is_written_through_never_replaced() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let server = demo();
+    let dir = TempDir::new("special-outputs");
+    let url = server.url("/hello");
+
+    // A link: the file it points to gets the results; the link stays a link.
+    let real = dir.join("real.json");
+    std::fs::write(&real, "old").expect("written");
+    let link = dir.join("link.json");
+    std::os::unix::fs::symlink(&real, &link).expect("a link");
+    let status = cannon()
+        .args(["run", &url, "-n", "2", "-q", "-o"])
+        .arg(&link)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("there")
+            .file_type()
+            .is_symlink()
+    );
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&real).expect("read")).expect("JSON");
+    assert_eq!(written["totals"]["requests"], 2);
+
+    // A FIFO: whoever reads it gets the results once; it stays a FIFO.
+    let fifo = dir.join("results.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let reading = fifo.clone();
+    let reader = std::thread::spawn(move || std::fs::read_to_string(reading).expect("read"));
+    let status = cannon()
+        .args(["run", &url, "-n", "2", "-q", "-o"])
+        .arg(&fifo)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    assert!(
+        std::fs::metadata(&fifo)
+            .expect("there")
+            .file_type()
+            .is_fifo(),
+        "still a FIFO"
+    );
+    let piped: serde_json::Value =
+        serde_json::from_str(&reader.join().expect("read")).expect("JSON");
+    assert_eq!(piped["totals"]["requests"], 2);
+}

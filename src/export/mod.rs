@@ -113,9 +113,13 @@ impl Destination {
         }
     }
 
-    /// Whether checkpoints can be written (not to stdout, which cannot be rewritten).
+    /// Whether checkpoints can be written: not to stdout or a device or pipe (`-o
+    /// /dev/stdout`, a FIFO), which cannot be rewritten, only written to once.
     pub fn takes_checkpoints(&self) -> bool {
-        matches!(self, Destination::File(_))
+        match self {
+            Destination::Stdout => false,
+            Destination::File(path) => !is_special(&followed(path)),
+        }
     }
 
     /// Checks, before anything is sent, that the file's folder takes a file and that the
@@ -124,6 +128,12 @@ impl Destination {
         match self {
             Destination::Stdout => Ok(()),
             Destination::File(path) => {
+                let path = &followed(path);
+                if is_special(path) {
+                    // A device or pipe is written into, not replaced: nothing to probe
+                    // beside it (creating a file in /dev is not allowed, nor needed).
+                    return Ok(());
+                }
                 if path.is_dir() || path.as_os_str().to_string_lossy().ends_with('/') {
                     return Err(WriteError {
                         path: path.clone(),
@@ -169,12 +179,47 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// The file a path names once its symbolic links are followed (a link written through,
+/// never replaced by a file of its own); the path itself when it is no link or loops.
+fn followed(path: &Path) -> PathBuf {
+    let mut current = path.to_owned();
+    // As many links as the kernel follows before it gives up (ELOOP).
+    for _ in 0..40 {
+        let Ok(target) = std::fs::read_link(&current) else {
+            return current;
+        };
+        current = match current.parent() {
+            Some(folder) if target.is_relative() => folder.join(target),
+            _ => target,
+        };
+    }
+    path.to_owned()
+}
+
+/// Whether `path` exists and is neither a regular file nor a folder: a device (`/dev/null`),
+/// a FIFO or a socket. Those are written into; a rename would replace them.
+fn is_special(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir())
+}
+
+/// Writes `bytes` to `path`: into a device or pipe as it is; otherwise to a temporary file
+/// beside the file the path names (links followed) and renamed over it, so that file is
+/// always either the previous version or the new one, and a link stays a link.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let temp = temp_path(path);
     let fail = |source| WriteError {
         path: path.to_owned(),
         source,
     };
+    let real = followed(path);
+    if is_special(&real) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(&real)
+            .and_then(|mut device| device.write_all(bytes))
+            .map_err(fail);
+    }
+    let path = real.as_path();
+    let temp = temp_path(path);
     let written = std::fs::File::create(&temp)
         .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
         .and_then(|()| std::fs::rename(&temp, path));

@@ -189,6 +189,37 @@ impl Threshold {
         })
     }
 
+    /// The metric as written in the condition (`p99`, `server_p99`, `error_rate`).
+    pub fn metric_text(&self) -> &str {
+        // The condition holds no endpoint name: its first `<` or `>` is the operator.
+        self.condition.split(['<', '>']).next().unwrap_or_default()
+    }
+
+    /// A threshold from the parts a results file keeps: `condition` (its text without an
+    /// endpoint) must say the same as `metric`, `op` and `limit`, and `endpoint` is taken
+    /// as it is, never parsed out of a text, so no name can change what a gate means.
+    pub fn from_parts(
+        endpoint: Option<String>,
+        condition: &str,
+        metric: &str,
+        op: &str,
+        limit: f64,
+    ) -> Result<Threshold, String> {
+        let parsed = Threshold::parse(condition).map_err(|e| e.to_string())?;
+        let same_limit = (parsed.limit - limit).abs() <= 1e-12 * limit.abs().max(1.0);
+        if parsed.endpoint.is_some()
+            || parsed.metric_text() != metric
+            || parsed.op.as_str() != op
+            || !same_limit
+        {
+            return Err(format!(
+                "threshold `{condition}` does not say what its parts do (metric `{metric}`, \
+                 op `{op}`, limit {limit}); the file was edited"
+            ));
+        }
+        Ok(Threshold { endpoint, ..parsed })
+    }
+
     /// The same condition for another endpoint (thresholds from a targets file).
     pub fn for_endpoint(mut self, name: &str) -> Threshold {
         self.endpoint = Some(name.to_owned());

@@ -407,3 +407,58 @@ fn counts_that_cannot_be_added_and_times_that_cannot_be_written_are_refused() {
         assert!(stderr.contains(bad.to_str().unwrap()), "{name}: {stderr}");
     }
 }
+
+#[test]
+fn thresholds_are_read_from_their_parts_so_names_cannot_change_a_gate() {
+    let dir = TempDir::new("merge-threshold-parts");
+    let server = demo();
+    let targets = dir.write(
+        "targets.toml",
+        &format!(
+            "[[target]]\nname = \"a<b:c\"\nurl = \"{}/hello\"\n[target.thresholds]\nrps = \"<0\"\n",
+            server.base_url()
+        ),
+    );
+    let failed = run_to(
+        &dir,
+        "failed.json",
+        &["--targets", targets.to_str().unwrap(), "-n", "2"],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&failed).unwrap()).unwrap();
+    let t = &json["thresholds"][0];
+    assert_eq!(
+        (
+            &t["scope"],
+            &t["metric"],
+            &t["op"],
+            &t["condition"],
+            &t["passed"]
+        ),
+        (
+            &"a<b:c".into(),
+            &"rps".into(),
+            &"<".into(),
+            &"rps<0".into(),
+            &false.into()
+        ),
+        "{t}"
+    );
+    let (code, merged, stderr) = merge(&[failed.to_str().unwrap(), "-o", "-"]);
+    assert_eq!(code, Some(1), "the failed gate still fails: {stderr}");
+    assert_eq!(merged["thresholds"][0]["scope"], "a<b:c");
+
+    let cases: [(&str, Edit); 2] = [
+        ("other-text.json", |j| {
+            j["thresholds"][0]["expr"] = "a<b:c:rps<1000".into()
+        }),
+        ("other-limit.json", |j| {
+            j["thresholds"][0]["limit"] = 5.into()
+        }),
+    ];
+    for (name, edit) in cases {
+        let bad = edited(&dir, &failed, name, edit);
+        let (code, _, stderr) = merge(&[bad.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains("the file was edited"), "{name}: {stderr}");
+    }
+}

@@ -13,6 +13,7 @@ mod build;
 mod figures;
 mod histogram;
 mod server;
+mod threshold_record;
 mod thresholds;
 
 pub use build::{RunMeta, schedule_lag};
@@ -56,15 +57,20 @@ pub struct ShardInfo {
     pub count: u32,
 }
 
-/// One evaluated threshold.
+/// One evaluated threshold. Written with its parts (`scope`, `metric`, `op`, `limit`,
+/// `condition`) beside its text (`expr`), and read back from the parts: a name holding
+/// `<` or `:` cannot change what a gate means. A file whose parts and text disagree, or
+/// (older files, text only) whose text does not parse, is refused when read: a gate must
+/// never drop out of a merge unnoticed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    try_from = "threshold_record::Record",
+    into = "threshold_record::Record"
+)]
 pub struct ThresholdResult {
     /// The endpoint it was evaluated on; null for the totals.
     pub endpoint: Option<String>,
-    /// The threshold (written as `expr`: its text with the endpoint, if it named one). A
-    /// file whose `expr` does not parse is refused when read: a gate must never drop out
-    /// of a merge unnoticed.
-    #[serde(rename = "expr", with = "threshold_text")]
+    /// The threshold.
     pub threshold: Threshold,
     /// What was measured, in the metric's unit (ms, fraction, count, requests/s); null
     /// when there was nothing to measure (no timed response), which fails the threshold.
@@ -532,21 +538,5 @@ fn either(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f
     match (a, b) {
         (Some(a), Some(b)) => Some(pick(a, b)),
         (a, b) => a.or(b),
-    }
-}
-
-/// A [`Threshold`] as the text it was parsed from, so the JSON keeps one readable `expr`.
-mod threshold_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::thresholds::Threshold;
-
-    pub fn serialize<S: Serializer>(threshold: &Threshold, out: S) -> Result<S::Ok, S::Error> {
-        out.collect_str(threshold)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Threshold, D::Error> {
-        let text = String::deserialize(input)?;
-        Threshold::parse(&text).map_err(serde::de::Error::custom)
     }
 }

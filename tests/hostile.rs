@@ -239,3 +239,46 @@ fn output_onto_a_link_or_a_pipe_is_written_through_never_replaced() {
         serde_json::from_str(&reader.join().expect("read")).expect("JSON");
     assert_eq!(piped["totals"]["requests"], 2);
 }
+
+#[test]
+fn proxy_credentials_are_sent_to_the_proxy_and_never_shown() {
+    let server = demo();
+    let proxy = support::ProxyServer::start();
+    let dir = TempDir::new("proxy-credentials");
+    let with_credentials = proxy.url().replace("http://", "http://al%40ce:hunter2@");
+    let out = dir.join("results.json");
+    let output = cannon()
+        .args([
+            "run",
+            &server.url("/hello"),
+            "-n",
+            "2",
+            "--use-env-proxy",
+            "-o",
+        ])
+        .arg(&out)
+        .env("HTTP_PROXY", &with_credentials)
+        .output()
+        .expect("runs");
+    let run = support::finish(output, &out);
+    assert_eq!(run.json()["endpoints"][0]["ok"], 2, "{}", run.stderr);
+    let head = proxy.last_head.lock().expect("a head").to_ascii_lowercase();
+    // base64("al@ce:hunter2")
+    assert!(
+        head.contains("proxy-authorization: basic ywxay2u6ahvudgvymg=="),
+        "{head}"
+    );
+    let file = std::fs::read_to_string(&out).expect("results");
+    assert!(!file.contains("hunter2") && !run.stderr.contains("hunter2"));
+    let bad = cannon()
+        .args(["run", &server.url("/hello"), "--use-env-proxy"])
+        .env("HTTP_PROXY", "socks5://al:hunter2@127.0.0.1:1080")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("HTTP_PROXY") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+}

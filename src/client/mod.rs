@@ -30,7 +30,7 @@ mod proxy;
 mod redirect;
 mod tls;
 
-pub use proxy::ProxyRules;
+pub use proxy::{Proxy, ProxyRules};
 
 pub use tls::{TlsConfigError, TlsOptions, client_config, client_config_for};
 
@@ -68,7 +68,7 @@ pub struct RequestTemplate {
     dynamic: Option<Arc<TargetTemplates>>,
     /// An HTTP proxy to go through (`--use-env-proxy`): absolute-form requests for http://,
     /// a CONNECT tunnel for https://.
-    proxy: Option<(String, u16)>,
+    proxy: Option<Proxy>,
     /// The environment's proxy settings, to route each redirect hop by its own origin.
     proxy_rules: Option<Arc<ProxyRules>>,
     /// Keep the response's headers and body (a flow step that captures from them, a server
@@ -284,6 +284,16 @@ impl RequestTemplate {
         if h2 {
             *request.version_mut() = http::Version::HTTP_2;
         }
+        if let Some(credentials) = self
+            .proxy
+            .as_ref()
+            .filter(|_| !self.https && !h2)
+            .and_then(|p| p.authorization.as_ref())
+        {
+            // A plain-HTTP request through a proxy authenticates to it on every request.
+            let name = http::header::PROXY_AUTHORIZATION;
+            request.headers_mut().insert(name, credentials.clone());
+        }
         if let (Some(dynamic), Some(values)) = (&self.dynamic, values) {
             self.render(dynamic, values, h2, &mut request);
         }
@@ -326,26 +336,7 @@ impl RequestTemplate {
 
 /// `%XX` sequences decoded to bytes; a malformed one is kept as is.
 pub(crate) fn percent_decoded(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
+    percent_encoding::percent_decode_str(text).collect()
 }
 
 /// The URL without `user:password@`, which HTTP/2's `:authority` must not carry.
@@ -453,13 +444,13 @@ impl Connection {
                 (h.as_str(), *p)
             });
         let (mut tcp, mut setup) = match &template.proxy {
-            Some((proxy_host, proxy_port)) => connect_tcp(proxy_host, *proxy_port).await?,
+            Some(proxy) => connect_tcp(&proxy.host, proxy.port).await?,
             None => connect_tcp(host, port).await?,
         };
-        if template.proxy.is_some() && template.https {
+        if let Some(proxy) = template.proxy.as_ref().filter(|_| template.https) {
             // The tunnel is part of getting connected: its round trip counts in `connect`.
             let started = Instant::now();
-            tunnel(&mut tcp, host, port).await?;
+            tunnel(&mut tcp, host, port, proxy.authorization.as_ref()).await?;
             setup.connect += started.elapsed();
         }
         // Small requests must not wait for Nagle's algorithm.
@@ -677,15 +668,26 @@ where
 }
 
 /// Asks an HTTP proxy for a tunnel to `host:port` (CONNECT) and waits for its 2xx.
-async fn tunnel(tcp: &mut TcpStream, host: &str, port: u16) -> Result<(), Failure> {
+async fn tunnel(
+    tcp: &mut TcpStream,
+    host: &str,
+    port: u16,
+    authorization: Option<&HeaderValue>,
+) -> Result<(), Failure> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    let request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n");
-    tcp.write_all(request.as_bytes())
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n").into_bytes();
+    if let Some(credentials) = authorization {
+        request.extend_from_slice(b"Proxy-Authorization: ");
+        request.extend_from_slice(credentials.as_bytes());
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"\r\n");
+    tcp.write_all(&request)
         .await
         .map_err(Failure::of(ErrorKind::Connect))?;
     // Read the proxy's answer up to the end of its head: the tunnel starts right after it.
@@ -847,7 +849,11 @@ mod tests {
             .unwrap()
             .with_proxy_rules(Some(rules))
             .with_redirects(3);
-        let proxied = Some(("p".to_owned(), 3128));
+        let proxied = Some(Proxy {
+            host: "p".to_owned(),
+            port: 3128,
+            authorization: None,
+        });
         assert_eq!(first.proxy, proxied);
         let inside = first
             .redirected("http://internal.test/x", 302, None)

@@ -2,11 +2,25 @@
 //! HTTP_PROXY / HTTPS_PROXY / NO_PROXY (either case), decided per origin so a redirect to
 //! another host or scheme is routed as a first request there would be.
 
+use http::HeaderValue;
+
+/// An HTTP proxy: where it listens, and the credentials its URL carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    /// Its host.
+    pub host: String,
+    /// Its port.
+    pub port: u16,
+    /// `Proxy-Authorization: Basic ...` from `user:password@` in the variable; marked
+    /// sensitive, so no debug output shows it.
+    pub authorization: Option<HeaderValue>,
+}
+
 /// The proxy settings of the environment, read and checked once.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxyRules {
-    http: Option<(String, u16)>,
-    https: Option<(String, u16)>,
+    http: Option<Proxy>,
+    https: Option<Proxy>,
     no_proxy: Vec<String>,
 }
 
@@ -14,16 +28,18 @@ impl ProxyRules {
     /// Reads the variables through `lookup`; a proxy that is not `http://HOST[:PORT]` is
     /// an error naming the variable (only http:// proxies are spoken to).
     pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<ProxyRules, String> {
-        let read = |names: [&str; 2]| -> Result<Option<(String, u16)>, String> {
+        let read = |names: [&str; 2]| -> Result<Option<Proxy>, String> {
             let Some((name, value)) = names
                 .iter()
                 .find_map(|n| lookup(n).filter(|v| !v.is_empty()).map(|v| (*n, v)))
             else {
                 return Ok(None);
             };
+            // The value is not shown: it may carry the proxy's password.
             parse_proxy(&value).map(Some).ok_or_else(|| {
                 format!(
-                    "{name} `{value}`: write http://HOST:PORT (only http:// proxies are supported)"
+                    "{name} is not a proxy api-cannon can use: write http://HOST:PORT, or \
+                     http://USER:PASSWORD@HOST:PORT (only http:// proxies are supported)"
                 )
             })
         };
@@ -42,7 +58,7 @@ impl ProxyRules {
 
     /// The proxy for an origin: HTTPS_PROXY for https, HTTP_PROXY for http, none when
     /// NO_PROXY names the host (exactly, as a domain suffix, or `*`).
-    pub fn for_origin(&self, https: bool, host: &str) -> Option<(String, u16)> {
+    pub fn for_origin(&self, https: bool, host: &str) -> Option<Proxy> {
         let host = host.to_ascii_lowercase();
         let bypass = self
             .no_proxy
@@ -59,13 +75,37 @@ impl ProxyRules {
     }
 }
 
-fn parse_proxy(value: &str) -> Option<(String, u16)> {
-    let uri: http::Uri = value.parse().ok()?;
-    if uri.scheme_str() != Some("http") {
+fn parse_proxy(value: &str) -> Option<Proxy> {
+    let url = url::Url::parse(value).ok()?;
+    if url.scheme() != "http" || !matches!(url.path(), "" | "/") {
         return None;
     }
-    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-    Some((host.to_owned(), uri.port_u16().unwrap_or(80)))
+    let host = url
+        .host_str()?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let authorization = match (url.username(), url.password()) {
+        ("", None) => None,
+        (user, password) => Some(basic(user, password.unwrap_or_default())?),
+    };
+    Some(Proxy {
+        host: host.to_owned(),
+        port: url.port_or_known_default()?,
+        authorization,
+    })
+}
+
+/// `Basic base64(user:password)`, from the percent-encoded parts of a URL.
+fn basic(user: &str, password: &str) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let decode = |text| percent_encoding::percent_decode_str(text).collect::<Vec<u8>>();
+    let mut credentials = decode(user);
+    credentials.push(b':');
+    credentials.extend(decode(password));
+    let token = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 #[cfg(test)]
@@ -87,7 +127,11 @@ mod tests {
             ("no_proxy", "internal.test, .corp.test"),
         ])
         .unwrap();
-        assert_eq!(r.for_origin(false, "public.test"), Some(("p".into(), 3128)));
+        let proxy = r.for_origin(false, "public.test").expect("proxied");
+        assert_eq!(
+            (proxy.host.as_str(), proxy.port, proxy.authorization),
+            ("p", 3128, None)
+        );
         assert_eq!(r.for_origin(false, "internal.test"), None);
         assert_eq!(r.for_origin(false, "api.corp.test"), None);
         // No HTTPS_PROXY: https goes direct rather than through the http one.
@@ -98,5 +142,18 @@ mod tests {
                 .contains("HTTPS_PROXY")
         );
         assert_eq!(rules(&[]).unwrap().for_origin(false, "x"), None);
+    }
+
+    #[test]
+    fn credentials_in_a_proxy_variable_are_sent_and_never_shown() {
+        let r = rules(&[("HTTP_PROXY", "http://al%40ce:s3cr%3At@p:8080")]).unwrap();
+        let proxy = r.for_origin(false, "x").expect("proxied");
+        let auth = proxy.authorization.expect("credentials");
+        // base64("al@ce:s3cr:t")
+        assert_eq!(auth.to_str().ok(), Some("Basic YWxAY2U6czNjcjp0"));
+        assert!(auth.is_sensitive());
+        assert!(!format!("{r:?}").contains("YWxAY2U6czNjcjp0"));
+        let error = rules(&[("HTTPS_PROXY", "socks5://u:hunter2@p:1080")]).unwrap_err();
+        assert!(!error.contains("hunter2"), "{error}");
     }
 }

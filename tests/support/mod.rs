@@ -213,6 +213,8 @@ pub struct ProxyServer {
     pub addr: SocketAddr,
     pub tunnels: Arc<std::sync::atomic::AtomicU64>,
     pub forwarded: Arc<std::sync::atomic::AtomicU64>,
+    /// The head of the last request (CONNECT or forwarded) the proxy received.
+    pub last_head: Arc<std::sync::Mutex<String>>,
 }
 
 impl ProxyServer {
@@ -221,17 +223,23 @@ impl ProxyServer {
         let addr = listener.local_addr().expect("addr");
         let tunnels = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let forwarded = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let (t, f) = (Arc::clone(&tunnels), Arc::clone(&forwarded));
+        let last_head = Arc::new(std::sync::Mutex::new(String::new()));
+        let (t, f, h) = (
+            Arc::clone(&tunnels),
+            Arc::clone(&forwarded),
+            Arc::clone(&last_head),
+        );
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (t, f) = (Arc::clone(&t), Arc::clone(&f));
-                std::thread::spawn(move || proxy_one(stream, &t, &f));
+                let (t, f, h) = (Arc::clone(&t), Arc::clone(&f), Arc::clone(&h));
+                std::thread::spawn(move || proxy_one(stream, &t, &f, &h));
             }
         });
         ProxyServer {
             addr,
             tunnels,
             forwarded,
+            last_head,
         }
     }
 
@@ -244,6 +252,7 @@ fn proxy_one(
     mut client: std::net::TcpStream,
     tunnels: &std::sync::atomic::AtomicU64,
     forwarded: &std::sync::atomic::AtomicU64,
+    last_head: &std::sync::Mutex<String>,
 ) {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -252,6 +261,9 @@ fn proxy_one(
             Ok(1) => head.push(byte[0]),
             _ => return,
         }
+    }
+    if let Ok(mut last) = last_head.lock() {
+        *last = String::from_utf8_lossy(&head).into_owned();
     }
     let line = String::from_utf8_lossy(&head)
         .lines()

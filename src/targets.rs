@@ -314,11 +314,12 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
     let mut targets = Vec::with_capacity(urls.len());
     for (i, url) in urls.iter().enumerate() {
         let place = Place::Argument(i + 1);
+        let shown = mask_userinfo(url);
         let field_error = |problem: String| TargetsError::Field {
             place: place.clone(),
-            owner: format!("URL `{url}`"),
+            owner: format!("URL `{shown}`"),
             field: "url",
-            problem,
+            problem: problem.replace(url.as_str(), &shown),
         };
         let uri = parse_url(url).map_err(field_error)?;
         let name = name_from_url(&uri);
@@ -333,7 +334,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
         targets.push(Target {
             name,
             method: Method::GET,
-            display_url: mask_password(url),
+            display_url: mask_userinfo(url),
             url: uri,
             headers: HeaderMap::new(),
             body: Bytes::new(),
@@ -405,8 +406,9 @@ fn check_port(uri: &Uri) -> Result<(), String> {
     }
 }
 
-/// Replaces the password of `user:password@` in a URL with `***`.
-pub fn mask_password(url: &str) -> String {
+/// Replaces the user information of a URL (`user:password@`, or a bare `TOKEN@`, which
+/// is as secret) with `***`.
+pub fn mask_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
@@ -416,10 +418,7 @@ pub fn mask_password(url: &str) -> String {
     let Some(at) = authority.rfind('@') else {
         return url.to_owned();
     };
-    match authority[..at].split_once(':') {
-        Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end], &rest[at..]),
-        None => url.to_owned(),
-    }
+    format!("{}***{}", &url[..scheme_end], &rest[at..])
 }
 
 /// The methods a target may use.

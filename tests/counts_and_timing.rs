@@ -459,7 +459,7 @@ fn proxies_come_from_the_environment_only_when_asked() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&bad.stderr)
-            .contains("HTTP_PROXY `socks5://127.0.0.1:1080`: write http://HOST:PORT")
+            .contains("HTTP_PROXY is not a proxy api-cannon can use: write http://HOST:PORT")
     );
 }
 

@@ -282,3 +282,68 @@ fn proxy_credentials_are_sent_to_the_proxy_and_never_shown() {
         "{stderr}"
     );
 }
+
+#[test]
+fn secrets_reach_no_file_and_no_message() {
+    let server = demo();
+    let dir = TempDir::new("secrets");
+    let refused = support::refused_port();
+    let authority = server.base_url().trim_start_matches("http://").to_owned();
+    let targets = dir.write(
+        "targets.toml",
+        &format!(
+            "[[target]]\nname = \"hidden-host\"\nurl = \"http://${{SECRET_HOST}}:{refused}/x\"\n\
+             [[target]]\nname = \"password\"\nurl = \"http://user:${{SECRET_PW}}@{authority}/hello\"\n\
+             [[target]]\nname = \"token\"\nurl = \"http://tok3n-s3cret@{authority}/hello\"\n",
+        ),
+    );
+    let path = targets.to_str().expect("UTF-8");
+    let secrets = ["localhost", "pa55-s3cret", "tok3n-s3cret"];
+    let run = |extra: &[&str]| {
+        let output = cannon()
+            .current_dir(dir.path())
+            .args(["run", "--targets", path, "-n", "2"])
+            .args(extra)
+            .env("SECRET_HOST", "localhost")
+            .env("SECRET_PW", "pa55-s3cret")
+            .output()
+            .expect("runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr)
+    };
+    let mut seen = run(&["--dry-run"]);
+    seen += &run(&[
+        "-o",
+        "r.json",
+        "--junit",
+        "j.xml",
+        "--markdown",
+        "s.md",
+        "--report",
+        "r.html",
+    ]);
+    for file in ["r.json", "j.xml", "s.md", "r.html"] {
+        seen += &std::fs::read_to_string(dir.join(file)).expect("written");
+    }
+    for secret in secrets {
+        assert!(!seen.contains(secret), "`{secret}` was shown");
+    }
+    assert!(
+        seen.contains("${SECRET_HOST}"),
+        "the variable is named instead"
+    );
+
+    // A config error names the variable, not its value.
+    let bad = dir.write(
+        "bad.toml",
+        "[[target]]\nname = \"x\"\nurl = \"ftp://${SECRET_PW}@h/\"\n",
+    );
+    let output = cannon()
+        .args(["run", "--targets", bad.to_str().expect("UTF-8")])
+        .env("SECRET_PW", "pa55-s3cret")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains("pa55-s3cret"), "{stderr}");
+}

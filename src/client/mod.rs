@@ -76,6 +76,9 @@ pub struct RequestTemplate {
     keep_response: bool,
     /// What to read from responses about the server's side.
     server: ServerSpec,
+    /// The host as the target wrote it (`${API_HOST}`), when that differs from the host
+    /// connected to: messages name this one.
+    shown_host: Option<String>,
 }
 
 /// Bodies kept for captures are cut off beyond this many bytes (a capture from a cut body
@@ -167,6 +170,12 @@ impl RequestTemplate {
         self
     }
 
+    /// Names the host as `display_url` writes it in messages, when that differs.
+    fn with_shown_host(mut self, display_url: &str) -> Self {
+        self.shown_host = written_host(display_url).filter(|shown| *shown != self.host);
+        self
+    }
+
     /// Follows up to `hops` redirects.
     pub fn with_redirects(mut self, hops: u32) -> Self {
         self.follow_redirects = hops;
@@ -195,10 +204,10 @@ impl RequestTemplate {
             .to_owned();
         let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
         let server_name = match https {
-            true => Some(
-                ServerName::try_from(host.clone())
-                    .map_err(|_| format!("`{host}` is not a valid TLS server name"))?,
-            ),
+            true => Some(ServerName::try_from(host.clone()).map_err(|_| {
+                let shown = written_host(&target.display_url).unwrap_or_else(|| host.clone());
+                format!("`{shown}` is not a valid TLS server name")
+            })?),
             false => None,
         };
         let path = url
@@ -232,7 +241,9 @@ impl RequestTemplate {
                     Some(FlowRole::Step { captures, .. }) if !captures.is_empty()
                 ),
             server: target.server.clone(),
-        })
+            shown_host: None,
+        }
+        .with_shown_host(&target.display_url))
     }
 
     /// Whether a connection opened for `self` can carry `other`'s requests too: same origin,
@@ -339,6 +350,23 @@ pub(crate) fn percent_decoded(text: &str) -> Vec<u8> {
     percent_encoding::percent_decode_str(text).collect()
 }
 
+/// The host of a URL as written (`${API_HOST}` unexpanded), without user information or
+/// port; `None` when the text has no authority.
+fn written_host(url: &str) -> Option<String> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = authority.rsplit('@').next()?;
+    let host = match host_port.rfind(']') {
+        Some(end) => &host_port[..=end],
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    Some(
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+    )
+}
+
 /// The URL without `user:password@`, which HTTP/2's `:authority` must not carry.
 fn without_userinfo(url: &Uri) -> Result<Uri, String> {
     let authority = url.authority().map_or("", |a| a.as_str());
@@ -436,7 +464,18 @@ impl Sender {
 
 impl Connection {
     /// Resolves, connects and (for https) completes the TLS handshake, timing each phase.
+    /// A failure names the host as the target wrote it: a `${VAR}` host's value is not
+    /// written to `error_details`.
     pub async fn open(template: &RequestTemplate) -> Result<(Connection, Setup), Failure> {
+        Self::open_as_is(template).await.map_err(|mut failure| {
+            if let Some(shown) = &template.shown_host {
+                failure.detail = failure.detail.replace(&template.host, shown);
+            }
+            failure
+        })
+    }
+
+    async fn open_as_is(template: &RequestTemplate) -> Result<(Connection, Setup), Failure> {
         let (host, port) = template
             .connect_to
             .as_ref()

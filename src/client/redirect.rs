@@ -95,6 +95,8 @@ impl RequestTemplate {
             .proxy_rules
             .as_ref()
             .and_then(|rules| rules.for_origin(https, &host));
+        // The same host keeps its written name in messages; another is the server's Location.
+        let shown_host = self.shown_host.clone().filter(|_| host == self.host);
         Some(RequestTemplate {
             server_name: if https {
                 ServerName::try_from(host.clone()).ok()
@@ -130,6 +132,7 @@ impl RequestTemplate {
             proxy_rules: self.proxy_rules.clone(),
             keep_response: self.keep_response,
             server: self.server.clone(),
+            shown_host,
         })
     }
 

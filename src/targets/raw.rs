@@ -18,7 +18,7 @@ use crate::thresholds::Threshold;
 use super::template::{Scope, Template, Values};
 use super::{
     Capture, CaptureSource, EnvLookup, ExpectStatus, FlowRole, Place, Target, TargetTemplates,
-    TargetsError, env, mask_password, parse_duration, parse_header, parse_method, parse_statuses,
+    TargetsError, env, mask_userinfo, parse_duration, parse_header, parse_method, parse_statuses,
     parse_url,
 };
 
@@ -445,8 +445,11 @@ impl Context<'_> {
         };
         let url_text = self.expand(raw_url, owner, "url")?;
         let (url_text, path_template) = self.url_template(raw_url, owner, &url_text, scope)?;
-        let url = parse_url(&url_text).map_err(|p| self.error(raw_url, owner, "url", p))?;
-        Ok((url, mask_password(raw_url.get_ref()), path_template))
+        let shown = mask_userinfo(raw_url.get_ref());
+        // A message names the URL as written: `${VAR}` values and credentials stay hidden.
+        let url = parse_url(&url_text)
+            .map_err(|p| self.error(raw_url, owner, "url", p.replace(&url_text, &shown)))?;
+        Ok((url, shown, path_template))
     }
 
     /// The defaults' headers with the request's own added, and the header templates.

@@ -181,13 +181,17 @@ fn url_arguments_become_get_targets_named_by_host_and_path() {
 }
 
 #[test]
-fn passwords_in_urls_are_masked() {
+fn user_information_in_urls_is_masked_whole() {
     assert_eq!(
-        mask_password("https://bob:hunter2@api.test/x"),
-        "https://bob:***@api.test/x"
+        mask_userinfo("https://bob:hunter2@api.test/x"),
+        "https://***@api.test/x"
     );
     assert_eq!(
-        mask_password("https://api.test/a@b"),
+        mask_userinfo("https://ghp_T0KEN@api.test/x"),
+        "https://***@api.test/x"
+    );
+    assert_eq!(
+        mask_userinfo("https://api.test/a@b"),
         "https://api.test/a@b"
     );
 }

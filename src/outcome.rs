@@ -22,11 +22,14 @@ pub enum ErrorKind {
     /// A flow step's response came whole with an expected status, but a value the step
     /// captures (a JSON pointer into the body, or a header) was not in it.
     Capture,
+    /// The request never left this machine: the generator ran out of something of its
+    /// own (file descriptors, local ports, memory). Not the server's doing.
+    Local,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the results list them.
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Status,
         ErrorKind::Timeout,
         ErrorKind::Connect,
@@ -34,6 +37,7 @@ impl ErrorKind {
         ErrorKind::Protocol,
         ErrorKind::Body,
         ErrorKind::Capture,
+        ErrorKind::Local,
     ];
 
     /// The kind's name in the results JSON and the summary.
@@ -46,6 +50,7 @@ impl ErrorKind {
             ErrorKind::Protocol => "protocol",
             ErrorKind::Body => "body",
             ErrorKind::Capture => "capture",
+            ErrorKind::Local => "local",
         }
     }
 

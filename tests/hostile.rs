@@ -347,3 +347,51 @@ fn secrets_reach_no_file_and_no_message() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(!stderr.contains("pa55-s3cret"), "{stderr}");
 }
+
+#[test]
+fn lanes_beyond_the_open_file_limit_fail_locally_back_off_and_flag_the_generator() {
+    let server = demo();
+    let dir = TempDir::new("emfile");
+    let out = dir.join("results.json");
+    // 48 descriptors for 100 lanes: a hard limit api-cannon cannot raise.
+    let output = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 48 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_api-cannon"))
+        .args([
+            "run",
+            &server.url("/hello"),
+            "-c",
+            "100",
+            "-z",
+            "1s",
+            "--threads",
+            "1",
+            "-q",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .expect("runs");
+    let run = support::finish(output, &out);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let e = &run.json()["endpoints"][0];
+    let local = e["error_kinds"]["local"].as_u64().expect("a count");
+    assert!(local > 0, "{e}");
+    assert_eq!(
+        e["error_kinds"]["connect"], 0,
+        "not the server's connect error: {e}"
+    );
+    assert!(
+        e["ok"].as_u64().is_some_and(|ok| ok > 0),
+        "the lanes that connected worked"
+    );
+    // Backing off from 50 ms, no lane tries more than ~20 times in a second: no spinning.
+    assert!(local <= 100 * 21, "{local} local failures: the lanes spun");
+    let health = &run.json()["run"]["health"];
+    assert_eq!(health["saturated"], true, "{health}");
+    assert!(
+        health["reasons"].to_string().contains("ulimit -n"),
+        "{health}"
+    );
+}

@@ -308,6 +308,7 @@ fn start_demo(args: &DemoArgs, addr: SocketAddr) -> Result<DemoServer, AppError>
 fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<u8, AppError> {
     // Before prepare, which creates the request log: a clash must not truncate anything.
     clash::check_distinct(&clash::run_files(output)).map_err(AppError::Usage)?;
+    raise_open_file_limit();
     let prepared = prepare(spec)?;
     let started = SystemTime::now();
     let mut destination = Destination::from_arg(output.output.as_deref(), started);
@@ -344,6 +345,18 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<u8, AppErro
         return Err(AppError::Write(error));
     }
     Ok(exit_code(&results, signal))
+}
+
+/// Raises the soft limit on open files to the hard limit, as wrk-style tools do: every lane
+/// holds a connection, and a default soft limit of 1,024 would make lanes beyond it fail
+/// locally. What the hard limit still refuses is counted as `local` errors, and said.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
 }
 
 /// 0 finished and every threshold held; 1 a threshold failed (or `--fail-fast` stopped the

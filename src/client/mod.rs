@@ -764,21 +764,38 @@ async fn connect_tcp(host: &str, port: u16) -> Result<(TcpStream, Setup), Failur
         let address = SocketAddr::new(ip, port);
         let stream = TcpStream::connect(address)
             .await
-            .map_err(|e| Failure::new(ErrorKind::Connect, format!("{address}: {e}")))?;
+            .map_err(|e| Failure::new(connect_kind(&e), format!("{address}: {e}")))?;
         setup.connect = started.elapsed();
         return Ok((stream, setup));
     }
     let started = Instant::now();
     let addresses = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| Failure::new(ErrorKind::Connect, format!("resolving {host}: {e}")))?;
+        .map_err(|e| Failure::new(connect_kind(&e), format!("resolving {host}: {e}")))?;
     setup.dns = Some(started.elapsed());
     let started = Instant::now();
     let stream = connect_any(addresses.collect(), NEXT_ATTEMPT_AFTER, TcpStream::connect)
         .await
-        .map_err(|why| Failure::new(ErrorKind::Connect, format!("{host} {why}")))?;
+        .map_err(|f| Failure::new(f.kind, format!("{host} {}", f.detail)))?;
     setup.connect = started.elapsed();
     Ok((stream, setup))
+}
+
+/// How a failure to get a connection counts: the machine's own limits (no file descriptor,
+/// no local port, no memory) are `local`, the generator's doing, not the server's.
+fn connect_kind(error: &std::io::Error) -> ErrorKind {
+    use nix::errno::Errno;
+    let local = [
+        Errno::EMFILE,
+        Errno::ENFILE,
+        Errno::EADDRNOTAVAIL,
+        Errno::ENOBUFS,
+        Errno::ENOMEM,
+    ];
+    match error.raw_os_error() {
+        Some(code) if local.contains(&Errno::from_raw(code)) => ErrorKind::Local,
+        _ => ErrorKind::Connect,
+    }
 }
 
 /// How long an address may keep a connection attempt to itself before the next address
@@ -794,7 +811,7 @@ async fn connect_any<S, F, Fut>(
     addresses: Vec<SocketAddr>,
     delay: Duration,
     connect: F,
-) -> Result<S, String>
+) -> Result<S, Failure>
 where
     F: Fn(SocketAddr) -> Fut,
     Fut: std::future::Future<Output = std::io::Result<S>>,
@@ -803,7 +820,7 @@ where
     use futures_util::stream::FuturesUnordered;
     let mut waiting = addresses.into_iter();
     let mut attempts = FuturesUnordered::new();
-    let mut last = "resolved to no address".to_owned();
+    let mut last = Failure::new(ErrorKind::Connect, "resolved to no address");
     let attempt = |address: SocketAddr| {
         let connecting = connect(address);
         async move { (address, connecting.await) }
@@ -820,7 +837,7 @@ where
             Some((address, result)) = attempts.next() => match result {
                 Ok(stream) => return Ok(stream),
                 Err(e) => {
-                    last = format!("({address}): {e}");
+                    last = Failure::new(connect_kind(&e), format!("({address}): {e}"));
                     if let Some(next) = waiting.next() {
                         attempts.push(attempt(next));
                     }
@@ -863,11 +880,25 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::ZERO);
         let error = connect_any(vec![refused], delay, fake).await.unwrap_err();
         assert!(
-            error.contains("192.0.2.2:80") && error.contains("refused"),
-            "{error}"
+            error.detail.contains("192.0.2.2:80") && error.detail.contains("refused"),
+            "{error:?}"
         );
+        assert_eq!(error.kind, ErrorKind::Connect);
         let none = connect_any(Vec::<SocketAddr>::new(), delay, fake).await;
-        assert_eq!(none, Err("resolved to no address".to_owned()));
+        assert_eq!(
+            none,
+            Err(Failure::new(ErrorKind::Connect, "resolved to no address"))
+        );
+    }
+
+    #[test]
+    fn running_out_of_descriptors_or_ports_is_local_not_the_servers_connect_error() {
+        use nix::errno::Errno;
+        let kind = |errno: Errno| connect_kind(&std::io::Error::from_raw_os_error(errno as i32));
+        assert_eq!(kind(Errno::EMFILE), ErrorKind::Local);
+        assert_eq!(kind(Errno::EADDRNOTAVAIL), ErrorKind::Local);
+        assert_eq!(kind(Errno::ECONNREFUSED), ErrorKind::Connect);
+        assert_eq!(kind(Errno::ENETUNREACH), ErrorKind::Connect);
     }
 
     #[test]

@@ -116,7 +116,16 @@ pub(super) struct Lane {
     /// What the last response said about the server's side: filled by the client, read
     /// by the recorder, cleared after each request (kept here so it never moves).
     report: ServerReport,
+    /// How long to wait after a request that never left this machine (kind `local`):
+    /// zero until one does, then doubling up to [`LOCAL_BACKOFF_MAX`].
+    local_backoff: Duration,
 }
+
+/// The first wait after a `local` failure: a lane out of file descriptors must not spin,
+/// starving the lanes that did get a connection.
+const LOCAL_BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// The longest wait between tries of a lane that keeps failing locally.
+const LOCAL_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// When a recorded request (or flow instance) was meant to start and did.
 #[derive(Clone, Copy)]
@@ -177,6 +186,7 @@ impl Lane {
             ctx,
             rng: Rng::new(seed),
             report: ServerReport::default(),
+            local_backoff: Duration::ZERO,
         }
     }
 
@@ -317,10 +327,22 @@ impl Lane {
             start,
         };
         let outcome = self.record_step(step.endpoint, ticket, when, setup, (response, detail));
+        self.back_off_if_local(outcome).await;
         match (end, outcome) {
             (_, Some(kind)) => StepEnd::Failed(kind),
             (end, None) => end,
         }
+    }
+
+    /// Waits after a request that never left this machine, longer each time in a row; any
+    /// other outcome resets the wait.
+    async fn back_off_if_local(&mut self, outcome: Option<ErrorKind>) {
+        if outcome != Some(ErrorKind::Local) {
+            self.local_backoff = Duration::ZERO;
+            return;
+        }
+        self.local_backoff = (self.local_backoff * 2).clamp(LOCAL_BACKOFF_MIN, LOCAL_BACKOFF_MAX);
+        self.ctx.stop.sleep(self.local_backoff).await;
     }
 
     /// Records a request of a step with what its response said about the server's side,

@@ -199,6 +199,17 @@ fn health(
             "requests went out {p99:.1} ms behind schedule at p99"
         ));
     }
+    let local: u64 = figures
+        .iter()
+        .filter(|f| !f.is_whole_flow())
+        .map(|f| f.local_errors())
+        .sum();
+    if local > 0 {
+        reasons.push(format!(
+            "{local} requests never left this machine (no file descriptor, local port or \
+             memory): raise the open-file limit (ulimit -n) or lower -c"
+        ));
+    }
     Health {
         cpu_s,
         cpu_use,

@@ -329,6 +329,11 @@ impl<'a> EndpointFigures<'a> {
         self.insecure
     }
 
+    /// Requests that never left this machine (error kind `local`).
+    pub fn local_errors(&self) -> u64 {
+        self.error_kinds.get(ErrorKind::Local)
+    }
+
     /// Requests of an open schedule sent late.
     pub fn late_requests(&self) -> u64 {
         self.late_requests

@@ -268,6 +268,7 @@ pub fn parse_file(
         path,
         lookup,
         default_timeout,
+        line_starts: Default::default(),
     };
     let defaults = ctx.defaults(file.defaults.as_ref())?;
     if file.target.is_empty() && file.flow.is_empty() {

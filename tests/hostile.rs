@@ -395,3 +395,41 @@ fn lanes_beyond_the_open_file_limit_fail_locally_back_off_and_flag_the_generator
         "{health}"
     );
 }
+
+#[test]
+fn a_report_of_absurd_values_finishes() {
+    let server = demo();
+    let dir = TempDir::new("absurd-report");
+    let out = dir.join("r.json");
+    let status = cannon()
+        .args(["run", &server.url("/hello"), "-n", "3", "-q", "-o"])
+        .arg(&out)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("read")).expect("JSON");
+    json["endpoints"][0]["timeline"][0]["max_ms"] = 1e308.into();
+    json["endpoints"][0]["timeline"][0]["p99_ms"] = 1e300.into();
+    let absurd = dir.write("absurd.json", &json.to_string());
+    let mut child = cannon()
+        .arg("report")
+        .arg(&absurd)
+        .arg("-o")
+        .arg(dir.join("absurd.html"))
+        .spawn()
+        .expect("starts");
+    // It used to search for axis ticks for ever; a minute is a bound no machine misses.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("report of a 1e308 latency did not finish");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+}

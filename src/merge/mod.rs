@@ -6,12 +6,13 @@
 //! on the merged figures. Timelines are aligned on wall-clock time; a bucket's p99 cannot be
 //! merged exactly and becomes the largest of the inputs' (an upper bound).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
+use crate::record::new_histogram;
 use crate::results::{
     EndpointFigures, EndpointResult, Health, LatencySummary, Results, RunInfo, SCHEMA_VERSION,
-    Totals, evaluate, schedule_lag,
+    TotalsSum, evaluate,
 };
 use crate::thresholds::Threshold;
 
@@ -91,23 +92,30 @@ pub fn merge(inputs: &[Input], union: bool, extra: &[Threshold]) -> Result<Merge
         .map(|s| s.duration_since(start).unwrap_or_default().as_secs_f64())
         .collect();
 
-    let figures = endpoint_keys(inputs)
-        .into_iter()
-        .map(|key| endpoint_figures(inputs, &offsets, key))
-        .collect::<Result<Vec<_>, _>>()?;
+    // One endpoint at a time: its figures (a dozen histograms) are built, added to the
+    // totals and dropped, so a file of 20,000 endpoints merges in the memory of one.
+    let index: Vec<HashMap<Key<'_>, &EndpointResult>> = inputs.iter().map(by_key).collect();
+    let mut totals = TotalsSum::default();
+    let mut lag = new_histogram();
+    let mut endpoints = Vec::new();
+    for key in endpoint_keys(inputs) {
+        let f = endpoint_figures(inputs, &index, &offsets, key)?;
+        totals.add(&f);
+        if !f.is_whole_flow() {
+            f.add_schedule_lag_to(&mut lag);
+        }
+        endpoints.push(EndpointResult::build(&f, elapsed_s));
+    }
     let mut results = Results {
         schema_version: SCHEMA_VERSION,
         tool: first.results.tool.clone(),
         run: run_info(inputs, start, end, elapsed_s),
-        totals: Totals::of(&figures, elapsed_s),
-        endpoints: figures
-            .iter()
-            .map(|f| EndpointResult::build(f, elapsed_s))
-            .collect(),
+        totals: totals.finish(elapsed_s),
+        endpoints,
         thresholds: Vec::new(),
         shard: None,
     };
-    results.run.health = health(inputs, &results, &schedule_lag(&figures));
+    results.run.health = health(inputs, &results, &lag);
     results.thresholds = evaluate(&results, &thresholds(inputs, extra));
     Ok(Merged {
         results,
@@ -121,17 +129,15 @@ type Key<'a> = (&'a str, &'a str);
 /// clock by its run's start.
 fn endpoint_figures<'a>(
     inputs: &'a [Input],
+    index: &[HashMap<Key<'_>, &'a EndpointResult>],
     offsets: &[f64],
     key: Key<'_>,
 ) -> Result<EndpointFigures<'a>, MergeError> {
     let mut sum: Option<EndpointFigures<'a>> = None;
-    for (input, &offset_s) in inputs.iter().zip(offsets) {
-        let found = input
-            .results
-            .endpoints
-            .iter()
-            .find(|e| (e.name.as_str(), e.url.as_str()) == key);
-        let Some(e) = found else { continue };
+    for ((input, &offset_s), endpoints) in inputs.iter().zip(offsets).zip(index) {
+        let Some(&e) = endpoints.get(&key) else {
+            continue;
+        };
         let part = EndpointFigures::from_result(e, offset_s).map_err(|problem| {
             MergeError::Unreadable {
                 label: input.label.clone(),
@@ -157,12 +163,23 @@ fn endpoint_figures<'a>(
     sum.ok_or(MergeError::NoInputs)
 }
 
+/// An input's endpoints by key (the first of a key, should a file repeat one).
+fn by_key(input: &Input) -> HashMap<Key<'_>, &EndpointResult> {
+    let mut index = HashMap::new();
+    for e in &input.results.endpoints {
+        index.entry((e.name.as_str(), e.url.as_str())).or_insert(e);
+    }
+    index
+}
+
+/// Every endpoint key of the inputs, in the order they first appear.
 fn endpoint_keys(inputs: &[Input]) -> Vec<Key<'_>> {
+    let mut seen = HashSet::new();
     let mut keys: Vec<Key<'_>> = Vec::new();
     for input in inputs {
         for e in &input.results.endpoints {
             let key = (e.name.as_str(), e.url.as_str());
-            if !keys.contains(&key) {
+            if seen.insert(key) {
                 keys.push(key);
             }
         }

@@ -89,19 +89,57 @@ impl Totals {
     /// Every request endpoint together (whole flows are left out: their steps are the
     /// requests), rates over `elapsed_s` seconds.
     pub fn of(figures: &[EndpointFigures<'_>], elapsed_s: f64) -> Totals {
-        let requests = figures.iter().filter(|f| !f.is_whole_flow());
-        let mut all = new_histogram();
-        let mut exact = Extremes::default();
-        for f in requests.clone() {
-            f.add_latency_to(&mut all, &mut exact);
+        let mut sum = TotalsSum::default();
+        for f in figures {
+            sum.add(f);
         }
-        let count: u64 = requests.clone().map(EndpointFigures::requests).sum();
+        sum.finish(elapsed_s)
+    }
+}
+
+/// [`Totals`] added up one endpoint at a time (merge drops each endpoint's figures once
+/// counted, so its memory does not grow with the endpoints).
+#[derive(Debug)]
+pub struct TotalsSum {
+    latency: Histogram<u64>,
+    exact: Extremes,
+    requests: u64,
+    ok: u64,
+    errors: u64,
+}
+
+impl Default for TotalsSum {
+    fn default() -> Self {
+        TotalsSum {
+            latency: new_histogram(),
+            exact: Extremes::default(),
+            requests: 0,
+            ok: 0,
+            errors: 0,
+        }
+    }
+}
+
+impl TotalsSum {
+    /// Counts an endpoint (whole flows are left out: their steps are the requests).
+    pub fn add(&mut self, f: &EndpointFigures<'_>) {
+        if f.is_whole_flow() {
+            return;
+        }
+        f.add_latency_to(&mut self.latency, &mut self.exact);
+        self.requests = self.requests.saturating_add(f.requests());
+        self.ok = self.ok.saturating_add(f.ok());
+        self.errors = self.errors.saturating_add(f.errors());
+    }
+
+    /// The totals, rates over `elapsed_s` seconds.
+    pub fn finish(&self, elapsed_s: f64) -> Totals {
         Totals {
-            requests: count,
-            ok: requests.clone().map(EndpointFigures::ok).sum(),
-            errors: requests.map(EndpointFigures::errors).sum(),
-            rps: rate(count, elapsed_s),
-            latency_ms: LatencySummary::of(&all, Some(&exact)),
+            requests: self.requests,
+            ok: self.ok,
+            errors: self.errors,
+            rps: rate(self.requests, elapsed_s),
+            latency_ms: LatencySummary::of(&self.latency, Some(&self.exact)),
         }
     }
 }

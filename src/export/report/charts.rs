@@ -60,6 +60,27 @@ pub enum Scale {
     Log,
 }
 
+/// The largest value a chart draws, in its unit (ms, or s from the start): 10^9 is 11
+/// days of latency or 31 years of run. A results file from elsewhere can hold anything; a
+/// value of 1e308 once made the axes' tick search run for ever.
+const DRAWN_MAX: f64 = 1e9;
+
+/// A point a chart can draw: finite, not negative, at most [`DRAWN_MAX`] on either axis.
+fn drawable_point((x, y): (f64, f64)) -> Option<(f64, f64)> {
+    (x.is_finite() && y.is_finite()).then(|| (x.clamp(0.0, DRAWN_MAX), y.clamp(0.0, DRAWN_MAX)))
+}
+
+/// The lines with only the points a chart can draw.
+fn drawable_lines(lines: Vec<Line>) -> Vec<Line> {
+    lines
+        .into_iter()
+        .map(|line| Line {
+            points: line.points.into_iter().filter_map(drawable_point).collect(),
+            ..line
+        })
+        .collect()
+}
+
 fn y_bounds(lines: &[Line]) -> (f64, f64) {
     let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
     let (lo, hi) = ys.fold((f64::MAX, f64::MIN), |(lo, hi), y| (lo.min(y), hi.max(y)));
@@ -144,6 +165,9 @@ fn draw(
     marks: &[(f64, f64)],
     x_label: impl Fn(&f64) -> String,
 ) -> Chart {
+    let lines = drawable_lines(lines);
+    let marks: Vec<(f64, f64)> = marks.iter().copied().filter_map(drawable_point).collect();
+    let marks = marks.as_slice();
     let (x0, x1) = x_bounds(&lines);
     let (y0, y1) = y_bounds(&lines);
     let x_desc = axes.x_desc;

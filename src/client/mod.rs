@@ -427,8 +427,10 @@ pub struct Exchange {
 pub struct Kept {
     /// The response headers.
     pub headers: HeaderMap,
-    /// The body, or `None` when it was longer than [`KEPT_BODY_LIMIT`].
-    pub body: Option<Bytes>,
+    /// The body as the server meant it (decoded); `Err` says why it could not be kept:
+    /// over [`KEPT_BODY_LIMIT`] (before or after decoding: a gzip bomb is cut, not
+    /// inflated), an encoding api-cannon cannot undo, or a stream that does not decode.
+    pub body: Result<Bytes, &'static str>,
 }
 
 /// One open connection (HTTP/1.1, or HTTP/2 with `--http2`).
@@ -554,7 +556,7 @@ impl Connection {
             // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
             true => {
                 let kept = Box::new(Box::pin(read_kept(response)).await?);
-                server.read_into(&template.server, &kept.headers, kept.body.as_deref());
+                server.read_into(&template.server, &kept.headers, kept.body.as_deref().ok());
                 Some(kept)
             }
             false => {
@@ -580,12 +582,12 @@ impl Connection {
 /// Reads the whole body of a response whose headers and body a flow step captures from.
 async fn read_kept(response: http::Response<hyper::body::Incoming>) -> Result<Kept, Failure> {
     let (parts, mut body) = response.into_parts();
-    let mut kept = Some(Vec::new());
+    let mut kept = Ok(Vec::new());
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| classify(&e, ErrorKind::Body))?;
-        if let (Some(buffer), Some(data)) = (&mut kept, frame.data_ref()) {
+        if let (Ok(buffer), Some(data)) = (&mut kept, frame.data_ref()) {
             if buffer.len() + data.len() > KEPT_BODY_LIMIT {
-                kept = None;
+                kept = Err(OVER_LIMIT);
             } else {
                 buffer.extend_from_slice(data);
             }
@@ -599,27 +601,40 @@ async fn read_kept(response: http::Response<hyper::body::Incoming>) -> Result<Ke
     })
 }
 
-/// A kept body as the server meant it, gzip or deflate undone (`--compressed`); `None`
-/// for an encoding it cannot undo, a corrupt stream, or more than [`KEPT_BODY_LIMIT`].
-fn decoded(raw: Vec<u8>, encoding: Option<&HeaderValue>) -> Option<Bytes> {
+/// Why a kept body is over its limit, as a capture's error says it.
+const OVER_LIMIT: &str = "is over 8 MiB (decoded), more than a capture reads";
+
+/// A kept body as the server meant it, gzip or deflate undone (`--compressed`); the error
+/// says why there is none: an encoding it cannot undo, a corrupt stream, or more than
+/// [`KEPT_BODY_LIMIT`].
+fn decoded(raw: Vec<u8>, encoding: Option<&HeaderValue>) -> Result<Bytes, &'static str> {
     use std::io::Read as _;
+    let unknown = "is in a Content-Encoding api-cannon cannot undo (gzip and deflate it can)";
     let encoding = match encoding {
-        Some(value) => value.to_str().ok()?.trim().to_ascii_lowercase(),
-        None => return Some(Bytes::from(raw)),
+        Some(value) => value
+            .to_str()
+            .map_err(|_| unknown)?
+            .trim()
+            .to_ascii_lowercase(),
+        None => return Ok(Bytes::from(raw)),
     };
     let limit = KEPT_BODY_LIMIT as u64 + 1;
     let mut out = Vec::new();
     let read = match encoding.as_str() {
-        "identity" | "" => return Some(Bytes::from(raw)),
+        "identity" | "" => return Ok(Bytes::from(raw)),
         "gzip" | "x-gzip" => flate2::read::GzDecoder::new(raw.as_slice())
             .take(limit)
             .read_to_end(&mut out),
         "deflate" => flate2::read::ZlibDecoder::new(raw.as_slice())
             .take(limit)
             .read_to_end(&mut out),
-        _ => return None,
+        _ => return Err(unknown),
     };
-    (read.is_ok() && out.len() <= KEPT_BODY_LIMIT).then(|| Bytes::from(out))
+    match (read, out.len() <= KEPT_BODY_LIMIT) {
+        (Err(_), _) => Err("does not decode as its Content-Encoding says"),
+        (Ok(_), false) => Err(OVER_LIMIT),
+        (Ok(_), true) => Ok(Bytes::from(out)),
+    }
 }
 
 /// Follows the redirects `exchange` points to, up to the template's limit: on `connection`
@@ -945,21 +960,26 @@ mod tests {
         gzip.write_all(json).unwrap();
         let gzipped = gzip.finish().unwrap();
         let header = |v: &'static str| HeaderValue::from_static(v);
+        let read = |raw: Vec<u8>, encoding: Option<&HeaderValue>| decoded(raw, encoding).ok();
         assert_eq!(
-            decoded(gzipped.clone(), Some(&header("gzip"))).as_deref(),
+            read(gzipped.clone(), Some(&header("gzip"))).as_deref(),
             Some(&json[..])
         );
-        assert_eq!(decoded(json.to_vec(), None).as_deref(), Some(&json[..]));
+        assert_eq!(read(json.to_vec(), None).as_deref(), Some(&json[..]));
         assert_eq!(
-            decoded(json.to_vec(), Some(&header("identity"))).as_deref(),
+            read(json.to_vec(), Some(&header("identity"))).as_deref(),
             Some(&json[..])
         );
-        assert_eq!(decoded(gzipped, Some(&header("br"))), None);
-        assert_eq!(
-            decoded(json.to_vec(), Some(&header("gzip"))),
-            None,
+        let why = |raw, v| decoded(raw, Some(&header(v))).err().unwrap_or_default();
+        assert!(why(gzipped, "br").contains("cannot undo"));
+        assert!(
+            why(json.to_vec(), "gzip").contains("does not decode"),
             "not gzip at all"
         );
+        // 9 MiB of zeros, gzipped to a few KB: cut at the limit, and said so.
+        let mut bomb = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+        bomb.write_all(&vec![0u8; 9 << 20]).unwrap();
+        assert!(why(bomb.finish().unwrap(), "gzip").contains("over 8 MiB"));
     }
 
     #[test]

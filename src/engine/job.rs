@@ -114,7 +114,8 @@ pub(crate) fn captured_value(
             .ok()?
             .to_owned(),
         CaptureSource::Body(pointer) => {
-            let body: serde_json::Value = serde_json::from_slice(kept.body.as_deref()?).ok()?;
+            let body: serde_json::Value =
+                serde_json::from_slice(kept.body.as_deref().ok()?).ok()?;
             match body.pointer(pointer)? {
                 serde_json::Value::Null => return None,
                 serde_json::Value::String(text) => text.clone(),
@@ -136,7 +137,7 @@ mod tests {
         headers.insert("etag", http::HeaderValue::from_static("\"v1\""));
         Kept {
             headers,
-            body: Some(bytes::Bytes::from(body.to_owned())),
+            body: Ok(bytes::Bytes::from(body.to_owned())),
         }
     }
 
@@ -163,7 +164,7 @@ mod tests {
         assert_eq!(captured_value(&etag, &body).as_deref(), Some("\"v1\""));
         assert_eq!(captured_value(&pointer("/id"), &kept("not json")), None);
         let cut = Kept {
-            body: None,
+            body: Err("is over 8 MiB"),
             ..kept("")
         };
         assert_eq!(captured_value(&pointer("/id"), &cut), None);

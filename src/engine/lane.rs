@@ -480,11 +480,15 @@ fn take_captures(
         match value {
             Some(value) => captured[capture.slot] = value,
             None => {
-                let from = match &capture.from {
-                    CaptureSource::Body(pointer) => {
+                let unreadable = exchange.kept.as_ref().and_then(|k| k.body.as_ref().err());
+                let from = match (&capture.from, unreadable) {
+                    (CaptureSource::Body(pointer), Some(why)) => {
+                        format!("at {pointer}: the body {why}")
+                    }
+                    (CaptureSource::Body(pointer), None) => {
                         format!("at {pointer} in the body (absent, null, empty, or not JSON)")
                     }
-                    CaptureSource::Header(name) => {
+                    (CaptureSource::Header(name), _) => {
                         format!("in the {name} header (absent, empty, or not text)")
                     }
                 };

@@ -136,7 +136,10 @@ fn hostile_names_leave_every_output_whole_as_its_own_parser_reads_it() {
             _ => {}
         }
     }
-    assert!(!markdown.contains("Some("), "a measurement in words: {markdown}");
+    assert!(
+        !markdown.contains("Some("),
+        "a measurement in words: {markdown}"
+    );
     let thresholds = HOSTILE.len() + 1;
     assert_eq!(rows, HOSTILE.len() + 1 + thresholds, "{markdown}");
 }

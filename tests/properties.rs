@@ -14,7 +14,7 @@ use std::time::Duration;
 use api_cannon::export::{Exporter as _, Junit, Markdown, Report};
 use api_cannon::results::Results;
 use proptest::prelude::*;
-use support::{TempDir, cannon, demo};
+use support::{TempDir, cannon, demo, exit_code_within};
 
 /// A valid targets file with a little of everything: the seed the mutations start from.
 const TARGETS: &str = r#"[defaults]
@@ -190,26 +190,6 @@ fn count_nodes(tree: &serde_json::Value) -> usize {
         serde_json::Value::Object(map) => map.values().map(count_nodes).sum(),
         serde_json::Value::Array(items) => items.iter().map(count_nodes).sum(),
         _ => 0,
-    }
-}
-
-/// Runs a command and gives its exit code, failing if it is still going after `limit`.
-fn exit_code_within(command: &mut std::process::Command, limit: Duration) -> Option<i32> {
-    let mut child = command
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starts");
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            return status.code();
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("still running after {limit:?}: {command:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -407,3 +407,23 @@ fn serve_scripted(
         }
     }
 }
+
+/// Runs a command and gives its exit code, failing if it is still going after `limit`.
+pub fn exit_code_within(command: &mut std::process::Command, limit: Duration) -> Option<i32> {
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            return status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running after {limit:?}: {command:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

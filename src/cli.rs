@@ -232,6 +232,12 @@ pub struct LoadArgs {
     /// of x-amzn-RequestId, x-amz-apigw-id, x-request-id, traceparent's trace ID].
     #[arg(long, value_name = "NAME")]
     pub request_id_header: Option<crate::server_time::RequestIdSource>,
+
+    /// Sign every request with AWS Signature Version 4 for REGION:SERVICE (execute-api for
+    /// API Gateway, lambda for function URLs), with the credentials of AWS_ACCESS_KEY_ID /
+    /// AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; targets.toml may set aws_sigv4 per target.
+    #[arg(long, value_name = "REGION:SERVICE")]
+    pub aws_sigv4: Option<crate::targets::SigV4Scope>,
 }
 
 /// Where the results go and what is shown meanwhile.

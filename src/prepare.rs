@@ -7,8 +7,10 @@
 //! [`Prepared`] run. The command line builds its `RunSpec` from flags (`cli`); a program
 //! builds one by hand (examples/library.rs).
 
+use crate::client::AwsCredentials;
 use crate::request_log::RequestLog;
 use crate::server_time::{RequestIdSource, TimeSource};
+use crate::targets::SigV4Scope;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,6 +56,8 @@ pub struct ClientOptions {
     pub server_time: Option<TimeSource>,
     /// The request-ID header where a target names none (`--request-id-header`).
     pub request_id: Option<RequestIdSource>,
+    /// Sign requests with AWS SigV4 where a target says nothing of it (`--aws-sigv4`).
+    pub aws_sigv4: Option<SigV4Scope>,
 }
 
 impl Default for ClientOptions {
@@ -71,6 +75,7 @@ impl Default for ClientOptions {
             use_env_proxy: false,
             server_time: None,
             request_id: None,
+            aws_sigv4: None,
         }
     }
 }
@@ -172,6 +177,7 @@ pub fn prepare(spec: RunSpec) -> Result<Prepared, PrepareError> {
         if !target.is_whole_flow() {
             let server = &mut target.server;
             server.or_defaults(client.server_time.as_ref(), client.request_id.as_ref());
+            target.sigv4 = target.sigv4.take().or_else(|| client.aws_sigv4.clone());
         }
     }
     let templates = templates(&targets, &spec.client)?;
@@ -279,6 +285,14 @@ fn templates(
     options: &ClientOptions,
 ) -> Result<Vec<Arc<RequestTemplate>>, PrepareError> {
     let tls = TlsConfigs::for_targets(targets, options)?;
+    // Read once, and only when some target signs: a run without SigV4 needs no AWS keys.
+    let credentials = match targets.iter().any(|t| t.sigv4.is_some()) {
+        true => Some(
+            AwsCredentials::from_env(&|name| std::env::var(name).ok())
+                .map_err(PrepareError::Options)?,
+        ),
+        false => None,
+    };
     // Proxies only when asked: a stray HTTP_PROXY must never reroute a benchmark.
     let proxy_rules = match options.use_env_proxy {
         true => Some(Arc::new(
@@ -301,7 +315,9 @@ fn templates(
                         .to_owned(),
                 ));
             }
-            let template = RequestTemplate::new(t).map_err(problem)?;
+            let template = RequestTemplate::new(t)
+                .map_err(problem)?
+                .with_signer(t.sigv4.clone().zip(credentials.clone()));
             Ok(Arc::new(
                 template
                     .with_tls(tls.for_target(t))

@@ -40,6 +40,35 @@ impl ExpectStatus {
     }
 }
 
+/// Where a target's signatures are scoped: `us-west-2`, `execute-api` (`lambda` for
+/// function URLs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigV4Scope {
+    /// The AWS region.
+    pub region: String,
+    /// The service's signing name.
+    pub service: String,
+}
+
+impl std::str::FromStr for SigV4Scope {
+    type Err = String;
+
+    /// `REGION:SERVICE`, e.g. `us-west-2:execute-api`.
+    fn from_str(text: &str) -> Result<SigV4Scope, String> {
+        match text.split_once(':') {
+            Some((region, service)) if !region.is_empty() && !service.is_empty() => {
+                Ok(SigV4Scope {
+                    region: region.to_owned(),
+                    service: service.to_owned(),
+                })
+            }
+            _ => Err(format!(
+                "`{text}`: write REGION:SERVICE, e.g. us-west-2:execute-api (lambda for function URLs)"
+            )),
+        }
+    }
+}
+
 /// One endpoint, validated and ready to be prepared for sending.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -74,6 +103,8 @@ pub struct Target {
     /// What to read from responses about the server's side (`server_time`, `cold_start`,
     /// `request_id`).
     pub server: ServerSpec,
+    /// Sign every request with AWS SigV4 for this scope (`aws_sigv4`, `--aws-sigv4`).
+    pub sigv4: Option<SigV4Scope>,
 }
 
 impl Target {
@@ -347,6 +378,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             templates: None,
             flow: None,
             server: ServerSpec::default(),
+            sigv4: None,
         });
     }
     Ok(targets)

@@ -76,6 +76,7 @@ impl LoadArgs {
             use_env_proxy: self.use_env_proxy,
             server_time: self.server_time.clone(),
             request_id: self.request_id_header.clone(),
+            aws_sigv4: self.aws_sigv4.clone(),
         }
     }
 }

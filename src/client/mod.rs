@@ -28,9 +28,11 @@ use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 
 mod proxy;
 mod redirect;
+mod sigv4;
 mod tls;
 
 pub use proxy::{Proxy, ProxyRules};
+pub use sigv4::{AwsCredentials, Signer};
 
 pub use tls::{TlsConfigError, TlsOptions, client_config, client_config_for};
 
@@ -79,6 +81,8 @@ pub struct RequestTemplate {
     /// The host as the target wrote it (`${API_HOST}`), when that differs from the host
     /// connected to: messages name this one.
     shown_host: Option<String>,
+    /// Signs every request with AWS SigV4, when the target says so.
+    signer: Option<Arc<Signer>>,
 }
 
 /// Bodies kept for captures are cut off beyond this many bytes (a capture from a cut body
@@ -170,6 +174,15 @@ impl RequestTemplate {
         self
     }
 
+    /// Signs every request with AWS SigV4 for `scope` with `credentials`, when given.
+    pub fn with_signer(
+        mut self,
+        signing: Option<(crate::targets::SigV4Scope, AwsCredentials)>,
+    ) -> Self {
+        self.signer = signing.map(|(scope, credentials)| Arc::new(Signer::new(scope, credentials)));
+        self
+    }
+
     /// Names the host as `display_url` writes it in messages, when that differs.
     fn with_shown_host(mut self, display_url: &str) -> Self {
         self.shown_host = written_host(display_url).filter(|shown| *shown != self.host);
@@ -242,6 +255,7 @@ impl RequestTemplate {
                 ),
             server: target.server.clone(),
             shown_host: None,
+            signer: None,
         }
         .with_shown_host(&target.display_url))
     }
@@ -305,10 +319,25 @@ impl RequestTemplate {
             let name = http::header::PROXY_AUTHORIZATION;
             request.headers_mut().insert(name, credentials.clone());
         }
+        let mut body = None;
         if let (Some(dynamic), Some(values)) = (&self.dynamic, values) {
-            self.render(dynamic, values, h2, &mut request);
+            body = self.render(dynamic, values, h2, &mut request);
+        }
+        if let Some(signer) = &self.signer {
+            self.sign(signer, &mut request, body.as_ref().unwrap_or(&self.body));
         }
         request
+    }
+
+    /// Signs the request as it goes on the wire: its URL as sent (rendered path), its
+    /// headers and its body, as of now. A request that cannot be signed goes unsigned; the
+    /// server's 403 then says so.
+    fn sign(&self, signer: &Signer, request: &mut Request<Full<Bytes>>, body: &Bytes) {
+        let scheme = if self.https { "https" } else { "http" };
+        let authority = self.absolute.authority().map_or("", |a| a.as_str());
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let url = format!("{scheme}://{authority}{path}");
+        let _ = signer.sign(request, &url, body, std::time::SystemTime::now());
     }
 
     fn render(
@@ -317,7 +346,7 @@ impl RequestTemplate {
         values: &Values,
         h2: bool,
         request: &mut Request<Full<Bytes>>,
-    ) {
+    ) -> Option<Bytes> {
         if let Some(path) = &dynamic.path {
             let rendered = path.render(values);
             let text = if h2 || (self.proxy.is_some() && !self.https) {
@@ -339,9 +368,11 @@ impl RequestTemplate {
                 request.headers_mut().insert(name.clone(), value);
             }
         }
-        if let Some(body) = &dynamic.body {
-            *request.body_mut() = Full::new(Bytes::from(body.render(values)));
+        let body = dynamic.body.as_ref().map(|b| Bytes::from(b.render(values)));
+        if let Some(body) = &body {
+            *request.body_mut() = Full::new(body.clone());
         }
+        body
     }
 }
 

@@ -97,6 +97,8 @@ impl RequestTemplate {
             .and_then(|rules| rules.for_origin(https, &host));
         // The same host keeps its written name in messages; another is the server's Location.
         let shown_host = self.shown_host.clone().filter(|_| host == self.host);
+        let same_origin_hop =
+            (https, host.as_str(), port) == (self.https, self.host.as_str(), self.port);
         Some(RequestTemplate {
             server_name: if https {
                 ServerName::try_from(host.clone()).ok()
@@ -133,6 +135,8 @@ impl RequestTemplate {
             keep_response: self.keep_response,
             server: self.server.clone(),
             shown_host,
+            // Credentials stay with their origin: a hop elsewhere is not signed.
+            signer: self.signer.clone().filter(|_| same_origin_hop),
         })
     }
 

@@ -15,6 +15,7 @@ use crate::targets::{ExpectStatus, Target};
 
 mod items;
 pub mod model;
+pub mod secure;
 mod server;
 mod tls;
 
@@ -163,6 +164,7 @@ pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
                     time: Some(TimeSource::ServerTiming("handler".to_owned())),
                     ..ServerSpec::default()
                 },
+                sigv4: None,
             }
         })
         .collect()

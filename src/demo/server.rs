@@ -165,6 +165,10 @@ async fn respond(
     let path = request.uri().path().to_owned();
     state.note_headers(&request);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let ["secure", ..] = segments.as_slice() {
+        state.note("/secure");
+        return Ok(secure(request).await);
+    }
     if let ["items", rest @ ..] = segments.as_slice() {
         // One count for every item's path, so a long flow run keeps the map small.
         let id = rest.first().copied().filter(|id| !id.is_empty());
@@ -256,6 +260,26 @@ async fn items(
         response.headers_mut().insert(http::header::ETAG, etag);
     }
     response
+}
+
+/// `/secure/...`: 200 for a request the demo's credentials signed, 403 with the reason
+/// otherwise.
+async fn secure(request: Request<Incoming>) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    let (parts, body) = request.into_parts();
+    let Ok(body) = body.collect().await else {
+        return json(
+            StatusCode::BAD_REQUEST,
+            r#"{"error":"unreadable body"}"#.to_owned(),
+        );
+    };
+    match super::secure::verify(&parts.method, &parts.uri, &parts.headers, &body.to_bytes()) {
+        Ok(()) => json(StatusCode::OK, r#"{"message":"signed"}"#.to_owned()),
+        Err(why) => json(
+            StatusCode::FORBIDDEN,
+            serde_json::json!({ "error": why }).to_string(),
+        ),
+    }
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {

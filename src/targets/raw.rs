@@ -17,9 +17,9 @@ use crate::thresholds::Threshold;
 
 use super::template::{Scope, Template, Values};
 use super::{
-    Capture, CaptureSource, EnvLookup, ExpectStatus, FlowRole, Place, Target, TargetTemplates,
-    TargetsError, env, mask_userinfo, parse_duration, parse_header, parse_method, parse_statuses,
-    parse_url,
+    Capture, CaptureSource, EnvLookup, ExpectStatus, FlowRole, Place, SigV4Scope, Target,
+    TargetTemplates, TargetsError, env, mask_userinfo, parse_duration, parse_header, parse_method,
+    parse_statuses, parse_url,
 };
 
 /// Where a target stands: on its own, or as a step of a flow (whose captures it may use).
@@ -65,6 +65,24 @@ pub(super) struct Defaults {
     server_time: Option<Spanned<String>>,
     cold_start: Option<Spanned<String>>,
     request_id: Option<Spanned<String>>,
+    aws_sigv4: Option<RawSigV4>,
+}
+
+/// `aws_sigv4 = { region = "us-west-2", service = "execute-api" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSigV4 {
+    region: String,
+    service: String,
+}
+
+impl From<RawSigV4> for SigV4Scope {
+    fn from(raw: RawSigV4) -> SigV4Scope {
+        SigV4Scope {
+            region: raw.region,
+            service: raw.service,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,6 +106,7 @@ pub(super) struct RawTarget {
     server_time: Option<Spanned<String>>,
     cold_start: Option<Spanned<String>>,
     request_id: Option<Spanned<String>>,
+    aws_sigv4: Option<RawSigV4>,
 }
 
 /// `"/id"` (a JSON pointer into the body) or `"header:ETag"`.
@@ -131,6 +150,7 @@ pub(super) struct ResolvedDefaults {
     follow_redirects: Option<u32>,
     header_templates: Vec<(http::HeaderName, Template)>,
     server: ServerSpec,
+    sigv4: Option<SigV4Scope>,
 }
 
 pub(super) struct Context<'a> {
@@ -205,6 +225,7 @@ impl Context<'_> {
             follow_redirects: None,
             header_templates: Vec::new(),
             server: ServerSpec::default(),
+            sigv4: None,
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return Ok(resolved);
@@ -227,6 +248,7 @@ impl Context<'_> {
         resolved.thresholds = self.thresholds(&raw.thresholds, owner)?;
         resolved.insecure = raw.insecure.unwrap_or(false);
         resolved.follow_redirects = raw.follow_redirects;
+        resolved.sigv4 = raw.aws_sigv4.clone().map(SigV4Scope::from);
         resolved.server = self.server_spec(
             [&raw.server_time, &raw.cold_start, &raw.request_id],
             &resolved.server,
@@ -416,6 +438,11 @@ impl Context<'_> {
                 &defaults.server,
                 owner,
             )?,
+            sigv4: raw
+                .aws_sigv4
+                .clone()
+                .map(SigV4Scope::from)
+                .or_else(|| defaults.sigv4.clone()),
         })
     }
 
@@ -617,6 +644,7 @@ impl Context<'_> {
             follow_redirects: None,
             templates: None,
             server: ServerSpec::default(),
+            sigv4: None,
             flow: Some(FlowRole::Whole {
                 steps: (first + 1..=first + steps.len()).collect(),
                 captures: names,

@@ -7,10 +7,11 @@
 //! [`Prepared`] run. The command line builds its `RunSpec` from flags (`cli`); a program
 //! builds one by hand (examples/library.rs).
 
-use crate::client::AwsCredentials;
+use crate::client::{AwsCredentials, TokenSource};
 use crate::request_log::RequestLog;
 use crate::server_time::{RequestIdSource, TimeSource};
-use crate::targets::SigV4Scope;
+use crate::targets::{SigV4Scope, TokenCommand};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -234,6 +235,19 @@ fn check_load(load: &LoadSpec) -> Result<(), PrepareError> {
     Ok(())
 }
 
+/// The source of `command`'s token: started (run once) at its first use, shared after.
+fn token_source(
+    tokens: &mut HashMap<TokenCommand, Arc<TokenSource>>,
+    command: &TokenCommand,
+) -> Result<Arc<TokenSource>, String> {
+    if let Some(source) = tokens.get(command) {
+        return Ok(Arc::clone(source));
+    }
+    let source = TokenSource::start(command)?;
+    tokens.insert(command.clone(), Arc::clone(&source));
+    Ok(source)
+}
+
 /// The two TLS configurations a run may need, built once: verifying, and (for insecure
 /// targets) not. TLS files given are checked even when no target needs them.
 struct TlsConfigs {
@@ -293,6 +307,8 @@ fn templates(
         ),
         false => None,
     };
+    // One source per distinct command: targets sharing one share its runs and refreshes.
+    let mut tokens: HashMap<TokenCommand, Arc<TokenSource>> = HashMap::new();
     // Proxies only when asked: a stray HTTP_PROXY must never reroute a benchmark.
     let proxy_rules = match options.use_env_proxy {
         true => Some(Arc::new(
@@ -315,9 +331,14 @@ fn templates(
                         .to_owned(),
                 ));
             }
+            let token = match &t.token {
+                Some(command) => Some(token_source(&mut tokens, command).map_err(problem)?),
+                None => None,
+            };
             let template = RequestTemplate::new(t)
                 .map_err(problem)?
-                .with_signer(t.sigv4.clone().zip(credentials.clone()));
+                .with_signer(t.sigv4.clone().zip(credentials.clone()))
+                .with_token(token);
             Ok(Arc::new(
                 template
                     .with_tls(tls.for_target(t))

@@ -105,6 +105,23 @@ pub struct Target {
     pub server: ServerSpec,
     /// Sign every request with AWS SigV4 for this scope (`aws_sigv4`, `--aws-sigv4`).
     pub sigv4: Option<SigV4Scope>,
+    /// A header whose value a command prints (`auth = { command = [...] }`).
+    pub token: Option<TokenCommand>,
+}
+
+/// `auth = { command = ["gcloud", "auth", "print-access-token"], refresh = "45m",
+/// header = "Authorization", prefix = "Bearer " }`: the command's trimmed output, after
+/// `prefix`, is the header's value; it runs before the first request and every `refresh`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenCommand {
+    /// The program and its arguments (no shell).
+    pub command: Vec<String>,
+    /// How often it runs again; `None`: once.
+    pub refresh: Option<Duration>,
+    /// The header it fills (default `Authorization`).
+    pub header: HeaderName,
+    /// Put before the output (default `Bearer `).
+    pub prefix: String,
 }
 
 impl Target {
@@ -379,6 +396,7 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
             flow: None,
             server: ServerSpec::default(),
             sigv4: None,
+            token: None,
         });
     }
     Ok(targets)

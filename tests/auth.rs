@@ -122,3 +122,96 @@ fn signing_without_credentials_stops_before_anything_is_sent() {
         .expect("runs");
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// A token command: prints `demo-token-N` on its Nth call, and fails on call `fail_at`.
+fn token_script(dir: &TempDir, fail_at: u32) -> String {
+    let counter = dir.join("calls");
+    let script = dir.write(
+        "token.sh",
+        &format!(
+            "#!/bin/sh\nn=$(($(cat {c} 2>/dev/null || echo 0) + 1))\necho $n > {c}\n\
+             if [ $n -eq {fail_at} ]; then echo 'token service down' >&2; exit 1; fi\n\
+             echo demo-token-$n\n",
+            c = counter.display()
+        ),
+    );
+    let made = std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&script)
+        .status()
+        .expect("chmod");
+    assert!(made.success());
+    script.display().to_string()
+}
+
+fn token_targets(dir: &TempDir, base: &str, script: &str) -> std::path::PathBuf {
+    dir.write(
+        "targets.toml",
+        &format!(
+            "[defaults]\nauth = {{ command = [\"{script}\"], refresh = \"150ms\" }}\n\
+             [[target]]\nname = \"t\"\nurl = \"{base}/token/hello\"\n"
+        ),
+    )
+}
+
+#[test]
+fn a_token_command_runs_before_the_first_request_and_refreshes_during_the_run() {
+    let server = demo();
+    let dir = TempDir::new("token-refresh");
+    let targets = token_targets(&dir, &server.base_url(), &token_script(&dir, 0));
+    let run = support::run(
+        &dir,
+        &[
+            "--targets",
+            targets.to_str().unwrap(),
+            "-z",
+            "1s",
+            "--sleep",
+            "20ms",
+        ],
+    );
+    let e = run.endpoint("t");
+    assert_eq!(e["ok"], e["requests"], "{e}");
+    assert!(server.requests_with_header("authorization", "Bearer demo-token-1") > 0);
+    assert!(
+        server.requests_with_header("authorization", "Bearer demo-token-2") > 0,
+        "refreshed within the run"
+    );
+    assert!(!(run.json().to_string() + &run.stderr).contains("demo-token-"));
+}
+
+#[test]
+fn a_failing_refresh_keeps_the_last_token_and_says_so() {
+    let server = demo();
+    let dir = TempDir::new("token-fails");
+    let targets = token_targets(&dir, &server.base_url(), &token_script(&dir, 2));
+    let run = support::run(
+        &dir,
+        &[
+            "--targets",
+            targets.to_str().unwrap(),
+            "-z",
+            "1s",
+            "--sleep",
+            "20ms",
+        ],
+    );
+    let e = run.endpoint("t");
+    assert_eq!(e["ok"], e["requests"], "the old token keeps working: {e}");
+    assert!(
+        run.stderr.contains("token service down") && run.stderr.contains("the last token is kept"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_token_command_that_fails_at_start_stops_the_run_with_its_stderr() {
+    let server = demo();
+    let dir = TempDir::new("token-start");
+    let targets = token_targets(&dir, &server.base_url(), &token_script(&dir, 1));
+    let run = support::run(&dir, &["--targets", targets.to_str().unwrap()]);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(run.stderr.contains("token service down"), "{}", run.stderr);
+    assert_eq!(server.requests(), 0);
+}

@@ -30,9 +30,11 @@ mod proxy;
 mod redirect;
 mod sigv4;
 mod tls;
+mod token;
 
 pub use proxy::{Proxy, ProxyRules};
 pub use sigv4::{AwsCredentials, Signer};
+pub use token::TokenSource;
 
 pub use tls::{TlsConfigError, TlsOptions, client_config, client_config_for};
 
@@ -83,6 +85,8 @@ pub struct RequestTemplate {
     shown_host: Option<String>,
     /// Signs every request with AWS SigV4, when the target says so.
     signer: Option<Arc<Signer>>,
+    /// A header a token command fills, read anew for every request.
+    token: Option<Arc<TokenSource>>,
 }
 
 /// Bodies kept for captures are cut off beyond this many bytes (a capture from a cut body
@@ -183,6 +187,12 @@ impl RequestTemplate {
         self
     }
 
+    /// Fills the token command's header on every request.
+    pub fn with_token(mut self, token: Option<Arc<TokenSource>>) -> Self {
+        self.token = token;
+        self
+    }
+
     /// Names the host as `display_url` writes it in messages, when that differs.
     fn with_shown_host(mut self, display_url: &str) -> Self {
         self.shown_host = written_host(display_url).filter(|shown| *shown != self.host);
@@ -256,6 +266,7 @@ impl RequestTemplate {
             server: target.server.clone(),
             shown_host: None,
             signer: None,
+            token: None,
         }
         .with_shown_host(&target.display_url))
     }
@@ -318,6 +329,10 @@ impl RequestTemplate {
             // A plain-HTTP request through a proxy authenticates to it on every request.
             let name = http::header::PROXY_AUTHORIZATION;
             request.headers_mut().insert(name, credentials.clone());
+        }
+        if let Some(token) = &self.token {
+            let (name, value) = token.header();
+            request.headers_mut().insert(name.clone(), value);
         }
         let mut body = None;
         if let (Some(dynamic), Some(values)) = (&self.dynamic, values) {

@@ -137,6 +137,7 @@ impl RequestTemplate {
             shown_host,
             // Credentials stay with their origin: a hop elsewhere is not signed.
             signer: self.signer.clone().filter(|_| same_origin_hop),
+            token: self.token.clone().filter(|_| same_origin_hop),
         })
     }
 

@@ -165,6 +165,7 @@ pub fn slipspace_targets(base_url: &str, timeout: Duration) -> Vec<Target> {
                     ..ServerSpec::default()
                 },
                 sigv4: None,
+                token: None,
             }
         })
         .collect()

@@ -165,6 +165,22 @@ async fn respond(
     let path = request.uri().path().to_owned();
     state.note_headers(&request);
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    if let ["token", ..] = segments.as_slice() {
+        state.note("/token");
+        // Tokens a demo token command prints: `demo-token-...` (demo-only, not a secret).
+        let bearer = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer demo-token-"));
+        return Ok(match bearer {
+            true => json(StatusCode::OK, r#"{"message":"authorized"}"#.to_owned()),
+            false => json(
+                StatusCode::UNAUTHORIZED,
+                r#"{"error":"no demo token"}"#.to_owned(),
+            ),
+        });
+    }
     if let ["secure", ..] = segments.as_slice() {
         state.note("/secure");
         return Ok(secure(request).await);

@@ -18,8 +18,8 @@ use crate::thresholds::Threshold;
 use super::template::{Scope, Template, Values};
 use super::{
     Capture, CaptureSource, EnvLookup, ExpectStatus, FlowRole, Place, SigV4Scope, Target,
-    TargetTemplates, TargetsError, env, mask_userinfo, parse_duration, parse_header, parse_method,
-    parse_statuses, parse_url,
+    TargetTemplates, TargetsError, TokenCommand, env, mask_userinfo, parse_duration, parse_header,
+    parse_method, parse_statuses, parse_url,
 };
 
 /// Where a target stands: on its own, or as a step of a flow (whose captures it may use).
@@ -66,6 +66,17 @@ pub(super) struct Defaults {
     cold_start: Option<Spanned<String>>,
     request_id: Option<Spanned<String>>,
     aws_sigv4: Option<RawSigV4>,
+    auth: Option<Spanned<RawAuth>>,
+}
+
+/// `auth = { command = [...], refresh = "45m", header = "Authorization", prefix = "Bearer " }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    command: Vec<String>,
+    refresh: Option<String>,
+    header: Option<String>,
+    prefix: Option<String>,
 }
 
 /// `aws_sigv4 = { region = "us-west-2", service = "execute-api" }`.
@@ -107,6 +118,7 @@ pub(super) struct RawTarget {
     cold_start: Option<Spanned<String>>,
     request_id: Option<Spanned<String>>,
     aws_sigv4: Option<RawSigV4>,
+    auth: Option<Spanned<RawAuth>>,
 }
 
 /// `"/id"` (a JSON pointer into the body) or `"header:ETag"`.
@@ -151,6 +163,7 @@ pub(super) struct ResolvedDefaults {
     header_templates: Vec<(http::HeaderName, Template)>,
     server: ServerSpec,
     sigv4: Option<SigV4Scope>,
+    token: Option<TokenCommand>,
 }
 
 pub(super) struct Context<'a> {
@@ -226,6 +239,7 @@ impl Context<'_> {
             header_templates: Vec::new(),
             server: ServerSpec::default(),
             sigv4: None,
+            token: None,
         };
         let Some(raw) = raw.map(Spanned::get_ref) else {
             return Ok(resolved);
@@ -249,6 +263,11 @@ impl Context<'_> {
         resolved.insecure = raw.insecure.unwrap_or(false);
         resolved.follow_redirects = raw.follow_redirects;
         resolved.sigv4 = raw.aws_sigv4.clone().map(SigV4Scope::from);
+        resolved.token = raw
+            .auth
+            .as_ref()
+            .map(|a| self.token(a, owner))
+            .transpose()?;
         resolved.server = self.server_spec(
             [&raw.server_time, &raw.cold_start, &raw.request_id],
             &resolved.server,
@@ -288,6 +307,33 @@ impl Context<'_> {
             .trim()
             .parse()
             .map_err(|p| self.error(at, owner, field, p))
+    }
+
+    /// An `auth` table checked: a command, a duration, a header name, a prefix a header
+    /// value can start with.
+    fn token(&self, at: &Spanned<RawAuth>, owner: &str) -> Result<TokenCommand, TargetsError> {
+        let raw = at.get_ref();
+        let fail = |problem: String| self.error(at, owner, "auth", problem);
+        if raw.command.first().is_none_or(String::is_empty) {
+            return Err(fail(
+                "command is empty: write command = [\"program\", \"arg\", ...]".to_owned(),
+            ));
+        }
+        let refresh = raw
+            .refresh
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(&fail)?;
+        let header = raw.header.as_deref().unwrap_or("Authorization");
+        let prefix = raw.prefix.clone().unwrap_or_else(|| "Bearer ".to_owned());
+        let (header, _) = parse_header(header, &format!("{prefix}token")).map_err(&fail)?;
+        Ok(TokenCommand {
+            command: raw.command.clone(),
+            refresh,
+            header,
+            prefix,
+        })
     }
 
     /// `metric = "OP VALUE"` pairs, e.g. `p99 = "<200ms"`, `error_rate = "<1%"`.
@@ -443,6 +489,10 @@ impl Context<'_> {
                 .clone()
                 .map(SigV4Scope::from)
                 .or_else(|| defaults.sigv4.clone()),
+            token: match &raw.auth {
+                Some(auth) => Some(self.token(auth, owner)?),
+                None => defaults.token.clone(),
+            },
         })
     }
 
@@ -645,6 +695,7 @@ impl Context<'_> {
             templates: None,
             server: ServerSpec::default(),
             sigv4: None,
+            token: None,
             flow: Some(FlowRole::Whole {
                 steps: (first + 1..=first + steps.len()).collect(),
                 captures: names,

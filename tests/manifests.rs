@@ -142,7 +142,10 @@ fn every_example_targets_file_loads() {
             .env("EXAMPLE_TOKEN", "t0ken")
             // The demo's (the AWS documentation's example) keys, as every-field.toml says.
             .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+            .env(
+                "AWS_SECRET_ACCESS_KEY",
+                "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            )
             .output()
             .unwrap();
         assert_eq!(

@@ -154,22 +154,19 @@ fn token_targets(dir: &TempDir, base: &str, script: &str) -> std::path::PathBuf 
     )
 }
 
+/// A one-second run at the demo's `/token` route, its token command failing on call
+/// `fail_at` (0: never).
+fn token_run(server: &support::DemoServer, dir: &TempDir, fail_at: u32) -> support::Run {
+    let targets = token_targets(dir, &server.base_url(), &token_script(dir, fail_at));
+    let targets = targets.to_str().expect("UTF-8");
+    support::run(dir, &["--targets", targets, "-z", "1s", "--sleep", "20ms"])
+}
+
 #[test]
 fn a_token_command_runs_before_the_first_request_and_refreshes_during_the_run() {
     let server = demo();
     let dir = TempDir::new("token-refresh");
-    let targets = token_targets(&dir, &server.base_url(), &token_script(&dir, 0));
-    let run = support::run(
-        &dir,
-        &[
-            "--targets",
-            targets.to_str().unwrap(),
-            "-z",
-            "1s",
-            "--sleep",
-            "20ms",
-        ],
-    );
+    let run = token_run(&server, &dir, 0);
     let e = run.endpoint("t");
     assert_eq!(e["ok"], e["requests"], "{e}");
     assert!(server.requests_with_header("authorization", "Bearer demo-token-1") > 0);
@@ -184,18 +181,7 @@ fn a_token_command_runs_before_the_first_request_and_refreshes_during_the_run() 
 fn a_failing_refresh_keeps_the_last_token_and_says_so() {
     let server = demo();
     let dir = TempDir::new("token-fails");
-    let targets = token_targets(&dir, &server.base_url(), &token_script(&dir, 2));
-    let run = support::run(
-        &dir,
-        &[
-            "--targets",
-            targets.to_str().unwrap(),
-            "-z",
-            "1s",
-            "--sleep",
-            "20ms",
-        ],
-    );
+    let run = token_run(&server, &dir, 2);
     let e = run.endpoint("t");
     assert_eq!(e["ok"], e["requests"], "the old token keeps working: {e}");
     assert!(

@@ -167,19 +167,7 @@ async fn respond(
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if let ["token", ..] = segments.as_slice() {
         state.note("/token");
-        // Tokens a demo token command prints: `demo-token-...` (demo-only, not a secret).
-        let bearer = request
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("Bearer demo-token-"));
-        return Ok(match bearer {
-            true => json(StatusCode::OK, r#"{"message":"authorized"}"#.to_owned()),
-            false => json(
-                StatusCode::UNAUTHORIZED,
-                r#"{"error":"no demo token"}"#.to_owned(),
-            ),
-        });
+        return Ok(token(&request));
     }
     if let ["secure", ..] = segments.as_slice() {
         state.note("/secure");
@@ -276,6 +264,23 @@ async fn items(
         response.headers_mut().insert(http::header::ETAG, etag);
     }
     response
+}
+
+/// `/token/...`: 200 for a token a demo token command prints (`Bearer demo-token-...`,
+/// demo-only, not a secret), 401 otherwise.
+fn token(request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let bearer = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer demo-token-"));
+    match bearer {
+        true => json(StatusCode::OK, r#"{"message":"authorized"}"#.to_owned()),
+        false => json(
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"no demo token"}"#.to_owned(),
+        ),
+    }
 }
 
 /// `/secure/...`: 200 for a request the demo's credentials signed, 403 with the reason

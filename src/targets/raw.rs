@@ -447,18 +447,7 @@ impl Context<'_> {
         let (headers, header_templates) = self.headers(raw, defaults, owner, scope)?;
         let body_template = self.body_template(raw, owner, scope)?;
         let templates = templates(path_template, header_templates, body_template);
-        let expect_status = match &raw.expect_status {
-            Some(c) => {
-                parse_statuses(c.get_ref()).map_err(|p| self.error(c, owner, "expect_status", p))?
-            }
-            None => defaults.expect_status.clone(),
-        };
-        let timeout = match &raw.timeout {
-            Some(t) => {
-                parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?
-            }
-            None => defaults.timeout,
-        };
+        let (expect_status, timeout) = self.status_and_timeout(raw, defaults, owner)?;
         Ok(Target {
             name: name.clone(),
             method,
@@ -494,6 +483,28 @@ impl Context<'_> {
                 None => defaults.token.clone(),
             },
         })
+    }
+
+    /// The target's `expect_status` and `timeout`, or the defaults'.
+    fn status_and_timeout(
+        &self,
+        raw: &RawTarget,
+        defaults: &ResolvedDefaults,
+        owner: &str,
+    ) -> Result<(ExpectStatus, Duration), TargetsError> {
+        let expect_status = match &raw.expect_status {
+            Some(c) => {
+                parse_statuses(c.get_ref()).map_err(|p| self.error(c, owner, "expect_status", p))?
+            }
+            None => defaults.expect_status.clone(),
+        };
+        let timeout = match &raw.timeout {
+            Some(t) => {
+                parse_duration(t.get_ref()).map_err(|p| self.error(t, owner, "timeout", p))?
+            }
+            None => defaults.timeout,
+        };
+        Ok((expect_status, timeout))
     }
 
     /// A request's full name (`flow/step` for a step) and how errors name its owner; only

@@ -185,11 +185,28 @@ async fn respond(
     }
     let number = state.note(&path);
     let handled = Instant::now();
-    let mut response = match segments.as_slice() {
-        ["slipspace", name] => slipspace(&state, name).await,
+    let mut response = route(&state, &segments, number).await;
+    if !response.headers().contains_key(SERVER_TIMING) {
+        let ms = handled.elapsed().as_secs_f64() * 1_000.0;
+        add_header(
+            &mut response,
+            SERVER_TIMING,
+            &format!("handler;dur={ms:.3}"),
+        );
+    }
+    let id = crate::targets::template::uuid_from(state.request_id_bits(number));
+    add_header(&mut response, REQUEST_ID, &id.to_string());
+    Ok(response)
+}
+
+/// The answer of every route without a body to read; `number` is the request's count on
+/// its path.
+async fn route(state: &State, segments: &[&str], number: u64) -> Response<Full<Bytes>> {
+    match segments {
+        ["slipspace", name] => slipspace(state, name).await,
         ["delay", duration] => delay(duration).await,
         ["status", code] => status(code),
-        ["freeze", after, duration] => freeze(&state, number, after, duration).await,
+        ["freeze", after, duration] => freeze(state, number, after, duration).await,
         ["redirect", hops] => redirect(hops.parse::<u32>().ok().map(|n| match n {
             0 => String::new(),
             n => format!("/redirect/{}", n - 1),
@@ -209,18 +226,7 @@ async fn respond(
             StatusCode::NOT_FOUND,
             r#"{"error":"no such endpoint"}"#.to_owned(),
         ),
-    };
-    if !response.headers().contains_key(SERVER_TIMING) {
-        let ms = handled.elapsed().as_secs_f64() * 1_000.0;
-        add_header(
-            &mut response,
-            SERVER_TIMING,
-            &format!("handler;dur={ms:.3}"),
-        );
     }
-    let id = crate::targets::template::uuid_from(state.request_id_bits(number));
-    add_header(&mut response, REQUEST_ID, &id.to_string());
-    Ok(response)
 }
 
 async fn items(

@@ -238,6 +238,11 @@ pub struct LoadArgs {
     /// AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN; targets.toml may set aws_sigv4 per target.
     #[arg(long, value_name = "REGION:SERVICE")]
     pub aws_sigv4: Option<crate::targets::SigV4Scope>,
+
+    /// The profile of the shared credentials file (~/.aws/credentials) to sign with, when
+    /// AWS_ACCESS_KEY_ID is not set [default: AWS_PROFILE, else default].
+    #[arg(long, value_name = "NAME")]
+    pub aws_profile: Option<String>,
 }
 
 /// Where the results go and what is shown meanwhile.

@@ -59,6 +59,8 @@ pub struct ClientOptions {
     pub request_id: Option<RequestIdSource>,
     /// Sign requests with AWS SigV4 where a target says nothing of it (`--aws-sigv4`).
     pub aws_sigv4: Option<SigV4Scope>,
+    /// The shared-credentials profile to sign with (`--aws-profile`; else `AWS_PROFILE`).
+    pub aws_profile: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -77,6 +79,7 @@ impl Default for ClientOptions {
             server_time: None,
             request_id: None,
             aws_sigv4: None,
+            aws_profile: None,
         }
     }
 }
@@ -302,8 +305,11 @@ fn templates(
     // Read once, and only when some target signs: a run without SigV4 needs no AWS keys.
     let credentials = match targets.iter().any(|t| t.sigv4.is_some()) {
         true => Some(
-            AwsCredentials::from_env(&|name| std::env::var(name).ok())
-                .map_err(PrepareError::Options)?,
+            AwsCredentials::find(
+                &|name| std::env::var(name).ok(),
+                options.aws_profile.as_deref(),
+            )
+            .map_err(PrepareError::Options)?,
         ),
         false => None,
     };

@@ -201,3 +201,52 @@ fn a_token_command_that_fails_at_start_stops_the_run_with_its_stderr() {
     assert!(run.stderr.contains("token service down"), "{}", run.stderr);
     assert_eq!(server.requests(), 0);
 }
+
+#[test]
+fn credentials_come_from_a_profile_of_the_shared_file_when_the_environment_has_none() {
+    let server = demo();
+    let dir = TempDir::new("sigv4-profile");
+    let file = dir.write(
+        "credentials",
+        &format!(
+            "[default]\naws_access_key_id = AKIDWRONG\naws_secret_access_key = nope\n\n\
+             [demo]\naws_access_key_id = {DEMO_ACCESS_KEY}\naws_secret_access_key = {DEMO_SECRET_KEY}\n"
+        ),
+    );
+    let run_with = |profile: &str| {
+        cannon()
+            .current_dir(dir.path())
+            .args([
+                "run",
+                &server.url("/secure/hello"),
+                "-n",
+                "2",
+                "-q",
+                "-o",
+                "r.json",
+            ])
+            .args([
+                "--aws-sigv4",
+                "us-east-1:execute-api",
+                "--aws-profile",
+                profile,
+            ])
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &file)
+            .output()
+            .expect("runs")
+    };
+    let output = run_with("demo");
+    let run = support::finish(output, &dir.join("r.json"));
+    assert_eq!(run.json()["endpoints"][0]["ok"], 2, "{}", run.stderr);
+    let unknown = run_with("nobody");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert_eq!(unknown.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("profile `nobody`") && stderr.contains("credentials"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(DEMO_SECRET_KEY));
+}

@@ -77,6 +77,7 @@ impl LoadArgs {
             server_time: self.server_time.clone(),
             request_id: self.request_id_header.clone(),
             aws_sigv4: self.aws_sigv4.clone(),
+            aws_profile: self.aws_profile.clone(),
         }
     }
 }

@@ -31,24 +31,66 @@ impl AwsCredentials {
         AwsCredentials(credentials.into())
     }
 
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` through
-    /// `lookup`; the error says where they were looked for (never a value).
-    pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+    /// Credentials in the AWS CLI's order: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+    /// and `AWS_SESSION_TOKEN` through `lookup`; then the shared credentials file
+    /// (`AWS_SHARED_CREDENTIALS_FILE`, else `~/.aws/credentials`) for `profile` (else
+    /// `AWS_PROFILE`, else `default`). The error says where they were looked for, never a
+    /// value. (`credential_process` and the config file are not read yet.)
+    pub fn find(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        profile: Option<&str>,
+    ) -> Result<Self, String> {
         let read = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        match (read("AWS_ACCESS_KEY_ID"), read("AWS_SECRET_ACCESS_KEY")) {
-            (Some(key), Some(secret)) => Ok(AwsCredentials::new(
+        if let (Some(key), Some(secret)) =
+            (read("AWS_ACCESS_KEY_ID"), read("AWS_SECRET_ACCESS_KEY"))
+        {
+            return Ok(AwsCredentials::new(
                 &key,
                 &secret,
                 read("AWS_SESSION_TOKEN"),
-            )),
-            _ => Err(
-                "signing with AWS SigV4 needs credentials: set AWS_ACCESS_KEY_ID and \
-                      AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones); \
-                      profiles and credential_process are not read yet"
-                    .to_owned(),
-            ),
+            ));
+        }
+        let profile = profile.map(str::to_owned).or_else(|| read("AWS_PROFILE"));
+        let profile = profile.as_deref().unwrap_or("default");
+        let file = read("AWS_SHARED_CREDENTIALS_FILE")
+            .or_else(|| read("HOME").map(|home| format!("{home}/.aws/credentials")));
+        let from_file = file.as_deref().and_then(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            let keys = profile_keys(&text, profile);
+            let get = |k: &str| {
+                keys.iter()
+                    .find(|(key, _)| key == k)
+                    .map(|(_, v)| v.clone())
+            };
+            Some(AwsCredentials::new(
+                &get("aws_access_key_id")?,
+                &get("aws_secret_access_key")?,
+                get("aws_session_token"),
+            ))
+        });
+        from_file.ok_or_else(|| {
+            format!(
+                "signing with AWS SigV4 needs credentials: none in AWS_ACCESS_KEY_ID / \
+                 AWS_SECRET_ACCESS_KEY, nor for profile `{profile}` in {}",
+                file.as_deref()
+                    .unwrap_or("~/.aws/credentials (HOME is not set)")
+            )
+        })
+    }
+}
+
+/// The `key = value` lines of `[profile]` in an INI-style AWS credentials file.
+fn profile_keys(text: &str, profile: &str) -> Vec<(String, String)> {
+    let mut inside = false;
+    let mut keys = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            inside = section.trim() == profile;
+        } else if let (true, Some((key, value))) = (inside, line.split_once('=')) {
+            keys.push((key.trim().to_ascii_lowercase(), value.trim().to_owned()));
         }
     }
+    keys
 }
 
 /// A target's signer: its scope and the run's credentials.
@@ -108,6 +150,17 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_profile_s_keys_are_read_from_its_section_only() {
+        let text = "[default]\naws_access_key_id = A1\naws_secret_access_key = S1\n\n\
+                    # a comment\n[demo]\nAWS_ACCESS_KEY_ID=A2\naws_secret_access_key = S2\n\
+                    aws_session_token = T2\n";
+        let keys = profile_keys(text, "demo");
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[0], ("aws_access_key_id".to_owned(), "A2".to_owned()));
+        assert!(profile_keys(text, "other").is_empty());
+    }
 
     /// AWS's published example ("get-vanilla" of the SigV4 test suite): its credentials,
     /// date, region and service, and the signature the documentation gives.

@@ -8,7 +8,7 @@
 //! falls behind and the channel is full, the batch is dropped and counted (the results say
 //! how many lines): memory stays bounded and no lane stalls. The writer flushes the file at
 //! least every second and at the end (also after Ctrl-C, which ends the run gracefully),
-//! so a line is on disk within two seconds of its request.
+//! so a line is on disk about 1.5 s after its request at most (a hand-over, then a flush).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write as _};

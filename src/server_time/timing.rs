@@ -22,11 +22,6 @@ pub fn metrics(line: &str) -> Metrics<'_> {
     Metrics { line, at: 0 }
 }
 
-/// A metric of `name` in `line` (ASCII case-insensitive, as header tokens are compared).
-pub fn find<'a>(line: &'a str, name: &str) -> Option<Metric<'a>> {
-    metrics(line).find(|m| m.name.eq_ignore_ascii_case(name))
-}
-
 /// The iterator of [`metrics`].
 #[derive(Debug, Clone)]
 pub struct Metrics<'a> {
@@ -374,13 +369,5 @@ mod tests {
             }
             assert!(metrics(&line).count() <= line.len(), "{line:?}");
         }
-    }
-
-    #[test]
-    fn finds_a_metric_ignoring_case() {
-        let line = "init;dur=812, handler;dur=0.18";
-        assert_eq!(find(line, "INIT").and_then(|m| m.dur_ms), Some(812.0));
-        assert_eq!(find(line, "handler").and_then(|m| m.dur_ms), Some(0.18));
-        assert!(find(line, "db").is_none());
     }
 }

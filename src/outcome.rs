@@ -25,11 +25,15 @@ pub enum ErrorKind {
     /// The request never left this machine: the generator ran out of something of its
     /// own (file descriptors, local ports, memory). Not the server's doing.
     Local,
+    /// The request was not sent because it could not be authenticated: its AWS
+    /// credentials expired and renewing them failed. Not the server's doing either; the
+    /// lane backs off and the run goes on, so a credential source that is fixed recovers.
+    Auth,
 }
 
 impl ErrorKind {
     /// Every kind, in the order the results list them.
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Status,
         ErrorKind::Timeout,
         ErrorKind::Connect,
@@ -38,6 +42,7 @@ impl ErrorKind {
         ErrorKind::Body,
         ErrorKind::Capture,
         ErrorKind::Local,
+        ErrorKind::Auth,
     ];
 
     /// The kind's name in the results JSON and the summary.
@@ -51,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Body => "body",
             ErrorKind::Capture => "capture",
             ErrorKind::Local => "local",
+            ErrorKind::Auth => "auth",
         }
     }
 

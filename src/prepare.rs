@@ -7,7 +7,7 @@
 //! [`Prepared`] run. The command line builds its `RunSpec` from flags (`cli`); a program
 //! builds one by hand (examples/library.rs).
 
-use crate::client::{AwsCredentials, TokenSource};
+use crate::client::{CredentialSource, TokenSource};
 use crate::request_log::RequestLog;
 use crate::server_time::{RequestIdSource, TimeSource};
 use crate::targets::{SigV4Scope, TokenCommand};
@@ -246,7 +246,7 @@ fn token_source(
     if let Some(source) = tokens.get(command) {
         return Ok(Arc::clone(source));
     }
-    let source = TokenSource::start(command)?;
+    let source = Arc::new(TokenSource::start(command)?);
     tokens.insert(command.clone(), Arc::clone(&source));
     Ok(source)
 }
@@ -305,7 +305,7 @@ fn templates(
     // Read once, and only when some target signs: a run without SigV4 needs no AWS keys.
     let credentials = match targets.iter().any(|t| t.sigv4.is_some()) {
         true => Some(
-            AwsCredentials::find(
+            CredentialSource::find(
                 &|name| std::env::var(name).ok(),
                 options.aws_profile.as_deref(),
             )

@@ -248,8 +248,23 @@ impl<O: Observer> Watch<'_, O> {
                 lines: stats.logged - stats.log_dropped,
                 dropped: stats.log_dropped,
             });
+        note_auth_trouble(&mut results, self.prepared);
         results.thresholds = evaluate(&results, &self.prepared.thresholds);
         results
+    }
+}
+
+/// Renewals of a token or AWS credentials that failed are said under the endpoints that
+/// use them (`error_details.auth`), even when no request failed for them because the last
+/// value was still good: a user must learn of it before the last value runs out.
+fn note_auth_trouble(results: &mut Results, prepared: &Prepared) {
+    for (target, template) in prepared.plan.targets.iter().zip(&prepared.templates) {
+        let Some(trouble) = template.auth_trouble() else {
+            continue;
+        };
+        if let Some(e) = results.endpoints.iter_mut().find(|e| e.name == target.name) {
+            e.error_details.entry("auth".to_owned()).or_insert(trouble);
+        }
     }
 }
 

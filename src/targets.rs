@@ -48,6 +48,9 @@ pub struct SigV4Scope {
     pub region: String,
     /// The service's signing name.
     pub service: String,
+    /// Sign `UNSIGNED-PAYLOAD` instead of the body's SHA-256 (`unsigned_payload = true`,
+    /// for large bodies where the service allows it).
+    pub unsigned_payload: bool,
 }
 
 impl std::str::FromStr for SigV4Scope {
@@ -60,6 +63,7 @@ impl std::str::FromStr for SigV4Scope {
                 Ok(SigV4Scope {
                     region: region.to_owned(),
                     service: service.to_owned(),
+                    unsigned_payload: false,
                 })
             }
             _ => Err(format!(

@@ -180,6 +180,18 @@ fn a_failing_refresh_keeps_the_last_token_and_says_so() {
         "{}",
         run.stderr
     );
+    // Said in the results and the summary too, though no request failed.
+    let noted = e["error_details"]["auth"].as_str().unwrap_or_default();
+    assert!(
+        noted.contains("refreshing the token failed once") && noted.contains("token service down"),
+        "{e}"
+    );
+    assert!(
+        run.stdout.contains(noted) || run.stderr.contains(noted),
+        "{}",
+        run.stderr
+    );
+    support::assert_valid(run.json());
 }
 
 #[test]
@@ -240,4 +252,115 @@ fn credentials_come_from_a_profile_of_the_shared_file_when_the_environment_has_n
         "{stderr}"
     );
     assert!(!stderr.contains(DEMO_SECRET_KEY));
+}
+
+/// Reads the results file while the run goes on, until it is a checkpoint.
+fn checkpoint_of(path: &std::path::Path) -> String {
+    for _ in 0..100 {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        if json["run"]["complete"] == false {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("no checkpoint in {}", path.display());
+}
+
+#[test]
+fn tokens_and_aws_secrets_reach_no_output_of_any_kind() {
+    let server = demo();
+    let dir = TempDir::new("auth-secrets");
+    let script = token_script(&dir, 3);
+    let targets = dir.write(
+        "targets.toml",
+        &format!(
+            "[[target]]\nname = \"token\"\nurl = \"{base}/token/hello\"\n\
+             auth = {{ command = [\"{script}\"], refresh = \"300ms\" }}\n\
+             [[target]]\nname = \"signed\"\nurl = \"{base}/secure/hello\"\n\
+             aws_sigv4 = {{ region = \"us-east-1\", service = \"execute-api\" }}\n",
+            base = server.base_url()
+        ),
+    );
+    let with_secrets = |command: &mut std::process::Command| {
+        command
+            .current_dir(dir.path())
+            .env("AWS_ACCESS_KEY_ID", DEMO_ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", DEMO_SECRET_KEY)
+            .env("AWS_SESSION_TOKEN", "s3ssion-s3cret");
+    };
+    let targets = targets.to_str().expect("UTF-8");
+    let mut dry = cannon();
+    with_secrets(dry.args(["run", "--targets", targets, "--dry-run"]));
+    let dry = dry.output().expect("runs");
+    let mut seen = String::from_utf8_lossy(&dry.stdout).into_owned();
+    seen += &String::from_utf8_lossy(&dry.stderr);
+
+    let mut run = cannon();
+    with_secrets(run.args([
+        "run",
+        "--targets",
+        targets,
+        "-z",
+        "1500ms",
+        "--sleep",
+        "20ms",
+    ]));
+    run.args(["-o", "r.json", "--checkpoint", "200ms", "--junit", "j.xml"])
+        .args([
+            "--markdown",
+            "s.md",
+            "--report",
+            "r.html",
+            "--log-requests",
+            "log.ndjson",
+        ]);
+    let child = run
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    seen += &checkpoint_of(&dir.join("r.json"));
+    let output = child.wait_with_output().expect("runs");
+    assert_eq!(output.status.code(), Some(0));
+    seen += &String::from_utf8_lossy(&output.stdout);
+    seen += &String::from_utf8_lossy(&output.stderr);
+    for file in ["r.json", "j.xml", "s.md", "r.html", "log.ndjson"] {
+        seen += &std::fs::read_to_string(dir.join(file)).expect("written");
+    }
+    assert!(server.requests_with_header("authorization", "Bearer demo-token-4") > 0);
+    assert!(
+        seen.contains("token service down"),
+        "the failed refresh is said"
+    );
+    for secret in ["demo-token-", "s3ssion-s3cret", DEMO_SECRET_KEY] {
+        assert!(!seen.contains(secret), "`{secret}` was shown");
+    }
+}
+
+#[test]
+fn a_large_body_can_be_signed_as_unsigned_payload() {
+    let server = demo();
+    let dir = TempDir::new("sigv4-unsigned");
+    let body = "x".repeat(64 * 1024);
+    let targets = dir.write(
+        "targets.toml",
+        &format!(
+            "[[target]]\nname = \"upload\"\nmethod = \"PUT\"\nurl = \"{}/secure/upload\"\n\
+             body = \"{body}\"\n\
+             aws_sigv4 = {{ region = \"us-east-1\", service = \"s3\", unsigned_payload = true }}\n",
+            server.base_url()
+        ),
+    );
+    let run = signed_run(
+        &dir,
+        &["--targets", targets.to_str().unwrap(), "-n", "2"],
+        DEMO_SECRET_KEY,
+        None,
+    );
+    assert_eq!(ok(&run), 2, "{}", run.json()["endpoints"][0]);
+    assert_eq!(
+        server.requests_with_header("x-amz-content-sha256", "UNSIGNED-PAYLOAD"),
+        2
+    );
 }

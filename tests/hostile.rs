@@ -392,6 +392,8 @@ fn lanes_beyond_the_open_file_limit_fail_locally_back_off_and_flag_the_generator
     );
     // Backing off from 50 ms, no lane tries more than ~20 times in a second: no spinning.
     assert!(local <= 100 * 21, "{local} local failures: the lanes spun");
+    // error_details.local is in the schema (it was not, and such a file failed validation).
+    support::assert_valid(run.json());
     let health = &run.json()["run"]["health"];
     assert_eq!(health["saturated"], true, "{health}");
     assert!(

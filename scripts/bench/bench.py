@@ -13,8 +13,8 @@ Sections (all by default; pick with --sections):
   flat      peak RSS of a 100,000-request run vs a 10,000,000-request run
   shapes    client CPU per HTTP request of a plain target, a templated one, a two-step
             flow with a capture, a response with Server-Timing and a request ID (read into
-            server_ms), and the same with --log-requests (api-cannon only; 50
-            connections, closed loop)
+            server_ms), the same with --log-requests, and a target signed with AWS SigV4
+            (api-cannon only; 50 connections, closed loop)
 """
 import argparse
 import json
@@ -149,12 +149,22 @@ SHAPES = {
     ),
     "Server-Timing": (TIMED, ()),
     "Server-Timing + log": (TIMED, ("--log-requests", "LOG")),
+    "SigV4 signed": (
+        '[[target]]\nname = "hello"\nurl = "URL"\n'
+        'aws_sigv4 = { region = "us-east-1", service = "execute-api" }\n',
+        (),
+    ),
 }
+
+# The AWS documentation's example credentials: the benchmark's server checks nothing.
+SIGV4_ENV = {"AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"}
 
 
 def shapes(args):
     """Median client CPU µs per HTTP request of each shape, and req/s, interleaved."""
     samples = {name: [] for name in SHAPES}
+    # Read only by targets that sign: the others run exactly as without them.
+    os.environ.update(SIGV4_ENV)
     with tempfile.TemporaryDirectory() as tmp:
         timed = args.url.replace("/hello", "/timed")
         for r in range(args.rounds):

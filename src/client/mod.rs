@@ -26,14 +26,15 @@ use crate::server_time::{ServerReport, ServerSpec};
 use crate::targets::template::Values;
 use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 
+mod aws;
 mod proxy;
 mod redirect;
-mod sigv4;
+mod refresh;
 mod tls;
 mod token;
 
+pub use aws::{AwsCredentials, CredentialSource, Signer};
 pub use proxy::{Proxy, ProxyRules};
-pub use sigv4::{AwsCredentials, Signer};
 pub use token::TokenSource;
 
 pub use tls::{TlsConfigError, TlsOptions, client_config, client_config_for};
@@ -181,7 +182,7 @@ impl RequestTemplate {
     /// Signs every request with AWS SigV4 for `scope` with `credentials`, when given.
     pub fn with_signer(
         mut self,
-        signing: Option<(crate::targets::SigV4Scope, AwsCredentials)>,
+        signing: Option<(crate::targets::SigV4Scope, CredentialSource)>,
     ) -> Self {
         self.signer = signing.map(|(scope, credentials)| Arc::new(Signer::new(scope, credentials)));
         self
@@ -191,6 +192,13 @@ impl RequestTemplate {
     pub fn with_token(mut self, token: Option<Arc<TokenSource>>) -> Self {
         self.token = token;
         self
+    }
+
+    /// Renewals of this target's token or AWS credentials that failed during the run, said
+    /// for `error_details.auth` (never a value).
+    pub fn auth_trouble(&self) -> Option<String> {
+        let token = self.token.as_ref().and_then(|t| t.trouble());
+        token.or_else(|| self.signer.as_ref().and_then(|s| s.trouble()))
     }
 
     /// Names the host as `display_url` writes it in messages, when that differs.
@@ -302,7 +310,12 @@ impl RequestTemplate {
 
     /// The request: the prepared one, or for a target with templates one rendered with
     /// `values`. On HTTP/2, with the absolute URL and no Host header (`:authority` says it).
-    fn request(&self, values: Option<&Values<'_>>, h2: bool) -> Request<Full<Bytes>> {
+    /// It fails (`auth`) only when it must be signed and cannot be.
+    fn request(
+        &self,
+        values: Option<&Values<'_>>,
+        h2: bool,
+    ) -> Result<Request<Full<Bytes>>, Failure> {
         let mut request = Request::new(Full::new(self.body.clone()));
         *request.method_mut() = self.method.clone();
         // HTTP/2 and plain HTTP through a proxy carry the absolute URL.
@@ -339,20 +352,27 @@ impl RequestTemplate {
             body = self.render(dynamic, values, h2, &mut request);
         }
         if let Some(signer) = &self.signer {
-            self.sign(signer, &mut request, body.as_ref().unwrap_or(&self.body));
+            self.sign(signer, &mut request, body.as_ref().unwrap_or(&self.body))?;
         }
-        request
+        Ok(request)
     }
 
     /// Signs the request as it goes on the wire: its URL as sent (rendered path), its
-    /// headers and its body, as of now. A request that cannot be signed goes unsigned; the
-    /// server's 403 then says so.
-    fn sign(&self, signer: &Signer, request: &mut Request<Full<Bytes>>, body: &Bytes) {
+    /// headers and its body, as of now. A request that cannot be signed (its credentials
+    /// expired) is not sent: it fails as `auth`.
+    fn sign(
+        &self,
+        signer: &Signer,
+        request: &mut Request<Full<Bytes>>,
+        body: &Bytes,
+    ) -> Result<(), Failure> {
         let scheme = if self.https { "https" } else { "http" };
         let authority = self.absolute.authority().map_or("", |a| a.as_str());
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let url = format!("{scheme}://{authority}{path}");
-        let _ = signer.sign(request, &url, body, std::time::SystemTime::now());
+        signer
+            .sign(request, &url, body, std::time::SystemTime::now())
+            .map_err(|why| Failure::new(ErrorKind::Auth, why))
     }
 
     fn render(
@@ -498,15 +518,17 @@ impl Sender {
         }
     }
 
+    /// Builds the template's request for this protocol and sends it.
     async fn send(
         &mut self,
         template: &RequestTemplate,
         values: Option<&Values<'_>>,
-    ) -> hyper::Result<http::Response<hyper::body::Incoming>> {
-        match self {
-            Sender::H1(s) => s.send_request(template.request(values, false)).await,
-            Sender::H2(s) => s.send_request(template.request(values, true)).await,
-        }
+    ) -> Result<http::Response<hyper::body::Incoming>, Failure> {
+        let sent = match self {
+            Sender::H1(s) => s.send_request(template.request(values, false)?).await,
+            Sender::H2(s) => s.send_request(template.request(values, true)?).await,
+        };
+        sent.map_err(|e| classify(&e, ErrorKind::Protocol))
     }
 }
 
@@ -582,11 +604,7 @@ impl Connection {
         values: Option<&Values<'_>>,
         server: &mut ServerReport,
     ) -> Result<Exchange, Failure> {
-        let response = self
-            .sender
-            .send(template, values)
-            .await
-            .map_err(|e| classify(&e, ErrorKind::Protocol))?;
+        let response = self.sender.send(template, values).await?;
         let ttfb = start.elapsed();
         let status = response.status().as_u16();
         let version = response.version();

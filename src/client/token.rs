@@ -1,90 +1,102 @@
 //! Token commands: a header whose value a program prints (`gcloud auth print-access-token`),
-//! run before the first request and again every `refresh`, off the hot path. Lanes read
-//! the current value without a lock; a refresh that fails keeps the last one.
+//! run before the first request and again every `refresh`, off the hot path (see
+//! [`super::refresh`]). A refresh that fails keeps the last token.
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue};
 
+use super::refresh::{Refreshed, Renew, Trouble};
 use crate::targets::TokenCommand;
 
 /// A token command's current value, shared by every request that carries it.
 #[derive(Debug)]
-pub struct TokenSource {
-    command: TokenCommand,
-    value: ArcSwap<HeaderValue>,
-}
+pub struct TokenSource(Arc<Refreshed<Command>>);
+
+/// The command, as [`Refreshed`] runs it.
+#[derive(Debug)]
+struct Command(TokenCommand);
+
+/// How soon a failed refresh is tried again (or the refresh period, when shorter).
+const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 impl TokenSource {
     /// Runs the command once (its failure, with its stderr, is the error) and, when it has
     /// a `refresh`, starts a thread that runs it again that often for as long as the
     /// source is in use.
-    pub fn start(command: &TokenCommand) -> Result<Arc<TokenSource>, String> {
-        let value = run(command)?;
-        let source = Arc::new(TokenSource {
-            command: command.clone(),
-            value: ArcSwap::from_pointee(value),
-        });
-        if let Some(every) = command.refresh {
-            let weak = Arc::downgrade(&source);
-            std::thread::Builder::new()
-                .name("api-cannon-token".into())
-                .spawn(move || refresh(&weak, every))
-                .map_err(|e| format!("cannot start the token refresher: {e}"))?;
-        }
-        Ok(source)
+    pub fn start(command: &TokenCommand) -> Result<TokenSource, String> {
+        Refreshed::start(Command(command.clone())).map(TokenSource)
     }
 
     /// The header it fills, and its value now.
     pub fn header(&self) -> (&HeaderName, HeaderValue) {
-        (&self.command.header, HeaderValue::clone(&self.value.load()))
+        (&self.0.renew().0.header, HeaderValue::clone(&self.0.load()))
+    }
+
+    /// Refreshes that failed so far, said for the results (never the token).
+    pub fn trouble(&self) -> Option<String> {
+        let Trouble { failures, last } = self.0.trouble()?;
+        let times = if failures == 1 { "once" } else { "times" };
+        let count = if failures == 1 {
+            String::new()
+        } else {
+            format!("{failures} ")
+        };
+        Some(format!(
+            "refreshing the token failed {count}{times}, the last token was kept: {last}"
+        ))
     }
 }
 
-/// Runs the command again every `every` while the source lives; a failure keeps the last
-/// value and says so (never the value itself).
-fn refresh(source: &Weak<TokenSource>, every: Duration) {
-    let slice = Duration::from_millis(100).min(every);
-    let mut waited = Duration::ZERO;
-    loop {
-        std::thread::sleep(slice);
-        waited += slice;
-        let Some(source) = source.upgrade() else {
-            return;
-        };
-        if waited < every {
-            continue;
-        }
-        waited = Duration::ZERO;
-        match run(&source.command) {
-            Ok(value) => source.value.store(Arc::new(value)),
-            Err(why) => crate::say!("api-cannon: {why}; the last token is kept"),
-        }
+impl Renew for Command {
+    type Value = HeaderValue;
+
+    fn what(&self) -> String {
+        format!(
+            "the token command `{}`",
+            self.0.command.first().map_or("", String::as_str)
+        )
+    }
+
+    fn fetch(&self) -> Result<HeaderValue, String> {
+        run(&self.0).map_err(|why| format!("{} failed: {why}", self.what()))
+    }
+
+    fn renew_after(&self, _: &HeaderValue) -> Option<Duration> {
+        self.0.refresh
+    }
+
+    fn retry_after(&self, _: &HeaderValue) -> Duration {
+        self.0
+            .refresh
+            .map_or(RETRY_AFTER, |every| every.min(RETRY_AFTER))
+    }
+
+    fn kept(&self, _: &HeaderValue) -> String {
+        "the last token is kept".to_owned()
     }
 }
 
 /// The command's trimmed output after the prefix, as a sensitive header value.
 fn run(command: &TokenCommand) -> Result<HeaderValue, String> {
     let program = command.command.first().map_or("", String::as_str);
-    let failed = |why: String| format!("the token command `{program}` failed: {why}");
     let output = std::process::Command::new(program)
         .args(&command.command[1..])
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(failed(format!("{}: {}", output.status, stderr.trim())));
+        return Err(format!("{}: {}", output.status, stderr.trim()));
     }
     let token = String::from_utf8_lossy(&output.stdout);
     let token = token.trim();
     if token.is_empty() {
-        return Err(failed("it printed nothing".to_owned()));
+        return Err("it printed nothing".to_owned());
     }
     let mut value = HeaderValue::from_str(&format!("{}{token}", command.prefix))
-        .map_err(|_| failed("it printed characters a header cannot carry".to_owned()))?;
+        .map_err(|_| "it printed characters a header cannot carry".to_owned())?;
     value.set_sensitive(true);
     Ok(value)
 }

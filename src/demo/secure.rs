@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::Full;
 
-use crate::client::{AwsCredentials, Signer};
+use crate::client::{AwsCredentials, CredentialSource, Signer};
 
 /// The demo's access key (the AWS documentation's example; demo-only).
 pub const DEMO_ACCESS_KEY: &str = "AKIDEXAMPLE";
@@ -44,7 +44,10 @@ pub(super) fn verify(
     let mut request = Request::new(Full::new(Bytes::copy_from_slice(body)));
     *request.method_mut() = method.clone();
     for name in signed.split(';') {
-        if matches!(name, "x-amz-date" | "x-amz-security-token") {
+        if matches!(
+            name,
+            "x-amz-date" | "x-amz-security-token" | "x-amz-content-sha256"
+        ) {
             continue; // the signer adds these itself
         }
         if let Some(value) = headers.get(name) {
@@ -60,8 +63,9 @@ pub(super) fn verify(
     let scope = crate::targets::SigV4Scope {
         region: (*region).to_owned(),
         service: (*service).to_owned(),
+        unsigned_payload: text(headers, "x-amz-content-sha256") == Some("UNSIGNED-PAYLOAD"),
     };
-    Signer::new(scope, credentials).sign(
+    Signer::new(scope, CredentialSource::fixed(credentials)).sign(
         &mut request,
         &format!("http://{host}{path}"),
         body,
@@ -94,4 +98,47 @@ fn amz_time(text: &str) -> Result<SystemTime, String> {
         &text[13..15]
     );
     humantime::parse_rfc3339(&rfc3339).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request signed by the demo's credentials, as a client would send it.
+    fn signed(method: Method, path: &str, body: &'static [u8]) -> Request<Full<Bytes>> {
+        let mut request = Request::new(Full::new(Bytes::from_static(body)));
+        *request.method_mut() = method;
+        *request.uri_mut() = path.parse().expect("a path");
+        request.headers_mut().insert(
+            http::header::HOST,
+            http::HeaderValue::from_static("api.test"),
+        );
+        let signer = Signer::new(
+            "us-east-1:execute-api".parse().expect("a scope"),
+            CredentialSource::fixed(AwsCredentials::new(DEMO_ACCESS_KEY, DEMO_SECRET_KEY, None)),
+        );
+        let url = format!("http://api.test{path}");
+        signer
+            .sign(&mut request, &url, body, SystemTime::now())
+            .expect("signs");
+        request
+    }
+
+    #[test]
+    fn a_signed_request_passes_and_a_tampered_one_does_not() {
+        let request = signed(Method::POST, "/secure/items?q=a%20b", b"{\"n\":1}");
+        let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+        assert_eq!(verify(method, uri, headers, b"{\"n\":1}"), Ok(()));
+        let tampered_body = verify(method, uri, headers, b"{\"n\":2}");
+        assert!(tampered_body.is_err());
+        let other: Uri = "/secure/items?q=a%20c".parse().expect("a path");
+        assert!(verify(method, &other, headers, b"{\"n\":1}").is_err());
+        assert!(verify(&Method::PUT, uri, headers, b"{\"n\":1}").is_err());
+        let mut other_host = headers.clone();
+        other_host.insert(
+            http::header::HOST,
+            http::HeaderValue::from_static("evil.test"),
+        );
+        assert!(verify(method, uri, &other_host, b"{\"n\":1}").is_err());
+    }
 }

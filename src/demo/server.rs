@@ -79,6 +79,8 @@ impl State {
             http::header::HOST,
             http::header::ACCEPT_ENCODING,
             http::header::AUTHORIZATION,
+            http::HeaderName::from_static("x-amz-content-sha256"),
+            http::HeaderName::from_static("x-amz-security-token"),
         ] {
             if let Some(value) = request.headers().get(&name).and_then(|v| v.to_str().ok()) {
                 *seen.entry(format!("{name}: {value}")).or_default() += 1;

@@ -334,10 +334,11 @@ impl Lane {
         }
     }
 
-    /// Waits after a request that never left this machine, longer each time in a row; any
-    /// other outcome resets the wait.
+    /// Waits after a request that never left this machine (out of descriptors, or not
+    /// signed because its credentials expired), longer each time in a row; any other
+    /// outcome resets the wait. A lane must not spin through failures that cost nothing.
     async fn back_off_if_local(&mut self, outcome: Option<ErrorKind>) {
-        if outcome != Some(ErrorKind::Local) {
+        if !matches!(outcome, Some(ErrorKind::Local | ErrorKind::Auth)) {
             self.local_backoff = Duration::ZERO;
             return;
         }

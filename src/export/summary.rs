@@ -358,7 +358,7 @@ fn error_line(e: &EndpointResult) -> Option<String> {
         .filter(|(_, n)| *n > 0)
         .map(|(kind, n)| format!("{n} {kind}"))
         .collect();
-    if parts.is_empty() {
+    if parts.is_empty() && e.error_details.is_empty() {
         return None;
     }
     let statuses: Vec<String> = e
@@ -370,7 +370,12 @@ fn error_line(e: &EndpointResult) -> Option<String> {
         true => String::new(),
         false => format!("  (statuses: {})", statuses.join(" ")),
     };
-    let mut line = format!("  {} errors: {}{statuses}", e.name, parts.join(", "));
+    let mut line = match parts.is_empty() {
+        // No failed request, only a note (a token refresh that failed while the old one
+        // still worked).
+        true => format!("  {}:", e.name),
+        false => format!("  {} errors: {}{statuses}", e.name, parts.join(", ")),
+    };
     for (kind, detail) in &e.error_details {
         let _ = write!(line, "\n    {kind}: {detail}");
     }

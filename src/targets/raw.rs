@@ -85,6 +85,8 @@ pub(super) struct RawAuth {
 pub(super) struct RawSigV4 {
     region: String,
     service: String,
+    #[serde(default)]
+    unsigned_payload: bool,
 }
 
 impl From<RawSigV4> for SigV4Scope {
@@ -92,6 +94,7 @@ impl From<RawSigV4> for SigV4Scope {
         SigV4Scope {
             region: raw.region,
             service: raw.service,
+            unsigned_payload: raw.unsigned_payload,
         }
     }
 }

@@ -32,7 +32,7 @@ Examples:
       --threshold 'p99<300ms' --threshold 'error_rate<1%' \\
       --junit report.xml --markdown \"$GITHUB_STEP_SUMMARY\"
 
-Exit codes: 0 finished, every threshold held; 1 a threshold failed, or results could not be written; 2 bad usage or config (nothing sent); 130 / 143 stopped by SIGINT / SIGTERM (results written).";
+Exit codes: 0 finished, every threshold held; 1 a threshold failed, an endpoint got no ok response (unless --allow-failures), or results could not be written; 2 bad usage or config (nothing sent); 130 / 143 stopped by SIGINT / SIGTERM (results written).";
 
 const DEMO_EXAMPLES: &str = "\
 Examples:
@@ -74,6 +74,22 @@ pub enum Command {
     /// Merge results files (shards, or runs from several machines) into one, losslessly.
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
+    /// Write a commented targets.toml to start from: one target per URL (the demo's when
+    /// none is given), [defaults], thresholds and a flow to fill in.
+    #[command(
+        after_help = "Examples:\n  api-cannon init https://api.example.com/health https://api.example.com/users\n  api-cannon init -o load/targets.toml --force"
+    )]
+    Init {
+        /// The endpoints to start with.
+        #[arg(value_name = "URL")]
+        urls: Vec<String>,
+        /// Where to write it.
+        #[arg(short = 'o', long, value_name = "FILE", default_value = "targets.toml")]
+        output: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(
         after_help = "Example:\n  api-cannon completions bash \\\n      > ~/.local/share/bash-completion/completions/api-cannon"
@@ -98,11 +114,9 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// URLs to fire at, each a GET target named by its host and path (instead of --targets).
-    #[arg(
-        value_name = "URL",
-        required_unless_present = "targets",
-        conflicts_with = "targets"
-    )]
+    // Not `required`: with neither URLs nor --targets, `run` says what it needs itself,
+    // with examples, where clap would only name `<URL>`.
+    #[arg(value_name = "URL", conflicts_with = "targets")]
     pub urls: Vec<String>,
 
     /// Targets file (TOML): names, URLs, methods, headers, bodies, expected statuses.
@@ -115,10 +129,34 @@ pub struct RunArgs {
     pub dry_run: bool,
 
     #[command(flatten)]
+    pub request: RequestArgs,
+
+    #[command(flatten)]
     pub load: LoadArgs,
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// What to send, curl-style: the request of URL arguments, and with --targets the lowest
+/// defaults (the file's [defaults] and each target override them).
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// A request header 'Name: value' (repeatable). Values are never written anywhere.
+    #[arg(short = 'H', long = "header", value_name = "'NAME: VALUE'")]
+    pub headers: Vec<String>,
+
+    /// HTTP method [default: GET, or POST with -d].
+    #[arg(short = 'm', long, value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Request body: TEXT, or @FILE to send a file's bytes.
+    #[arg(short = 'd', long, value_name = "TEXT|@FILE")]
+    pub body: Option<String>,
+
+    /// The body's Content-Type (the same as -H 'Content-Type: TYPE').
+    #[arg(long, value_name = "TYPE")]
+    pub content_type: Option<String>,
 }
 
 /// How hard and how long to fire.
@@ -239,8 +277,9 @@ pub struct LoadArgs {
     #[arg(long, value_name = "REGION:SERVICE")]
     pub aws_sigv4: Option<crate::targets::SigV4Scope>,
 
-    /// The profile of the shared credentials file (~/.aws/credentials) to sign with, when
-    /// AWS_ACCESS_KEY_ID is not set [default: AWS_PROFILE, else default].
+    /// The AWS profile to sign with when AWS_ACCESS_KEY_ID is not set: its keys or its
+    /// credential_process in ~/.aws/credentials or ~/.aws/config [default: AWS_PROFILE, else
+    /// default].
     #[arg(long, value_name = "NAME")]
     pub aws_profile: Option<String>,
 }
@@ -249,7 +288,7 @@ pub struct LoadArgs {
 #[derive(Debug, Args)]
 pub struct OutputArgs {
     /// Results file (JSON); `-` for stdout [default: api-cannon-YYYYMMDD-HHMMSS.json, UTC; -2, -3, ... rather than replace one].
-    #[arg(short = 'o', long, value_name = "FILE")]
+    #[arg(short = 'o', long, value_name = "FILE", value_parser = output_path)]
     pub output: Option<PathBuf>,
 
     /// Rewrite the results file (complete=false) this often while the run goes on.
@@ -276,19 +315,37 @@ pub struct OutputArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
+    /// Exit 0 even when an endpoint got no ok response at all (by default that is exit 1:
+    /// a run against a dead server must not pass a CI job). Thresholds still apply.
+    #[arg(long)]
+    pub allow_failures: bool,
+
     /// Also write a JUnit XML report (one testcase per endpoint and per threshold).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = output_path)]
     pub junit: Option<PathBuf>,
 
     /// Also write the summary and thresholds as GitHub-flavoured Markdown
     /// (for $GITHUB_STEP_SUMMARY).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = output_path)]
     pub markdown: Option<PathBuf>,
 
     /// Also write the HTML report, at the end and at every checkpoint (reload to follow a
     /// long run).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = output_path)]
     pub report: Option<PathBuf>,
+}
+
+/// A file to write. An empty one gets its own message: `--markdown "$GITHUB_STEP_SUMMARY"`
+/// outside GitHub Actions expands to nothing, and clap's "a value is required" hides why.
+fn output_path(text: &str) -> Result<PathBuf, String> {
+    match text.is_empty() {
+        true => Err(
+            "the file name is empty (an unset variable? $GITHUB_STEP_SUMMARY is \
+                     set only inside GitHub Actions): give a file name"
+                .to_owned(),
+        ),
+        false => Ok(PathBuf::from(text)),
+    }
 }
 
 const MERGE_EXAMPLES: &str = "\
@@ -381,11 +438,11 @@ pub struct MergeArgs {
     pub thresholds: Vec<Threshold>,
 
     /// Also write a JUnit XML report of the merged results.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = output_path)]
     pub junit: Option<PathBuf>,
 
     /// Also write the merged summary and thresholds as Markdown (for $GITHUB_STEP_SUMMARY).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = output_path)]
     pub markdown: Option<PathBuf>,
 }
 
@@ -512,8 +569,9 @@ mod tests {
     }
 
     #[test]
-    fn targets_and_urls_are_mutually_exclusive_and_one_is_required() {
-        assert!(Cli::try_parse_from(["api-cannon", "run"]).is_err());
+    fn targets_and_urls_are_mutually_exclusive() {
+        // Neither parses: `run` itself says what it needs (tests/first_use.rs).
+        assert!(Cli::try_parse_from(["api-cannon", "run"]).is_ok());
         assert!(
             Cli::try_parse_from(["api-cannon", "run", "--targets", "t.toml", "http://x/"]).is_err()
         );

@@ -61,6 +61,22 @@ pub struct ClientOptions {
     pub aws_sigv4: Option<SigV4Scope>,
     /// The shared-credentials profile to sign with (`--aws-profile`; else `AWS_PROFILE`).
     pub aws_profile: Option<String>,
+    /// `-H`, `-m`, `-d`, `--content-type` as written (`-d @FILE` is read when prepared).
+    pub request: RequestFlags,
+}
+
+/// The curl-style request flags as written: the request of URL arguments, the lowest
+/// defaults of a targets file.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFlags {
+    /// `-H 'Name: value'`, repeatable.
+    pub headers: Vec<String>,
+    /// `-m METHOD`.
+    pub method: Option<String>,
+    /// `-d TEXT` or `-d @FILE`.
+    pub body: Option<String>,
+    /// `--content-type TYPE`.
+    pub content_type: Option<String>,
 }
 
 impl Default for ClientOptions {
@@ -80,6 +96,7 @@ impl Default for ClientOptions {
             request_id: None,
             aws_sigv4: None,
             aws_profile: None,
+            request: RequestFlags::default(),
         }
     }
 }
@@ -174,7 +191,15 @@ impl From<TargetsError> for PrepareError {
 /// Loads, checks and sets up everything `spec` names; reads the targets file, certificate
 /// files and (with `use_env_proxy`) the proxy variables, and sends nothing.
 pub fn prepare(spec: RunSpec) -> Result<Prepared, PrepareError> {
-    let mut targets = load_targets(&spec.targets, spec.client.timeout)?;
+    let flags = &spec.client.request;
+    let request = crate::targets::RequestDefaults::from_flags(
+        &flags.headers,
+        flags.method.as_deref(),
+        flags.body.as_deref(),
+        flags.content_type.as_deref(),
+    )
+    .map_err(PrepareError::Options)?;
+    let mut targets = load_targets(&spec.targets, spec.client.timeout, &request)?;
     let client = &spec.client;
     for target in targets.iter_mut() {
         target.insecure |= client.insecure;
@@ -207,13 +232,17 @@ pub fn prepare(spec: RunSpec) -> Result<Prepared, PrepareError> {
     })
 }
 
-fn load_targets(source: &Targets, timeout: Duration) -> Result<Vec<Target>, TargetsError> {
+fn load_targets(
+    source: &Targets,
+    timeout: Duration,
+    request: &crate::targets::RequestDefaults,
+) -> Result<Vec<Target>, TargetsError> {
     match source {
         Targets::File(path) => {
             let lookup = |name: &str| std::env::var(name).ok();
-            crate::targets::load_file(path, timeout, &lookup)
+            crate::targets::load_file_with(path, timeout, &lookup, request)
         }
-        Targets::Urls(urls) => crate::targets::from_urls(urls, timeout),
+        Targets::Urls(urls) => crate::targets::from_urls_with(urls, timeout, request),
         Targets::Given(targets) => Ok(targets.clone()),
     }
 }

@@ -255,6 +255,16 @@ pub enum TargetsError {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// A URL argument that is not one.
+    #[error("URL argument {index} `{shown}`: {problem}")]
+    Url {
+        /// 1-based position among the URLs.
+        index: usize,
+        /// The URL as given, any password masked.
+        shown: String,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
     /// Two targets share a name.
     #[error(
         "{place}: duplicate target name `{name}` (first defined at {first}): names key the results, so each must be unique"
@@ -290,6 +300,66 @@ pub enum TargetsError {
 /// How values are looked up for `${VAR}`: the process environment in the binary, a map in tests.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// What `-H`, `-m`, `-d` and `--content-type` say: the request of URL arguments, and for a
+/// targets file defaults below its `[defaults]` (which, like each target, overrides them).
+#[derive(Debug, Clone, Default)]
+pub struct RequestDefaults {
+    /// `-m`; with `-d` and no `-m`, POST (as curl does).
+    pub method: Option<Method>,
+    /// `-H 'Name: value'` and `--content-type`, all marked sensitive (one may be a token).
+    pub headers: HeaderMap,
+    /// `-d TEXT` or `-d @FILE`.
+    pub body: Option<Bytes>,
+}
+
+impl RequestDefaults {
+    /// From the flags as written. `body` of `@FILE` reads the file. Errors name the flag
+    /// and the header, never a header's value.
+    pub fn from_flags(
+        headers: &[String],
+        method: Option<&str>,
+        body: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Result<RequestDefaults, String> {
+        let mut map = HeaderMap::new();
+        for line in headers {
+            let Some((name, value)) = line.split_once(':') else {
+                // Not quoted: it may be a token with its colon missing.
+                return Err("-H: a header has no `:`; write it as 'Name: value', e.g. \
+                            -H 'Accept: application/json'"
+                    .to_owned());
+            };
+            let (name, mut value) =
+                parse_header(name.trim(), value.trim()).map_err(|p| format!("-H: {p}"))?;
+            value.set_sensitive(true);
+            map.append(name, value);
+        }
+        if let Some(kind) = content_type {
+            let (name, value) = parse_header("content-type", kind.trim())
+                .map_err(|p| format!("--content-type: {p}"))?;
+            map.insert(name, value);
+        }
+        let body = match body {
+            Some(text) => Some(match text.strip_prefix('@') {
+                Some(file) => std::fs::read(file)
+                    .map(Bytes::from)
+                    .map_err(|e| format!("-d @{file}: cannot read it: {e}"))?,
+                None => Bytes::copy_from_slice(text.as_bytes()),
+            }),
+            None => None,
+        };
+        let method = match method {
+            Some(m) => Some(parse_method(m).map_err(|p| format!("-m: {p}"))?),
+            None => body.as_ref().map(|_| Method::POST),
+        };
+        Ok(RequestDefaults {
+            method,
+            headers: map,
+            body,
+        })
+    }
+}
+
 /// Reads and validates a targets file. `default_timeout` applies where neither the target
 /// nor `[defaults]` sets one.
 pub fn load_file(
@@ -297,11 +367,21 @@ pub fn load_file(
     default_timeout: Duration,
     lookup: EnvLookup<'_>,
 ) -> Result<Vec<Target>, TargetsError> {
+    load_file_with(path, default_timeout, lookup, &RequestDefaults::default())
+}
+
+/// [`load_file`] with the command line's request flags as the lowest defaults.
+pub fn load_file_with(
+    path: &Path,
+    default_timeout: Duration,
+    lookup: EnvLookup<'_>,
+    cli: &RequestDefaults,
+) -> Result<Vec<Target>, TargetsError> {
     let text = std::fs::read_to_string(path).map_err(|source| TargetsError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse_file(&text, path, default_timeout, lookup)
+    parse_file_with(&text, path, default_timeout, lookup, cli)
 }
 
 /// Validates targets file contents; `path` names the file in messages and anchors `body_file`.
@@ -310,6 +390,23 @@ pub fn parse_file(
     path: &Path,
     default_timeout: Duration,
     lookup: EnvLookup<'_>,
+) -> Result<Vec<Target>, TargetsError> {
+    parse_file_with(
+        text,
+        path,
+        default_timeout,
+        lookup,
+        &RequestDefaults::default(),
+    )
+}
+
+/// [`parse_file`] with the command line's request flags as the lowest defaults.
+pub fn parse_file_with(
+    text: &str,
+    path: &Path,
+    default_timeout: Duration,
+    lookup: EnvLookup<'_>,
+    cli: &RequestDefaults,
 ) -> Result<Vec<Target>, TargetsError> {
     let file: raw::File = toml::from_str(text).map_err(|e| TargetsError::Syntax {
         path: path.to_owned(),
@@ -320,6 +417,7 @@ pub fn parse_file(
         path,
         lookup,
         default_timeout,
+        cli,
         line_starts: Default::default(),
     };
     let defaults = ctx.defaults(file.defaults.as_ref())?;
@@ -363,15 +461,24 @@ pub fn parse_file(
 
 /// Turns URL arguments into GET targets named by host and path (`api.test/hello`).
 pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, TargetsError> {
+    from_urls_with(urls, timeout, &RequestDefaults::default())
+}
+
+/// Turns URL arguments into targets named by host and path (`api.test/hello`), each
+/// sending the request `request` describes (a GET with no header or body by default).
+pub fn from_urls_with(
+    urls: &[String],
+    timeout: Duration,
+    request: &RequestDefaults,
+) -> Result<Vec<Target>, TargetsError> {
     let mut seen: HashMap<String, Place> = HashMap::new();
     let mut targets = Vec::with_capacity(urls.len());
     for (i, url) in urls.iter().enumerate() {
         let place = Place::Argument(i + 1);
         let shown = mask_userinfo(url);
-        let field_error = |problem: String| TargetsError::Field {
-            place: place.clone(),
-            owner: format!("URL `{shown}`"),
-            field: "url",
+        let field_error = |problem: String| TargetsError::Url {
+            index: i + 1,
+            shown: shown.clone(),
             problem: problem.replace(url.as_str(), &shown),
         };
         let uri = parse_url(url).map_err(field_error)?;
@@ -386,11 +493,11 @@ pub fn from_urls(urls: &[String], timeout: Duration) -> Result<Vec<Target>, Targ
         seen.insert(name.clone(), place);
         targets.push(Target {
             name,
-            method: Method::GET,
+            method: request.method.clone().unwrap_or(Method::GET),
             display_url: mask_userinfo(url),
             url: uri,
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
+            headers: request.headers.clone(),
+            body: request.body.clone().unwrap_or_default(),
             expect_status: ExpectStatus::AnySuccess,
             timeout,
             thresholds: Vec::new(),
@@ -417,9 +524,13 @@ fn name_from_url(uri: &Uri) -> String {
 
 /// Checks that `url` is an absolute http(s) URL with a host.
 pub fn parse_url(url: &str) -> Result<Uri, String> {
-    let uri: Uri = url
-        .parse()
-        .map_err(|e| format!("`{url}` is not a valid URL ({e})"))?;
+    // `127.0.0.1:8787/hello` would parse with `127.0.0.1` as its scheme, or not at all.
+    if !url.contains("://") {
+        return Err(format!(
+            "it has no scheme: did you mean http://{url} (or https://)?"
+        ));
+    }
+    let uri: Uri = url.parse().map_err(|e| format!("not a valid URL ({e})"))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         Some(other) => {
@@ -428,13 +539,11 @@ pub fn parse_url(url: &str) -> Result<Uri, String> {
             ));
         }
         None => {
-            return Err(format!(
-                "`{url}` has no scheme: write http://HOST/PATH or https://HOST/PATH"
-            ));
+            return Err("it has no scheme: write http://HOST/PATH or https://HOST/PATH".to_owned());
         }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(format!("`{url}` has no host"));
+        return Err("it has no host: write http://HOST/PATH".to_owned());
     }
     check_port(&uri)?;
     Ok(uri)

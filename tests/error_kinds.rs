@@ -9,12 +9,10 @@ fn kinds_for(url: &str, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![url, "-n", "4", "-c", "2"];
     args.extend_from_slice(extra);
     let run = run(&dir, &args);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "a run with errors still finishes: {}",
-        run.stderr
-    );
+    // Every request failed: the run still finishes and writes its results, and its exit
+    // code and summary say that nothing worked.
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("FAILED:"), "{}", run.stderr);
     let e = run.json()["endpoints"][0].clone();
     assert_eq!(e["requests"], 8, "{e}");
     assert_eq!(e["errors"], 8, "{e}");

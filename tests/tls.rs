@@ -90,7 +90,12 @@ fn a_self_signed_server_is_refused_by_default_and_trusted_with_cacert() {
     let url = format!("https://localhost:{port}/hello");
 
     let untrusted = run(&dir, &[url.as_str(), "-n", "3"]);
-    assert_eq!(untrusted.code, Some(0));
+    assert_eq!(untrusted.code, Some(1), "nothing worked");
+    assert!(
+        untrusted.stderr.contains("--cacert FILE"),
+        "the hint: {}",
+        untrusted.stderr
+    );
     assert_eq!(
         untrusted.json()["endpoints"][0]["error_kinds"]["tls"],
         3,

@@ -20,6 +20,7 @@ use crate::results::Results;
 mod clash;
 mod dry_run;
 pub mod files;
+mod init;
 mod terminal;
 
 /// A failure that ends the program, with its exit code.
@@ -76,6 +77,11 @@ pub fn execute(cli: Cli) -> Result<u8, AppError> {
         Command::Merge(args) => merge(args),
         Command::Compare(args) => compare(args),
         Command::Report(args) => report(args),
+        Command::Init {
+            urls,
+            output,
+            force,
+        } => init::init(&urls, &output, force),
         Command::Completions { shell } => {
             let mut script = Vec::new();
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -233,6 +239,22 @@ fn merge(args: MergeArgs) -> Result<u8, AppError> {
         .add(Junit, args.junit.as_deref(), false)
         .add(Markdown, args.markdown.as_deref(), false);
     outputs.write(&merged.results)?;
+    let totals = &merged.results.totals;
+    let into = match args.output.as_os_str() == "-" {
+        true => String::new(),
+        false => format!(" into {}", args.output.display()),
+    };
+    crate::say!(
+        "api-cannon merge: {} files, {} endpoints, {} requests{into}",
+        inputs.len(),
+        merged.results.endpoints.len(),
+        totals.requests
+    );
+    for (flag, path) in [("junit", &args.junit), ("markdown", &args.markdown)] {
+        if let Some(path) = path {
+            crate::say!("{flag}: {}", path.display());
+        }
+    }
     // The merge is the gate of a sharded run: its verdicts are shown, not only stored.
     let lines = crate::export::summary::threshold_lines(&merged.results, false);
     if !lines.is_empty() {
@@ -243,6 +265,14 @@ fn merge(args: MergeArgs) -> Result<u8, AppError> {
 }
 
 fn run(args: RunArgs) -> Result<u8, AppError> {
+    if args.urls.is_empty() && args.targets.is_none() {
+        return Err(AppError::Usage(
+            "run needs something to fire at: URLs (api-cannon run http://127.0.0.1:8787/hello \
+             -n 100 -c 5) or a targets file (--targets targets.toml; `api-cannon init URL` \
+             writes one). See api-cannon run --help"
+                .to_owned(),
+        ));
+    }
     fire(args.run_spec(), &args.output, args.dry_run)
 }
 
@@ -285,7 +315,16 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
             timeout,
         )))
     };
-    fire(args.output.with_gates(spec), &args.output, false)
+    let code = fire(args.output.with_gates(spec), &args.output, false)?;
+    if !args.output.quiet {
+        let report = match &args.output.report {
+            Some(path) => format!("open {}", path.display()),
+            None => "see it in charts: api-cannon report RESULTS.json -o report.html".to_owned(),
+        };
+        crate::say!("next: {report}");
+        crate::say!("next: point it at your API: api-cannon init https://YOUR-API/health");
+    }
+    Ok(code)
 }
 
 /// The demo API on `addr`, over TLS with a certificate written for `--cacert` when asked.
@@ -344,7 +383,7 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<u8, AppErro
     if let Some(error) = unwritten {
         return Err(AppError::Write(error));
     }
-    Ok(exit_code(&results, signal))
+    Ok(exit_code(&results, signal, output.allow_failures))
 }
 
 /// Raises the soft limit on open files to the hard limit, as wrk-style tools do: every lane
@@ -360,11 +399,20 @@ fn raise_open_file_limit() {
 }
 
 /// 0 finished and every threshold held; 1 a threshold failed (or `--fail-fast` stopped the
-/// run, even if the final figures happen to pass); 130 / 143 stopped by a signal.
-fn exit_code(results: &Results, signal: Option<crate::signals::Signal>) -> u8 {
+/// run, even if the final figures happen to pass) or, unless `allow_failures`, an endpoint
+/// got no ok response at all; 130 / 143 stopped by a signal.
+fn exit_code(
+    results: &Results,
+    signal: Option<crate::signals::Signal>,
+    allow_failures: bool,
+) -> u8 {
     let stopped_by = results.run.stopped_by.as_deref();
+    let dead = crate::export::failures::failed_endpoints(results)
+        .next()
+        .is_some();
     let failed = results.thresholds.iter().any(|t| !t.passed)
-        || stopped_by == Some(StopReason::Threshold.as_str());
+        || stopped_by == Some(StopReason::Threshold.as_str())
+        || (dead && !allow_failures);
     match signal.filter(|_| stopped_by == Some(StopReason::Signal.as_str())) {
         Some(signal) => signal.exit_code(),
         None => u8::from(failed),
@@ -418,8 +466,9 @@ fn deliver(
             crate::say!("results: {}", path.display());
         }
     } else {
-        // Quiet, but a gate that fails says why.
-        let failed = crate::export::summary::threshold_lines(results, true);
+        // Quiet, but a gate that fails, or an endpoint that never worked, says why.
+        let failed = crate::export::summary::threshold_lines(results, true)
+            + &crate::export::failures::failure_lines(results);
         if !failed.is_empty() {
             crate::say!("{}", failed.trim_end());
         }

@@ -100,7 +100,8 @@ impl Observer for Terminal<'_> {
             "api-cannon: {}",
             match why {
                 Stopping::Asked =>
-                    "stopping; waiting for requests in flight (again to abandon them)",
+                    "stopping: letting the requests in flight finish; press Ctrl-C \
+                     again to stop now and drop them",
                 Stopping::ThresholdFailed => "a threshold failed at a checkpoint (--fail-fast)",
                 Stopping::ErrorsExceeded =>
                     "an error-count threshold can no longer pass (--fail-fast)",

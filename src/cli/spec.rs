@@ -13,9 +13,18 @@ impl RunArgs {
             Some(path) => Targets::File(path.clone()),
             None => Targets::Urls(self.urls.clone()),
         };
+        let request = crate::prepare::RequestFlags {
+            headers: self.request.headers.clone(),
+            method: self.request.method.clone(),
+            body: self.request.body.clone(),
+            content_type: self.request.content_type.clone(),
+        };
         self.output.with_gates(RunSpec {
             load: self.load.load_spec(),
-            client: self.load.client_options(),
+            client: ClientOptions {
+                request,
+                ..self.load.client_options()
+            },
             ..RunSpec::new(targets)
         })
     }
@@ -78,6 +87,7 @@ impl LoadArgs {
             request_id: self.request_id_header.clone(),
             aws_sigv4: self.aws_sigv4.clone(),
             aws_profile: self.aws_profile.clone(),
+            request: crate::prepare::RequestFlags::default(),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use crate::results::Results;
 
+pub mod failures;
 pub mod json;
 pub mod junit;
 pub mod markdown;

@@ -73,6 +73,7 @@ fn render(results: &Results) -> String {
         let _ = writeln!(out, "{line}");
     }
     out.push_str(&threshold_lines(results, false));
+    out.push_str(&super::failures::failure_lines(results));
     if results.run.insecure {
         let _ = writeln!(
             out,
@@ -177,7 +178,11 @@ fn row(e: &EndpointResult) -> [String; 12] {
         e.requests.to_string(),
         e.ok.to_string(),
         e.errors.to_string(),
-        format!("{:.1}", e.rps),
+        // Failures per second are no throughput: an endpoint that never worked says so.
+        match e.failed_entirely() {
+            true => "fail".to_owned(),
+            false => format!("{:.1}", e.rps),
+        },
         number(l.min),
         number(l.mean),
         number(l.p50),

@@ -357,6 +357,12 @@ impl EndpointResult {
     pub fn is_whole_flow(&self) -> bool {
         self.kind == EndpointKind::Flow
     }
+
+    /// Whether requests were sent here and not one got an ok response: an endpoint that did
+    /// not work at all (a flow's row is left to its steps, which say where it failed).
+    pub fn failed_entirely(&self) -> bool {
+        !self.is_whole_flow() && self.requests > 0 && self.ok == 0
+    }
 }
 
 impl Results {

@@ -174,6 +174,8 @@ pub(super) struct Context<'a> {
     pub path: &'a Path,
     pub lookup: EnvLookup<'a>,
     pub default_timeout: Duration,
+    /// The command line's `-H`, `-m`, `-d`: below `[defaults]` and every target.
+    pub cli: &'a super::RequestDefaults,
     /// Where each line of `text` starts, made at the first place asked for: every target's
     /// place is noted (for duplicate names), and rescanning the text for each made loading
     /// 20,000 targets take seconds.
@@ -234,7 +236,7 @@ impl Context<'_> {
         let owner = "[defaults]";
         let mut resolved = ResolvedDefaults {
             timeout: self.default_timeout,
-            headers: HeaderMap::new(),
+            headers: self.cli.headers.clone(),
             expect_status: ExpectStatus::AnySuccess,
             thresholds: Vec::new(),
             insecure: false,
@@ -445,7 +447,7 @@ impl Context<'_> {
         let (url, display_url, path_template) = self.url(raw, owner, scope)?;
         let method = match &raw.method {
             Some(m) => parse_method(m.get_ref()).map_err(|p| self.error(m, owner, "method", p))?,
-            None => http::Method::GET,
+            None => self.cli.method.clone().unwrap_or(http::Method::GET),
         };
         let (headers, header_templates) = self.headers(raw, defaults, owner, scope)?;
         let body_template = self.body_template(raw, owner, scope)?;
@@ -781,7 +783,7 @@ impl Context<'_> {
                     )
                 })
             }
-            (None, None) => Ok(Bytes::new()),
+            (None, None) => Ok(self.cli.body.clone().unwrap_or_default()),
         }
     }
 }

@@ -64,6 +64,14 @@ pub fn copy_sparse(h: &Histogram<u64>) -> Histogram<u64> {
 /// Schedule lag above this counts as a late request.
 pub const LATE_AFTER: Duration = Duration::from_millis(1);
 
+/// Schedule lag above this, past [`WARM_UP`], says the generator could not keep up.
+pub const LAGGING_AFTER: Duration = Duration::from_millis(10);
+
+/// Requests sent this early in the run are not judged for lag: the first burst waits on
+/// threads and runtimes starting, which says nothing about keeping up later. (Sent, not
+/// due: a generator that falls behind sends requests due at the start long after it.)
+pub const WARM_UP: Duration = Duration::from_millis(100);
+
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
@@ -171,6 +179,9 @@ pub struct EndpointStats {
     pub schedule_lag: Histogram<u64>,
     /// Requests of an open schedule sent more than [`LATE_AFTER`] after they were due.
     pub late: u64,
+    /// Requests sent after [`WARM_UP`] more than [`LAGGING_AFTER`] late: the count
+    /// behind `run.health`'s judgement of lag (not written to the results).
+    pub lagging: u64,
     /// Connections opened (and established).
     pub new_connections: u64,
     /// DNS time of each opened connection whose host was a name.
@@ -225,6 +236,7 @@ impl Default for EndpointStats {
             ttfb: new_histogram(),
             schedule_lag: new_histogram(),
             late: 0,
+            lagging: 0,
             new_connections: 0,
             dns: new_phase_histogram(),
             connect: new_phase_histogram(),
@@ -258,6 +270,7 @@ impl Clone for EndpointStats {
             ttfb: copy_sparse(&self.ttfb),
             schedule_lag: copy_sparse(&self.schedule_lag),
             late: self.late,
+            lagging: self.lagging,
             new_connections: self.new_connections,
             dns: copy_sparse(&self.dns),
             connect: copy_sparse(&self.connect),
@@ -320,6 +333,7 @@ impl EndpointStats {
             let lag = outcome.lag();
             self.schedule_lag.saturating_record(micros(lag));
             self.late += u64::from(lag > LATE_AFTER);
+            self.lagging += u64::from(lag > LAGGING_AFTER && outcome.started >= WARM_UP);
             if let Ok(response) = outcome.result {
                 self.latency_raw
                     .saturating_record(micros(response.raw_latency));
@@ -432,6 +446,7 @@ impl EndpointStats {
         }
         self.latency_exact.merge(&other.latency_exact);
         self.late += other.late;
+        self.lagging += other.lagging;
         self.skipped += other.skipped;
         self.started += other.started;
         for (mine, theirs) in self.error_details.iter_mut().zip(&other.error_details) {

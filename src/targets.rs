@@ -16,6 +16,7 @@ use crate::server_time::ServerSpec;
 use crate::thresholds::Threshold;
 
 mod env;
+mod keys;
 mod raw;
 pub mod template;
 
@@ -243,6 +244,19 @@ pub enum TargetsError {
         /// The parser's message, with line, column and the offending line.
         message: String,
     },
+    /// Keys the file has that no table takes: all of them, each on a line of its own.
+    #[error(
+        "{}: {} (every key, with its default: examples/every-field.toml)\n  {}",
+        path.display(),
+        match lines.len() { 1 => "an unknown key".to_owned(), n => format!("{n} unknown keys") },
+        lines.join("\n  ")
+    )]
+    UnknownKeys {
+        /// The file as given.
+        path: PathBuf,
+        /// One per key: place, table, key and the nearest known key.
+        lines: Vec<String>,
+    },
     /// A value that parses but is not valid.
     #[error("{place}: {owner}, field `{field}`: {problem}")]
     Field {
@@ -408,6 +422,13 @@ pub fn parse_file_with(
     lookup: EnvLookup<'_>,
     cli: &RequestDefaults,
 ) -> Result<Vec<Target>, TargetsError> {
+    let unknown = keys::unknown_keys(text, path);
+    if !unknown.is_empty() {
+        return Err(TargetsError::UnknownKeys {
+            path: path.to_owned(),
+            lines: unknown,
+        });
+    }
     let file: raw::File = toml::from_str(text).map_err(|e| TargetsError::Syntax {
         path: path.to_owned(),
         message: e.to_string(),

@@ -184,6 +184,19 @@ fn messages_for_a_first_try_say_what_to_do() {
     let (code, said) = run_in(&dir, &["http://127.0.0.1:1/", "--markdown", ""]);
     assert_eq!(code, Some(2));
     assert!(said.contains("GITHUB_STEP_SUMMARY"), "{said}");
+
+    // Both typos at once, each with what was meant.
+    dir.write(
+        "typos.toml",
+        "[defaults]\ntimout = \"5s\"\n[[target]]\nname = \"a\"\n\
+         url = \"http://127.0.0.1:1/\"\nmethdo = \"GET\"\n",
+    );
+    let (code, said) = run_in(&dir, &["--targets", "typos.toml"]);
+    assert_eq!(code, Some(2));
+    assert!(said.contains("2 unknown keys"), "{said}");
+    let timeout = "typos.toml:2:1: [defaults]: unknown key `timout`: did you mean `timeout`?";
+    let method = "typos.toml:6:1: [[target]]: unknown key `methdo`: did you mean `method`?";
+    assert!(said.contains(timeout) && said.contains(method), "{said}");
 }
 
 #[test]

@@ -94,10 +94,10 @@ fn syntax_errors_carry_line_and_column() {
 fn unknown_keys_name_the_key_and_the_known_ones() {
     let msg = error("[[target]]\nname = \"a\"\nurl = \"http://x/\"\ntmeout = \"1s\"\n");
     assert!(
-        msg.contains("line 4") && msg.contains("unknown field `tmeout`"),
+        msg.contains("targets.toml:4:1") && msg.contains("unknown key `tmeout`"),
         "{msg}"
     );
-    assert!(msg.contains("`timeout`"), "{msg}");
+    assert!(msg.contains("did you mean `timeout`?"), "{msg}");
 }
 
 #[test]

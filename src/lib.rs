@@ -11,7 +11,9 @@
 //! [`Observer`] (examples/library.rs).
 
 /// Writes a line to stderr and ignores failure: a closed stderr (`2>&1 | head`, a dead
-/// terminal) must never panic a run or lose its results, as `eprintln!` would.
+/// terminal) must never panic a run or lose its results, as `eprintln!` would. Not
+/// wrapped: error messages stay one line to grep and copy (prose goes through
+/// [`fit::say`], which wraps).
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
@@ -27,6 +29,7 @@ pub mod compare;
 pub mod demo;
 pub mod engine;
 pub mod export;
+pub mod fit;
 pub mod merge;
 pub mod outcome;
 pub mod plan;

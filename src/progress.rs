@@ -28,6 +28,8 @@ pub struct Progress {
     mode: Mode,
     scope: Scope,
     last: Option<(Duration, u64)>,
+    /// The terminal's columns, which every line fits.
+    width: usize,
 }
 
 enum Mode {
@@ -48,10 +50,12 @@ impl Progress {
             (false, false) => Mode::Lines,
             (false, true) => bar(&scope),
         };
+        let width = crate::fit::stderr_width();
         Progress {
             mode,
             scope,
             last: None,
+            width,
         }
     }
 
@@ -109,11 +113,8 @@ impl Progress {
                     } else {
                         (p(0.5), p(0.99))
                     };
-                    line.set_message(format!(
-                        "{name:<16} {:>9} req  {:>6} err  p50 {p50:>8.2} ms  p99 {p99:>8.2} ms",
-                        e.requests,
-                        e.errors()
-                    ));
+                    let figures = (e.requests, e.errors(), p50, p99);
+                    line.set_message(endpoint_line(name, figures, self.width));
                 }
             }
         }
@@ -149,6 +150,24 @@ impl Progress {
     }
 }
 
+/// Columns of an endpoint line besides its name (and the two of its indent).
+const FIGURES_WIDTH: usize = 57;
+
+/// An endpoint's live line within `width` columns (its indent included): the name cut
+/// with `…` when there is no room for all of it, then requests, errors, p50 and p99.
+fn endpoint_line(
+    name: &str,
+    (requests, errors, p50, p99): (u64, u64, f64, f64),
+    width: usize,
+) -> String {
+    let room = width.saturating_sub(2 + FIGURES_WIDTH).max(8);
+    let name: String = match name.chars().count() > room {
+        true => name.chars().take(room - 1).chain(['…']).collect(),
+        false => name.to_owned(),
+    };
+    format!("{name:<room$} {requests:>9} req {errors:>7} err  p50 {p50:>8.2}  p99 {p99:>8.2} ms")
+}
+
 fn bar(scope: &Scope) -> Mode {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
     let (length, template) = match (scope.total_requests, scope.duration) {
@@ -177,5 +196,23 @@ fn bar(scope: &Scope) -> Mode {
         _multi: multi,
         main,
         endpoints,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_line_fits_80_columns_whatever_its_name() {
+        for name in ["go", "127.0.0.1:8787/slipspace/csharp/with/a/long/path"] {
+            let line = endpoint_line(name, (123_456_789, 1_234_567, 1_234.5, 12_345.6), 80);
+            assert!(2 + line.chars().count() <= 80, "{line}");
+        }
+        let cut = endpoint_line("a".repeat(40).as_str(), (1, 0, 1.0, 1.0), 80);
+        assert!(
+            cut.starts_with(&"a".repeat(20)) && cut.contains('…'),
+            "{cut}"
+        );
     }
 }

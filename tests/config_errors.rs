@@ -63,7 +63,11 @@ fn a_toml_syntax_error_gives_line_and_column() {
 fn an_unknown_key_names_the_key_and_the_known_ones() {
     assert_rejected(
         &format!("{GOOD}methd = \"GET\"\n"),
-        &["targets.toml:4:1", "unknown key `methd`", "did you mean `method`?"],
+        &[
+            "targets.toml:4:1",
+            "unknown key `methd`",
+            "did you mean `method`?",
+        ],
     );
 }
 

@@ -268,3 +268,33 @@ fn merge_says_what_it_wrote() {
     );
     assert!(said.contains("m.xml"), "{said}");
 }
+
+#[test]
+fn the_summary_fits_80_columns_with_long_names_and_large_counts() {
+    let server = demo();
+    let dir = TempDir::new("eighty");
+    let long = server.url("/hello/with/a/rather/long/path/segment/for/its/name");
+    let dead = format!(
+        "http://127.0.0.1:{}/a/long/path/nobody/listens/on/at/all",
+        support::refused_port()
+    );
+    let hello = server.url("/hello");
+    let args = [hello.as_str(), &long, &dead, "-n", "400", "-c", "3"];
+    let (code, said) = run_in(
+        &dir,
+        &[&args[..], &["-o", "r.json", "--allow-failures"]].concat(),
+    );
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("1200"), "counts past 1,000: {said}");
+    for line in said.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}\n{said}",
+            line.chars().count()
+        );
+    }
+    assert!(
+        said.contains("FAILED:") && said.contains("left out to fit 80"),
+        "{said}"
+    );
+}

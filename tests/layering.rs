@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Modules every stage may use, which therefore use none: shared words, not stages.
-const LEAVES: [&str; 6] = [
+const LEAVES: [&str; 7] = [
+    "fit",
     "outcome",
     "server_time",
     "thresholds",

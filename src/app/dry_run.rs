@@ -36,7 +36,7 @@ pub(super) fn describe(plan: &Plan, thresholds: &[Threshold], destination: &Dest
         Destination::File(path) => writeln!(out, "results would go to: {}", path.display()),
         Destination::Stdout => writeln!(out, "results would go to: stdout"),
     };
-    out
+    crate::fit::wrap_lines(&out, crate::fit::DEFAULT_WIDTH)
 }
 
 /// What the run sends, in all and per request endpoint.
@@ -53,27 +53,21 @@ fn requests(plan: &Plan) -> String {
     }
 }
 
-/// One line per endpoint: name, method, URL and timeout.
+/// Per endpoint its name, then its method, URL and timeout on a line of their own (a
+/// name and a URL side by side did not fit 80 columns).
 fn endpoints(out: &mut String, plan: &Plan) {
     let _ = writeln!(out, "endpoints:");
-    let width = plan
-        .targets
-        .iter()
-        .map(|t| t.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .min(crate::export::summary::NAME_COLUMN_MAX);
     for t in &plan.targets {
-        let method = t.method_label();
+        let _ = writeln!(out, "  {}", t.name);
         let _ = writeln!(
             out,
-            "  {:<width$}  {method:<7} {}  (timeout {})",
-            t.name,
+            "    {} {}  (timeout {})",
+            t.method_label(),
             t.display_url,
             humantime::format_duration(t.timeout)
         );
         if let Some(source) = t.server.time.as_ref().filter(|_| !t.is_whole_flow()) {
-            let _ = writeln!(out, "  {:<width$}  server time from {source}", "");
+            let _ = writeln!(out, "    server time from {source}");
         }
     }
 }

@@ -273,7 +273,7 @@ fn run(args: RunArgs) -> Result<u8, AppError> {
                 .to_owned(),
         ));
     }
-    fire(args.run_spec(), &args.output, args.dry_run)
+    fire(args.run_spec(), &args.output, args.dry_run).map(|fired| fired.code)
 }
 
 fn demo(args: DemoArgs) -> Result<u8, AppError> {
@@ -315,16 +315,20 @@ fn demo(args: DemoArgs) -> Result<u8, AppError> {
             timeout,
         )))
     };
-    let code = fire(args.output.with_gates(spec), &args.output, false)?;
+    let fired = fire(args.output.with_gates(spec), &args.output, false)?;
     if !args.output.quiet {
-        let report = match &args.output.report {
-            Some(path) => format!("open {}", path.display()),
-            None => "see it in charts: api-cannon report RESULTS.json -o report.html".to_owned(),
+        let report = match (&args.output.report, &fired.results_file) {
+            (Some(path), _) => format!("open {} in a browser", path.display()),
+            (None, Some(file)) => format!(
+                "see it in charts: api-cannon report {} -o report.html",
+                file.display()
+            ),
+            (None, None) => "see it in charts: add --report report.html".to_owned(),
         };
         crate::say!("next: {report}");
         crate::say!("next: point it at your API: api-cannon init https://YOUR-API/health");
     }
-    Ok(code)
+    Ok(fired.code)
 }
 
 /// The demo API on `addr`, over TLS with a certificate written for `--cacert` when asked.
@@ -343,8 +347,14 @@ fn start_demo(args: &DemoArgs, addr: SocketAddr) -> Result<DemoServer, AppError>
     Ok(server)
 }
 
+/// What a run left: its exit code and the results file it wrote (not for stdout).
+struct Fired {
+    code: u8,
+    results_file: Option<std::path::PathBuf>,
+}
+
 /// Prepares `spec` and fires it (or, with `dry_run`, describes it), then writes its results.
-fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<u8, AppError> {
+fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<Fired, AppError> {
     // Before prepare, which creates the request log: a clash must not truncate anything.
     clash::check_distinct(&clash::run_files(output)).map_err(AppError::Usage)?;
     raise_open_file_limit();
@@ -358,7 +368,10 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<u8, AppErro
     if dry_run {
         let described = dry_run::describe(&prepared.plan, &prepared.thresholds, &destination);
         print_ignoring_closed_stdout(described.as_bytes());
-        return Ok(0);
+        return Ok(Fired {
+            code: 0,
+            results_file: None,
+        });
     }
     if output.output.is_none() {
         let reserved = crate::export::reserve_default_path(started);
@@ -379,11 +392,15 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<u8, AppErro
         }
     };
     let signal = terminal.first_signal();
-    let unwritten = deliver(&results, destination, &outputs, output.quiet, started)?;
+    let (unwritten, results_file) =
+        deliver(&results, destination, &outputs, output.quiet, started)?;
     if let Some(error) = unwritten {
         return Err(AppError::Write(error));
     }
-    Ok(exit_code(&results, signal, output.allow_failures))
+    Ok(Fired {
+        code: exit_code(&results, signal, output.allow_failures),
+        results_file,
+    })
 }
 
 /// Raises the soft limit on open files to the hard limit, as wrk-style tools do: every lane
@@ -440,7 +457,7 @@ fn deliver(
     outputs: &Outputs,
     quiet: bool,
     started: SystemTime,
-) -> Result<Option<WriteError>, AppError> {
+) -> Result<(Option<WriteError>, Option<std::path::PathBuf>), AppError> {
     let rendered = Json.render(results);
     let (destination, unwritten) = match destination.write(&rendered) {
         Ok(()) => (destination, None),
@@ -460,7 +477,13 @@ fn deliver(
     if !quiet {
         crate::say!(
             "{}",
-            String::from_utf8_lossy(&Summary.render(results)).trim_end()
+            String::from_utf8_lossy(
+                &Summary {
+                    width: terminal::width()
+                }
+                .render(results)
+            )
+            .trim_end()
         );
         if let Destination::File(path) = &destination {
             crate::say!("results: {}", path.display());
@@ -473,7 +496,11 @@ fn deliver(
             crate::say!("{}", failed.trim_end());
         }
     }
-    Ok(unwritten)
+    let file = match destination {
+        Destination::File(path) => Some(path),
+        _ => None,
+    };
+    Ok((unwritten, file))
 }
 
 fn fallback_path(started: SystemTime) -> std::path::PathBuf {

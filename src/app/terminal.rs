@@ -113,3 +113,9 @@ impl Observer for Terminal<'_> {
         self.progress.finish();
     }
 }
+
+/// The columns to fit what is printed to stderr: the terminal's, 80 when it is not one
+/// (a CI log, a pipe).
+pub(super) fn width() -> usize {
+    crate::fit::stderr_width()
+}

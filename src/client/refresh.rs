@@ -119,7 +119,8 @@ impl<R: Renew> Refreshed<R> {
         match self.renew.fetch() {
             Ok(value) => {
                 if std::mem::take(failing) {
-                    crate::say!("api-cannon: {} works again", self.renew.what());
+                    let works = format!("api-cannon: {} works again", self.renew.what());
+                    crate::fit::say(&works);
                 }
                 let next = self.renew.renew_after(&value);
                 self.current.store(Arc::new(value));
@@ -130,7 +131,8 @@ impl<R: Renew> Refreshed<R> {
                 let current = self.current.load();
                 // Said once per streak of failures: retries can be seconds apart.
                 if !std::mem::replace(failing, true) {
-                    crate::say!("api-cannon: {why}; {}", self.renew.kept(&current));
+                    let kept = self.renew.kept(&current);
+                    crate::fit::say(&format!("api-cannon: {why}; {kept}"));
                 }
                 self.last_failure.store(Some(Arc::new(why)));
                 Some(self.renew.retry_after(&current))

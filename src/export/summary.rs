@@ -3,12 +3,8 @@
 use std::fmt::Write as _;
 
 use super::Exporter;
+use crate::fit;
 use crate::results::{EndpointResult, Results};
-
-/// Widest a column of names is padded to: a longer name overflows its own row only. (A
-/// padding width is a `u16` to `format!`, which panics beyond it: a 70,000-character name
-/// must not crash the summary after the results were written.)
-pub(crate) const NAME_COLUMN_MAX: usize = 40;
 
 /// Column headings of the endpoint table (latencies in ms), shared with the Markdown report.
 pub(crate) const HEADERS: [&str; 12] = [
@@ -26,33 +22,53 @@ pub(crate) fn rows(results: &Results) -> Vec<[String; 12]> {
     rows
 }
 
-/// The human summary: the endpoint table, sparklines, errors, thresholds and run status.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Summary;
+/// The human summary: the endpoint table, sparklines, errors, thresholds and run status,
+/// fitted to `width` columns (the terminal's; 80 when it is not one).
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    /// Columns to fit.
+    pub width: usize,
+}
 
-impl Exporter for Summary {
-    fn render(&self, results: &Results) -> Vec<u8> {
-        render(results).into_bytes()
+impl Default for Summary {
+    fn default() -> Summary {
+        Summary {
+            width: fit::DEFAULT_WIDTH,
+        }
     }
 }
 
-/// Renders the summary table, error breakdown and run status as text.
-fn render(results: &Results) -> String {
+impl Exporter for Summary {
+    fn render(&self, results: &Results) -> Vec<u8> {
+        render(results, self.width).into_bytes()
+    }
+}
+
+/// The endpoint table's columns left out first when it does not fit: first, min, mean,
+/// p90, max (requests, ok, errors, rps, p50 and p99 stay).
+const DROP_ORDER: [usize; 5] = [11, 5, 6, 8, 10];
+
+/// The server-side table's: init p50, overhead p50, server p50.
+const SERVER_DROP_ORDER: [usize; 3] = [6, 3, 1];
+
+/// Renders the summary table, error breakdown and run status as text within `width`.
+fn render(results: &Results, width: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", heading(results));
-    out.push_str(&table(&HEADERS, &rows(results)));
-    out.push_str(&server_side(results));
-    let width = results
+    let rows = rows(results).into_iter().map(Vec::from).collect();
+    out.push_str(&fitted(&HEADERS, rows, &DROP_ORDER, width));
+    out.push_str(&server_side(results, width));
+    // Names that fit beside their sparkline set its column; longer ones go above it.
+    let inline_max = fit::name_max(width);
+    let name_width = results
         .endpoints
         .iter()
         .map(|e| e.name.chars().count())
+        .filter(|n| *n <= inline_max)
         .max()
-        .unwrap_or(0)
-        .min(NAME_COLUMN_MAX);
+        .unwrap_or(0);
     for e in &results.endpoints {
-        if let Some(line) = sparkline(e, SPARK_WIDTH) {
-            let _ = writeln!(out, "  {:<width$}  {line}", e.name);
-        }
+        out.push_str(&spark_line(e, name_width, width));
     }
     for e in &results.endpoints {
         if let Some(line) = error_line(e) {
@@ -89,7 +105,40 @@ fn render(results: &Results) -> String {
             health.reasons.join("; ")
         );
     }
-    out
+    fit::wrap_lines(&out, width)
+}
+
+/// A table within `width`, with a note naming the columns it left out.
+fn fitted(headers: &[&str], rows: Vec<Vec<String>>, drop_order: &[usize], width: usize) -> String {
+    let table = fit::Table {
+        headers,
+        rows,
+        drop_order,
+    };
+    let (mut text, dropped) = table.render(width);
+    if !dropped.is_empty() {
+        let _ = writeln!(
+            text,
+            "  (left out to fit {width} columns: {}; the results file has them)",
+            dropped.join(", ")
+        );
+    }
+    text
+}
+
+/// An endpoint's sparkline after its name, as wide as `width` leaves room for (the name on
+/// a line of its own when there is too little).
+fn spark_line(e: &EndpointResult, name_width: usize, width: usize) -> String {
+    // "  NAME  SPARK  mean 1234 .. 5678 ms over 123.4 s": 36 columns besides the spark.
+    let room = width.saturating_sub(name_width + 36);
+    match room >= SPARK_MIN && e.name.chars().count() <= name_width {
+        true => sparkline(e, room.min(SPARK_WIDTH))
+            .map(|line| format!("  {:<name_width$}  {line}\n", e.name))
+            .unwrap_or_default(),
+        false => sparkline(e, SPARK_WIDTH.min(width.saturating_sub(40).max(SPARK_MIN)))
+            .map(|line| format!("  {}\n    {line}\n", e.name))
+            .unwrap_or_default(),
+    }
 }
 
 /// What each flow's row means, and the steps its failed instances left unsent.
@@ -211,35 +260,11 @@ fn totals_row(r: &Results) -> [String; 12] {
     ]
 }
 
-fn table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) -> String {
-    let mut widths = headers.map(str::len);
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count()).min(NAME_COLUMN_MAX);
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: &[&str]| {
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            let sep = if i == 0 { "" } else { "  " };
-            // Names left-aligned, numbers right-aligned.
-            let _ = if i == 0 {
-                write!(out, "{cell:<w$}")
-            } else {
-                write!(out, "{sep}{cell:>w$}")
-            };
-        }
-        out.push('\n');
-    };
-    line(headers);
-    for row in rows {
-        line(&row.each_ref().map(String::as_str));
-    }
-    out
-}
-
-/// Characters of a sparkline.
+/// Characters of a sparkline, at most.
 const SPARK_WIDTH: usize = 40;
+
+/// Characters of a sparkline, at least.
+const SPARK_MIN: usize = 12;
 const SPARKS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// Mean latency over time in one line, so spikes show without opening anything: the
@@ -291,15 +316,15 @@ const SERVER_HEADERS: [&str; 7] = [
 /// Where the time went, per endpoint: the server's own time, the rest (network, TLS,
 /// gateway, queueing), and cold starts with a line each. Empty when no endpoint has a
 /// server time or a cold start.
-fn server_side(results: &Results) -> String {
+fn server_side(results: &Results, width: usize) -> String {
     let endpoints: Vec<&EndpointResult> = results.request_endpoints().collect();
     let timed = |e: &&EndpointResult| e.server_ms.as_ref().is_some_and(|s| s.p50.is_some());
     let cold = |e: &&EndpointResult| e.cold_starts.as_ref().is_some_and(|c| c.count > 0);
     if !endpoints.iter().any(|e| timed(e) || cold(e)) {
         return String::new();
     }
-    let rows: Vec<[String; 7]> = endpoints.iter().map(|e| server_row(e)).collect();
-    let mut out = table(&SERVER_HEADERS, &rows);
+    let rows = endpoints.iter().map(|e| server_row(e).into()).collect();
+    let mut out = fitted(&SERVER_HEADERS, rows, &SERVER_DROP_ORDER, width);
     for e in &endpoints {
         if let Some(line) = cold_line(e) {
             let _ = writeln!(out, "  {line}");

@@ -128,6 +128,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Send one request per endpoint and show it whole: the request head (secrets masked),
+    /// the response's status, headers and first 2 KB of body, and the time of each phase.
+    /// Records nothing; exit 1 when an endpoint did not answer.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub inspect: bool,
+
     #[command(flatten)]
     pub request: RequestArgs,
 

@@ -63,6 +63,8 @@ pub struct ClientOptions {
     pub aws_profile: Option<String>,
     /// `-H`, `-m`, `-d`, `--content-type` as written (`-d @FILE` is read when prepared).
     pub request: RequestFlags,
+    /// Keep every response's headers and body (`--inspect` shows them).
+    pub keep_responses: bool,
 }
 
 /// The curl-style request flags as written: the request of URL arguments, the lowest
@@ -97,6 +99,7 @@ impl Default for ClientOptions {
             aws_sigv4: None,
             aws_profile: None,
             request: RequestFlags::default(),
+            keep_responses: false,
         }
     }
 }
@@ -381,7 +384,8 @@ fn templates(
                     .with_compression(options.compressed)
                     .with_redirects(t.follow_redirects.unwrap_or(options.follow_redirects))
                     .with_http2(options.http2)
-                    .with_proxy_rules(proxy_rules.clone()),
+                    .with_proxy_rules(proxy_rules.clone())
+                    .keeping_responses(options.keep_responses),
             ))
         })
         .collect()

@@ -298,3 +298,46 @@ fn the_summary_fits_80_columns_with_long_names_and_large_counts() {
         "{said}"
     );
 }
+
+#[test]
+fn inspect_shows_one_exchange_per_endpoint_with_secrets_masked() {
+    let server = demo();
+    let dir = TempDir::new("inspect");
+    let hello = server.url("/hello");
+    let args = [
+        hello.as_str(),
+        "--inspect",
+        "-H",
+        "X-Api-Key: k3y-s3cret",
+        "-n",
+        "50",
+    ];
+    let (code, shown) = run_in(&dir, &args);
+    assert_eq!(code, Some(0), "{shown}");
+    for part in [
+        "> GET http://",
+        "x-api-key: *** (10 bytes, masked)",
+        "< HTTP/1.1 200",
+    ] {
+        assert!(shown.contains(part), "{part}: {shown}");
+    }
+    assert!(
+        shown.contains(r#"{"message":"hello"}"#) && shown.contains("time: dns"),
+        "{shown}"
+    );
+    assert!(!shown.contains("k3y-s3cret"), "{shown}");
+    assert_eq!(server.requests(), 1, "one request, whatever -n says");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).map(|d| d.count()).ok(),
+        Some(0),
+        "nothing written"
+    );
+
+    let dead = format!("http://127.0.0.1:{}/", support::refused_port());
+    let (code, shown) = run_in(&dir, &[&dead, "--inspect"]);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(
+        shown.contains("! connect:") && shown.contains("refused"),
+        "{shown}"
+    );
+}

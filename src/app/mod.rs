@@ -21,6 +21,7 @@ mod clash;
 mod dry_run;
 pub mod files;
 mod init;
+mod inspect;
 mod terminal;
 
 /// A failure that ends the program, with its exit code.
@@ -272,6 +273,10 @@ fn run(args: RunArgs) -> Result<u8, AppError> {
              writes one). See api-cannon run --help"
                 .to_owned(),
         ));
+    }
+    if args.inspect {
+        clash::check_distinct(&clash::run_files(&args.output)).map_err(AppError::Usage)?;
+        return inspect::inspect(&prepare(args.run_spec())?);
     }
     fire(args.run_spec(), &args.output, args.dry_run).map(|fired| fired.code)
 }

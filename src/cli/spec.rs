@@ -23,6 +23,7 @@ impl RunArgs {
             load: self.load.load_spec(),
             client: ClientOptions {
                 request,
+                keep_responses: self.inspect,
                 ..self.load.client_options()
             },
             ..RunSpec::new(targets)
@@ -88,6 +89,7 @@ impl LoadArgs {
             aws_sigv4: self.aws_sigv4.clone(),
             aws_profile: self.aws_profile.clone(),
             request: crate::prepare::RequestFlags::default(),
+            keep_responses: false,
         }
     }
 }

@@ -27,6 +27,7 @@ use crate::targets::template::Values;
 use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 
 mod aws;
+mod inspect;
 mod proxy;
 mod redirect;
 mod refresh;

@@ -131,6 +131,69 @@ fn several_files_are_overlaid_with_their_labels() {
         html.contains("before · ") && html.contains("after · "),
         "labels missing"
     );
+    // One group per endpoint, its runs side by side; legends beside the charts, not in them.
+    let group = html
+        .split("<div class=\"tile-group\"")
+        .nth(1)
+        .unwrap_or_default();
+    let group = group.split("<h2>").next().unwrap_or_default();
+    assert!(
+        group.contains("before · ") && group.contains("after · "),
+        "{group}"
+    );
+    assert!(html.contains("<ul class=\"legend\">"));
+}
+
+/// Two runs of one endpoint, the second with a burst every 300 ms (buckets with no request
+/// between bursts), overlaid: tiles side by side, and the second run's lines broken at
+/// its gaps. Returns the report's path.
+fn two_run_overlay(dir: &TempDir, url: &str) -> PathBuf {
+    run_with_report(dir, "steady", &[url, "-n", "20", "--sleep", "20ms"]);
+    run_with_report(
+        dir,
+        "bursts",
+        &[url, "--every", "300ms", "-n", "4", "-c", "2"],
+    );
+    let out = dir.join("overlay.html");
+    let status = cannon()
+        .args(["report", "--label", "steady", "--label", "bursts"])
+        .arg(dir.join("steady.json"))
+        .arg(dir.join("bursts.json"))
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+/// The figure of `caption` in a report's HTML.
+fn figure_of<'a>(html: &'a str, caption: &str) -> &'a str {
+    let start = format!("<figure class=\"chart\" data-caption=\"{caption}\">");
+    let figure = html
+        .split(&start)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no figure {caption}"));
+    figure.split("</figure>").next().unwrap_or_default()
+}
+
+#[test]
+fn gaps_between_bursts_are_drawn_as_gaps() {
+    let server = demo();
+    let dir = TempDir::new("report-gaps");
+    let url = server.url("/hello");
+    let html = std::fs::read_to_string(two_run_overlay(&dir, &url)).unwrap();
+    let name = url.trim_start_matches("http://");
+    let steady = figure_of(&html, &format!("steady · {name}"));
+    let bursts = figure_of(&html, &format!("bursts · {name}"));
+    // Four lines (max, p99, mean, min) on two scales: one piece each when there is no gap.
+    let pieces = |svg: &str| svg.matches("<polyline").count() + svg.matches("<circle").count();
+    assert!(
+        pieces(bursts) >= 2 * 4 * 4,
+        "every line broken at the three gaps: {}",
+        pieces(bursts)
+    );
+    assert!(pieces(steady) < pieces(bursts));
 }
 
 #[test]
@@ -289,6 +352,47 @@ fn the_report_renders_in_a_real_browser() {
             "call-out differs from the JSON: {tile}"
         );
     }
+
+    // Two runs overlaid: every chart still draws, the endpoint's tiles stand side by
+    // side, and the bursty run's lines are broken at its gaps, not drawn across them.
+    let url = server.url("/hello");
+    let overlay = two_run_overlay(&dir, &url);
+    let shot = artifacts.join("overlay.png");
+    let (dom, console) = render(&chrome, &overlay, &shot, &dir.join("overlay-profile"));
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    let body = dom
+        .split("<body")
+        .nth(1)
+        .and_then(|b| b.split('>').next())
+        .unwrap_or_default();
+    let attribute = |name: &str| {
+        let after = body
+            .split(&format!(" {name}=\""))
+            .nth(1)
+            .unwrap_or_default();
+        after.split('"').next().unwrap_or_default().to_owned()
+    };
+    let (charts, drawn) = (attribute("data-charts"), attribute("data-charts-drawn"));
+    assert!(
+        !charts.is_empty() && charts == drawn,
+        "charts not all drawn: <body{body}>"
+    );
+    let name = url.trim_start_matches("http://");
+    let group = dom
+        .split(&format!("data-group=\"{name}\""))
+        .nth(1)
+        .unwrap_or_default();
+    let group = group.split("<h2>").next().unwrap_or_default();
+    assert!(
+        group.contains("steady · ") && group.contains("bursts · "),
+        "{group}"
+    );
+    let bursts = figure_of(&dom, &format!("bursts · {name}"));
+    let pieces = bursts.matches("<polyline").count() + bursts.matches("<circle").count();
+    assert!(
+        pieces >= 2 * 4 * 4,
+        "the bursty run's lines are one piece per burst: {pieces}"
+    );
 }
 
 #[test]

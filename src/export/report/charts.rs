@@ -26,13 +26,38 @@ const RING: ShapeStyle = ShapeStyle {
 };
 
 /// One line of a chart.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Line {
     /// Legend text.
     pub name: String,
     /// (x, y) points; y in ms.
     pub points: Vec<(f64, f64)>,
+    /// Its colour, as an index into [`PALETTE`]; `None`: its place among the lines. Runs
+    /// compared side by side give an endpoint one colour in all of them.
+    pub colour: Option<usize>,
+    /// Its dash: 0 solid, 1 dashed, 2 dotted... (the run it comes from, when several are).
+    pub dash: usize,
+    /// Points further apart than this on x are not joined: no request in between is a
+    /// gap, not a slope from one value to the next.
+    pub gap: Option<f64>,
 }
+
+/// A legend entry, drawn by the page beside the chart rather than over its data.
+#[derive(Debug, Clone)]
+pub struct LegendEntry {
+    /// What it names.
+    pub name: String,
+    /// `#rrggbb`.
+    pub colour: String,
+    /// SVG `stroke-dasharray`, empty for a solid line.
+    pub dasharray: &'static str,
+    /// A ring (the cold starts), not a line.
+    pub ring: bool,
+}
+
+/// The dash patterns of runs 1, 2, 3... (plotters' dash size and spacing, in pixels) and
+/// the same as SVG `stroke-dasharray` for the legend.
+const DASHES: [(u32, u32, &str); 4] = [(0, 0, ""), (8, 5, "8 5"), (2, 4, "2 4"), (12, 4, "12 4")];
 
 /// A drawn chart and what the page's script needs for hover read-outs.
 #[derive(Debug, Clone)]
@@ -49,6 +74,8 @@ pub struct Chart {
     pub lines: Vec<Line>,
     /// How x is labelled in the read-out: "s" or "nines".
     pub x_kind: &'static str,
+    /// The legend, for the page to draw outside the plotting area.
+    pub legend: Vec<LegendEntry>,
 }
 
 /// How the y axis is scaled.
@@ -124,8 +151,7 @@ pub fn over_time_marked(
         x_desc: "time since start (s)",
         x_kind: "s",
         scale,
-        // Upper right: the upper left is where a run's first requests (cold starts) spike.
-        legend: SeriesLabelPosition::UpperRight,
+        key_points: None,
     };
     draw(title, axes, lines, marks, move |x| format!("{x:.digits$}"))
 }
@@ -136,17 +162,23 @@ struct Axes {
     /// How x is labelled in the read-out: "s" or "nines".
     x_kind: &'static str,
     scale: Scale,
-    legend: SeriesLabelPosition,
+    /// The x ticks, when they are fixed (the spectrum's 50%, 90%, 99%...).
+    key_points: Option<Vec<f64>>,
 }
 
-/// The percentile spectrum: x in "nines" (1 = 90%, 2 = 99%, 3 = 99.9%).
+/// The percentile spectrum: x in "nines" (1 = 90%, 2 = 99%, 3 = 99.9%), ticked at 50%,
+/// 90%, 99%, 99.9%... however few requests there were.
 pub fn spectrum(title: &str, lines: Vec<Line>) -> Chart {
+    let (_, x1) = x_bounds(&drawable_lines(lines.clone()));
+    let ticks = std::iter::once(2f64.log10())
+        .chain((1..=6).map(f64::from))
+        .filter(|nines| *nines <= x1 + 1e-9)
+        .collect();
     let axes = Axes {
         x_desc: "percentile",
         x_kind: "nines",
         scale: Scale::Log,
-        // Upper left: a spectrum rises to the right.
-        legend: SeriesLabelPosition::UpperLeft,
+        key_points: Some(ticks),
     };
     draw(title, axes, lines, &[], |x| nines_label(*x))
 }
@@ -182,17 +214,27 @@ fn draw(
             lines: &lines,
             marks,
             x_label: &x_label,
-            legend: axes.legend,
         };
-        let drawn = match axes.scale {
-            Scale::Linear => plot(&root, &drawing, (x0..x1, 0.0..y1 * 1.05)),
-            Scale::Log => plot(&root, &drawing, (x0..x1, (y0 * 0.9..y1 * 1.1).log_scale())),
+        let drawn = match (axes.scale, axes.key_points.clone()) {
+            (Scale::Linear, None) => plot(&root, &drawing, (x0..x1, 0.0..y1 * 1.05)),
+            (Scale::Log, None) => plot(&root, &drawing, (x0..x1, (y0 * 0.9..y1 * 1.1).log_scale())),
+            (Scale::Linear, Some(ticks)) => plot(
+                &root,
+                &drawing,
+                (Ticked::new(x0..x1, ticks), 0.0..y1 * 1.05),
+            ),
+            (Scale::Log, Some(ticks)) => plot(
+                &root,
+                &drawing,
+                (Ticked::new(x0..x1, ticks), (y0 * 0.9..y1 * 1.1).log_scale()),
+            ),
         };
         if let Some(range) = drawn {
             area = range;
         }
         let _ = root.present();
     }
+    let legend = legend(&lines, !marks.is_empty());
     Chart {
         svg,
         area,
@@ -200,6 +242,85 @@ fn draw(
         width: SIZE.0,
         lines,
         x_kind: axes.x_kind,
+        legend,
+    }
+}
+
+/// The colour of the `index`th line.
+fn colour_of(line: &Line, index: usize) -> RGBColor {
+    PALETTE[line.colour.unwrap_or(index) % PALETTE.len()]
+}
+
+fn legend(lines: &[Line], rings: bool) -> Vec<LegendEntry> {
+    let hex = |RGBColor(r, g, b): RGBColor| format!("#{r:02x}{g:02x}{b:02x}");
+    let mut entries: Vec<LegendEntry> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| LegendEntry {
+            name: line.name.clone(),
+            colour: hex(colour_of(line, i)),
+            dasharray: DASHES[line.dash % DASHES.len()].2,
+            ring: false,
+        })
+        .collect();
+    if rings {
+        let RGBAColor(r, g, b, _) = RING.color;
+        entries.push(LegendEntry {
+            name: "cold start".to_owned(),
+            colour: hex(RGBColor(r, g, b)),
+            dasharray: "",
+            ring: true,
+        });
+    }
+    entries
+}
+
+/// The runs of points not more than `gap` apart on x: each drawn as a line of its own.
+fn segments(points: &[(f64, f64)], gap: Option<f64>) -> Vec<&[(f64, f64)]> {
+    let Some(gap) = gap else {
+        return vec![points];
+    };
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=points.len() {
+        if i == points.len() || points[i].0 - points[i - 1].0 > gap {
+            out.push(&points[start..i]);
+            start = i;
+        }
+    }
+    out
+}
+
+/// A linear axis ticked at given values only (plotters' `with_key_points` keeps ticks
+/// of its own between them, and its formatting cannot be set).
+struct Ticked {
+    inner: plotters::coord::types::RangedCoordf64,
+    ticks: Vec<f64>,
+}
+
+impl Ticked {
+    fn new(range: std::ops::Range<f64>, ticks: Vec<f64>) -> Ticked {
+        Ticked {
+            inner: range.into(),
+            ticks,
+        }
+    }
+}
+
+impl plotters::coord::ranged1d::Ranged for Ticked {
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, _: Hint) -> Vec<f64> {
+        self.ticks.clone()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
     }
 }
 
@@ -211,16 +332,18 @@ struct Drawing<'a> {
     /// Points drawn as rings over the lines (cold starts), in the legend once.
     marks: &'a [(f64, f64)],
     x_label: &'a dyn Fn(&f64) -> String,
-    legend: SeriesLabelPosition,
 }
 
 /// Draws the lines on `root`; returns the plotting area's horizontal pixel range.
-fn plot<Y>(
+fn plot<X, Y>(
     root: &DrawingArea<SVGBackend<'_>, Shift>,
     d: &Drawing<'_>,
-    ranges: (std::ops::Range<f64>, Y),
+    ranges: (X, Y),
 ) -> Option<(i32, i32)>
 where
+    X: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+    <X as plotters::coord::ranged1d::AsRangedCoord>::CoordDescType:
+        plotters::coord::ranged1d::ValueFormatter<f64>,
     Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
     <Y as plotters::coord::ranged1d::AsRangedCoord>::CoordDescType:
         plotters::coord::ranged1d::ValueFormatter<f64>,
@@ -241,33 +364,27 @@ where
         .draw()
         .ok()?;
     for (i, line) in d.lines.iter().enumerate() {
-        let colour = PALETTE[i % PALETTE.len()];
         let style = ShapeStyle {
-            color: colour.to_rgba(),
+            color: colour_of(line, i).to_rgba(),
             filled: false,
             stroke_width: 2,
         };
-        chart
-            .draw_series(LineSeries::new(line.points.iter().copied(), style))
-            .ok()?
-            .label(line.name.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
+        let (size, spacing, _) = DASHES[line.dash % DASHES.len()];
+        for segment in segments(&line.points, line.gap) {
+            let points = segment.iter().copied();
+            let _ = match (segment.len(), size) {
+                // A bucket alone between gaps is a dot: a line needs two points.
+                (1, _) => chart.draw_series(points.map(|p| Circle::new(p, 2, style.filled()))),
+                (_, 0) => chart.draw_series(LineSeries::new(points, style)),
+                _ => chart.draw_series(DashedLineSeries::new(points, size, spacing, style)),
+            };
+        }
     }
     if !d.marks.is_empty() {
         chart
             .draw_series(d.marks.iter().map(|&p| Circle::new(p, 6, RING)))
-            .ok()?
-            .label("cold start")
-            .legend(|(x, y)| Circle::new((x + 9, y), 5, RING));
+            .ok()?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font(("sans-serif", 13))
-        .position(d.legend.clone())
-        .draw()
-        .ok()?;
     let (x_pixels, _) = chart.plotting_area().get_pixel_range();
     Some((x_pixels.start, x_pixels.end))
 }
@@ -289,11 +406,87 @@ mod tests {
         let line = Line {
             name: "rust".into(),
             points: vec![(0.0, 1.0), (1.0, 3.0), (2.0, 2.0)],
+            ..Line::default()
         };
         for scale in [Scale::Linear, Scale::Log] {
             let chart = over_time("t", vec![line.clone()], scale);
             assert!(chart.svg.contains("<polyline"), "{}", chart.svg);
             assert!(chart.area.1 > chart.area.0);
         }
+    }
+
+    /// Buckets with no request are gaps, not slopes: the line is drawn in pieces.
+    #[test]
+    fn points_further_apart_than_the_gap_are_not_joined() {
+        let points = [(0.0, 1.0), (0.1, 2.0), (1.0, 9.0), (1.1, 8.0), (2.0, 5.0)];
+        let pieces = segments(&points, Some(0.15));
+        assert_eq!(
+            pieces.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        assert_eq!(segments(&points, None).len(), 1);
+        let line = Line {
+            name: "gappy".into(),
+            points: points.to_vec(),
+            gap: Some(0.15),
+            ..Line::default()
+        };
+        let drawn = |gap| {
+            let svg = over_time(
+                "t",
+                vec![Line {
+                    gap,
+                    ..line.clone()
+                }],
+                Scale::Linear,
+            )
+            .svg;
+            (
+                svg.matches("<polyline").count(),
+                svg.matches("<circle").count(),
+            )
+        };
+        let (joined, _) = drawn(None);
+        // Three pieces: two lines, and a dot for the bucket alone at the end.
+        assert_eq!(drawn(Some(0.15)), (joined + 1, 1));
+    }
+
+    #[test]
+    fn the_spectrum_is_ticked_at_50_90_99_percent_only() {
+        let line = Line {
+            name: "small run".into(),
+            points: (0..=20)
+                .map(|i| (f64::from(i) / 10.0, 1.0 + f64::from(i)))
+                .collect(),
+            ..Line::default()
+        };
+        let chart = spectrum("s", vec![line]);
+        // plotters writes a label as its text element's own line.
+        let labels: Vec<&str> = chart.svg.lines().filter(|l| l.ends_with('%')).collect();
+        assert_eq!(labels, ["50%", "90%", "99%"], "{}", chart.svg);
+    }
+
+    #[test]
+    fn the_legend_keeps_an_endpoint_s_colour_and_a_run_s_dash() {
+        let lines = vec![
+            Line {
+                name: "a · go".into(),
+                points: vec![(0.0, 1.0)],
+                colour: Some(1),
+                dash: 0,
+                gap: None,
+            },
+            Line {
+                name: "b · go".into(),
+                points: vec![(0.0, 2.0)],
+                colour: Some(1),
+                dash: 1,
+                gap: None,
+            },
+        ];
+        let entries = legend(&lines, true);
+        assert_eq!(entries[0].colour, entries[1].colour);
+        assert_ne!(entries[0].dasharray, entries[1].dasharray);
+        assert!(entries[2].ring && entries[2].name == "cold start");
     }
 }

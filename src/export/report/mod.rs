@@ -28,13 +28,28 @@ pub struct Labeled<'a> {
 struct Series<'a> {
     name: String,
     endpoint: &'a EndpointResult,
+    /// Which input it comes from (0 for the first run): its lines' dash.
+    run: usize,
+    /// Its endpoint's place among every name in the inputs: its lines' colour, the same
+    /// in every run.
+    colour: usize,
 }
 
 fn series<'a>(inputs: &'a [Labeled<'a>]) -> Vec<Series<'a>> {
     let several = inputs.len() > 1;
+    let mut names: Vec<&str> = Vec::new();
+    for input in inputs {
+        for e in &input.results.endpoints {
+            if !names.contains(&e.name.as_str()) {
+                names.push(&e.name);
+            }
+        }
+    }
+    let names = &names;
     inputs
         .iter()
-        .flat_map(|input| {
+        .enumerate()
+        .flat_map(|(run, input)| {
             input.results.endpoints.iter().map(move |endpoint| Series {
                 name: if several {
                     format!("{} · {}", input.label, endpoint.name)
@@ -42,6 +57,8 @@ fn series<'a>(inputs: &'a [Labeled<'a>]) -> Vec<Series<'a>> {
                     endpoint.name.clone()
                 },
                 endpoint,
+                run,
+                colour: names.iter().position(|n| *n == endpoint.name).unwrap_or(0),
             })
         })
         .collect()
@@ -162,56 +179,88 @@ fn header(page: &mut String, inputs: &[Labeled<'_>]) {
     }
 }
 
+/// The endpoint tiles: with several runs, each endpoint's tiles side by side, run by run.
 fn callouts(page: &mut String, all: &[Series<'_>]) {
     page.push_str("<h2>Endpoints</h2>\n<div class=\"tiles\">\n");
-    // Flows are ranked apart: their end-to-end p99 adds up several requests. An endpoint
-    // with no ok response is not ranked either: its fast failures are not "lowest p99".
-    let ranked = |s: &&Series<'_>| !s.endpoint.is_whole_flow() && s.endpoint.ok > 0;
+    let several = all.iter().any(|s| s.run > 0);
+    let mut colours: Vec<usize> = Vec::new();
+    for s in all {
+        if !colours.contains(&s.colour) {
+            colours.push(s.colour);
+        }
+    }
+    for colour in colours {
+        let group: Vec<&Series<'_>> = all.iter().filter(|s| s.colour == colour).collect();
+        if several {
+            let name = group.first().map_or("", |s| s.endpoint.name.as_str());
+            let _ = write!(
+                page,
+                "<div class=\"tile-group\" data-group=\"{}\">",
+                escape(name)
+            );
+        }
+        for s in group {
+            tile(page, s, standing(s, all));
+        }
+        if several {
+            page.push_str("</div>\n");
+        }
+    }
+    page.push_str("</div>\n");
+}
+
+/// A tile's class and its standing in words (never by colour alone): lowest or highest p99
+/// among the endpoints of its own run. Flows are ranked apart (their end-to-end p99 adds
+/// up several requests), and so is an endpoint with no ok response (its fast failures are
+/// not "lowest p99").
+fn standing(s: &Series<'_>, all: &[Series<'_>]) -> (&'static str, &'static str) {
+    let ranked =
+        |o: &&Series<'_>| o.run == s.run && !o.endpoint.is_whole_flow() && o.endpoint.ok > 0;
     let p99s: Vec<f64> = all
         .iter()
         .filter(ranked)
-        .filter_map(|s| s.endpoint.latency_ms.p99)
+        .filter_map(|o| o.endpoint.latency_ms.p99)
         .collect();
     let best = p99s.iter().copied().fold(f64::MAX, f64::min);
     let worst = p99s.iter().copied().fold(f64::MIN, f64::max);
-    for s in all {
-        let e = s.endpoint;
-        let l = &e.latency_ms;
-        // Standing is by p99 and said in words too, never by colour alone.
-        let (class, standing) = match l.p99 {
-            _ if e.is_whole_flow() => ("tile", "flow, end to end"),
-            _ if e.ok == 0 => ("tile", "no ok response"),
-            Some(p) if p99s.len() > 1 && p == best => ("tile best", "lowest p99"),
-            Some(p) if p99s.len() > 1 && p == worst => ("tile worst", "highest p99"),
-            _ => ("tile", ""),
-        };
-        let error_rate = if e.requests > 0 {
-            e.errors as f64 / e.requests as f64 * 100.0
-        } else {
-            0.0
-        };
-        let _ = writeln!(
-            page,
-            "<div class=\"{class}\" data-endpoint=\"{}\" data-requests=\"{}\" data-p99=\"{}\"><h3>{}</h3>\
-             <div class=\"standing\">{standing}</div><dl>\
-             <dt>requests</dt><dd>{}</dd><dt>error rate</dt><dd>{error_rate:.2}%</dd>\
-             <dt>mean</dt><dd>{}</dd><dt>p50</dt><dd>{}</dd><dt>p99</dt><dd>{}</dd>\
-             <dt>min</dt><dd>{}</dd><dt>max</dt><dd>{}</dd><dt>first request</dt><dd>{}</dd>{}</dl></div>",
-            escape(&s.name),
-            e.requests,
-            json_number(l.p99),
-            escape(&s.name),
-            e.requests,
-            ms(l.mean),
-            ms(l.p50),
-            ms(l.p99),
-            ms(l.min),
-            ms(l.max),
-            ms(e.first_ms),
-            server::tile_rows(e)
-        );
+    let e = s.endpoint;
+    match e.latency_ms.p99 {
+        _ if e.is_whole_flow() => ("tile", "flow, end to end"),
+        _ if e.ok == 0 => ("tile", "no ok response"),
+        Some(p) if p99s.len() > 1 && p == best => ("tile best", "lowest p99"),
+        Some(p) if p99s.len() > 1 && p == worst => ("tile worst", "highest p99"),
+        _ => ("tile", ""),
     }
-    page.push_str("</div>\n");
+}
+
+fn tile(page: &mut String, s: &Series<'_>, (class, standing): (&str, &str)) {
+    let e = s.endpoint;
+    let l = &e.latency_ms;
+    let error_rate = if e.requests > 0 {
+        e.errors as f64 / e.requests as f64 * 100.0
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        page,
+        "<div class=\"{class}\" data-endpoint=\"{}\" data-requests=\"{}\" data-p99=\"{}\"><h3>{}</h3>\
+         <div class=\"standing\">{standing}</div><dl>\
+         <dt>requests</dt><dd>{}</dd><dt>error rate</dt><dd>{error_rate:.2}%</dd>\
+         <dt>mean</dt><dd>{}</dd><dt>p50</dt><dd>{}</dd><dt>p99</dt><dd>{}</dd>\
+         <dt>min</dt><dd>{}</dd><dt>max</dt><dd>{}</dd><dt>first request</dt><dd>{}</dd>{}</dl></div>",
+        escape(&s.name),
+        e.requests,
+        json_number(l.p99),
+        escape(&s.name),
+        e.requests,
+        ms(l.mean),
+        ms(l.p50),
+        ms(l.p99),
+        ms(l.min),
+        ms(l.max),
+        ms(e.first_ms),
+        server::tile_rows(e)
+    );
 }
 
 /// Writes a figure holding the linear and log variants of a chart (or a note when there is
@@ -242,11 +291,39 @@ fn figure(page: &mut String, caption: &str, variants: Vec<Chart>) {
         };
         page.push_str(&svg);
     }
+    legend(page, &variants);
     let data = script_safe(&readout_data(&variants));
     let _ = writeln!(
         page,
         "<div class=\"readout\"></div><script type=\"application/json\">{data}</script></figure>"
     );
+}
+
+/// The chart's legend, below it: over the plot it hid the data it names (the first
+/// requests' cold-start spike).
+fn legend(page: &mut String, variants: &[Chart]) {
+    let Some(chart) = variants.first() else {
+        return;
+    };
+    page.push_str("<ul class=\"legend\">");
+    for entry in &chart.legend {
+        let mark = match entry.ring {
+            true => format!(
+                "<circle cx=\"12\" cy=\"6\" r=\"4.5\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\"/>",
+                entry.colour
+            ),
+            false => format!(
+                "<line x1=\"0\" y1=\"6\" x2=\"24\" y2=\"6\" stroke=\"{}\" stroke-width=\"2\" stroke-dasharray=\"{}\"/>",
+                entry.colour, entry.dasharray
+            ),
+        };
+        let _ = write!(
+            page,
+            "<li><svg width=\"24\" height=\"12\" aria-hidden=\"true\">{mark}</svg>{}</li>",
+            escape(&entry.name)
+        );
+    }
+    page.push_str("</ul>");
 }
 
 /// JSON that can stand in a `<script>` element whatever its strings hold: `<`, `>` and `&`
@@ -311,14 +388,29 @@ fn drawable(timeline: &[TimelinePoint]) -> Vec<TimelinePoint> {
     points
 }
 
+/// How far apart two drawn points of `e`'s timeline may be and still be joined: one and a
+/// half drawn buckets (a bucket with no request in it leaves a gap in the line).
+fn gap_of(e: &EndpointResult) -> Option<f64> {
+    let mut width = e.timeline_bucket_s;
+    let mut points = e.timeline.len();
+    while points > MAX_POINTS {
+        points = points.div_ceil(2);
+        width *= 2.0;
+    }
+    (width.is_finite() && width > 0.0).then_some(width * 1.5)
+}
+
 fn timeline_lines(e: &EndpointResult) -> Vec<Line> {
     let timeline = drawable(&e.timeline);
+    let gap = gap_of(e);
     let line = |name: &str, f: fn(&TimelinePoint) -> Option<f64>| Line {
         name: name.to_owned(),
         points: timeline
             .iter()
             .filter_map(|b| f(b).map(|v| (b.t_s, v)))
             .collect(),
+        gap,
+        ..Line::default()
     };
     vec![
         line("max", |b| b.max_ms),
@@ -353,6 +445,9 @@ fn over_time(page: &mut String, all: &[Series<'_>]) {
                 .iter()
                 .filter_map(|b| b.mean_ms.map(|m| (b.t_s, m)))
                 .collect(),
+            colour: Some(s.colour),
+            dash: s.run,
+            gap: gap_of(s.endpoint),
         })
         .collect();
     figure(
@@ -392,6 +487,9 @@ fn spectrum(page: &mut String, all: &[Series<'_>]) {
         .map(|s| Line {
             name: s.name.clone(),
             points: spectrum_points(&s.endpoint.histogram),
+            colour: Some(s.colour),
+            dash: s.run,
+            gap: None,
         })
         .collect();
     figure(

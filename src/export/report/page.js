@@ -7,7 +7,9 @@
   let drawn = 0;
   for (const figure of figures) {
     const svgs = figure.querySelectorAll("svg");
+    // A line of two points or more, or a dot: a bucket alone between gaps.
     const hasData = Array.from(svgs).some((svg) =>
+      svg.querySelector("circle") !== null ||
       Array.from(svg.querySelectorAll("polyline")).some((p) => (p.getAttribute("points") || "").trim().split(/\s+/).length > 1));
     if (hasData) drawn += 1;
     const data = figure.querySelector("script[type='application/json']");

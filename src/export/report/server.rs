@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::charts::{self, Line};
-use super::{Series, both_scales, drawable, escape, figure, ms, spectrum_points};
+use super::{Series, both_scales, drawable, escape, figure, gap_of, ms, spectrum_points};
 use crate::results::EndpointResult;
 
 /// Cold-start events listed per endpoint (the JSON keeps up to 1,000).
@@ -91,6 +91,7 @@ fn spectrum_line(name: &str, encoded: &str) -> Line {
     Line {
         name: name.to_owned(),
         points: spectrum_points(encoded),
+        ..Line::default()
     }
 }
 
@@ -98,6 +99,7 @@ fn spectrum_line(name: &str, encoded: &str) -> Line {
 /// bucket has both).
 fn time_lines(e: &EndpointResult) -> Vec<Line> {
     let buckets = drawable(&e.timeline);
+    let gap = gap_of(e);
     let mut lines = [("client", vec![]), ("server", vec![]), ("overhead", vec![])];
     for b in &buckets {
         if let Some(client) = b.mean_ms {
@@ -115,6 +117,8 @@ fn time_lines(e: &EndpointResult) -> Vec<Line> {
         .map(|(name, points)| Line {
             name: name.to_owned(),
             points,
+            gap,
+            ..Line::default()
         })
         .collect()
 }

@@ -19,9 +19,12 @@ use crate::thresholds::{Metric, Threshold};
 /// Why a run is stopping before its end, as told to [`Observer::stopping`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stopping {
-    /// The observer asked ([`Observer::stop_requested`]): requests in flight may finish;
-    /// a second request abandons them.
-    Asked,
+    /// The observer asked ([`Observer::stop_requested`]): the requests in flight (about
+    /// `in_flight` when asked) may finish; a second request abandons them.
+    Asked {
+        /// Requests started and not finished when the stop was asked.
+        in_flight: u64,
+    },
     /// `fail_fast`: a threshold failed at a checkpoint.
     ThresholdFailed,
     /// `fail_fast`: an error-count threshold can no longer pass.
@@ -129,7 +132,7 @@ async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::R
             Some(()) = next_tick(&mut progress_tick) => watch.progress().await,
             Some(()) = next_tick(&mut checkpoint_tick) => watch.checkpoint(fail_fast).await,
             Some(()) = next_tick(&mut errors_tick) => watch.errors_check().await,
-            () = watch.observer.stop_requested() => watch.stop_asked(),
+            () = watch.observer.stop_requested() => watch.stop_asked().await,
         }
     };
     watch.observer.finished();
@@ -208,13 +211,16 @@ impl<O: Observer> Watch<'_, O> {
     }
 
     /// A first request stops gracefully; any later one abandons requests in flight.
-    fn stop_asked(&mut self) {
+    async fn stop_asked(&mut self) {
         match self.stopping {
-            Some(Stopping::Asked) => self.control.stop(StopLevel::Immediate),
+            Some(Stopping::Asked { .. }) => self.control.stop(StopLevel::Immediate),
             _ => {
-                self.stopping = Some(Stopping::Asked);
                 self.control.stop(StopLevel::Graceful);
-                self.observer.stopping(Stopping::Asked);
+                // After the stop: no new request starts, so the count only goes down.
+                let in_flight = self.control.progress_snapshot().await.in_flight();
+                let asked = Stopping::Asked { in_flight };
+                self.stopping = Some(asked);
+                self.observer.stopping(asked);
             }
         }
     }

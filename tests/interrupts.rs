@@ -165,3 +165,27 @@ fn results_that_cannot_be_written_at_the_end_go_to_a_fallback_file() {
     );
     let _ = std::fs::remove_file(path);
 }
+
+#[test]
+fn the_first_ctrl_c_says_how_many_requests_a_second_one_would_drop() {
+    let server = demo();
+    let dir = TempDir::new("ctrl-c-hint");
+    let out = dir.join("results.json");
+    let url = server.url("/delay/400ms");
+    let child = cannon()
+        .args(["run", &url, "-n", "1000", "-c", "3", "-o"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    // Past the first 400 ms, three requests are always in flight.
+    std::thread::sleep(Duration::from_millis(600));
+    signal(&child, "INT");
+    let run = finish(child.wait_with_output().unwrap(), &out);
+    assert_eq!(run.code, Some(130), "{}", run.stderr);
+    // Wrapped at 80 columns: compare words.
+    let said = run.stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+    let hint = "letting 3 requests in flight finish; press Ctrl-C again to stop now and drop them";
+    assert!(said.contains(hint), "{}", run.stderr);
+}

@@ -96,17 +96,18 @@ impl Observer for Terminal<'_> {
             return;
         }
         self.progress.finish();
-        crate::say!(
-            "api-cannon: {}",
-            match why {
-                Stopping::Asked =>
-                    "stopping: letting the requests in flight finish; press Ctrl-C \
-                     again to stop now and drop them",
-                Stopping::ThresholdFailed => "a threshold failed at a checkpoint (--fail-fast)",
-                Stopping::ErrorsExceeded =>
-                    "an error-count threshold can no longer pass (--fail-fast)",
+        let said = match why {
+            Stopping::Asked { in_flight: 0 } => "stopping".to_owned(),
+            Stopping::Asked { in_flight } => format!(
+                "stopping: letting {in_flight} requests in flight finish; press Ctrl-C \
+                 again to stop now and drop them"
+            ),
+            Stopping::ThresholdFailed => "a threshold failed at a checkpoint (--fail-fast)".into(),
+            Stopping::ErrorsExceeded => {
+                "an error-count threshold can no longer pass (--fail-fast)".into()
             }
-        );
+        };
+        crate::fit::say(&format!("api-cannon: {said}"));
     }
 
     fn finished(&mut self) {

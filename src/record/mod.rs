@@ -520,6 +520,13 @@ impl Stats {
         self.endpoints.iter().filter(|e| !e.whole_flow)
     }
 
+    /// HTTP requests started and not yet finished.
+    pub fn in_flight(&self) -> u64 {
+        self.request_endpoints()
+            .map(|e| e.started.saturating_sub(e.requests))
+            .sum()
+    }
+
     /// Adds another set of figures for the same endpoints.
     pub fn merge(&mut self, other: &Stats) {
         for (mine, theirs) in self.endpoints.iter_mut().zip(&other.endpoints) {

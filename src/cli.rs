@@ -321,6 +321,15 @@ pub struct OutputArgs {
     #[arg(long)]
     pub fail_fast: bool,
 
+    /// Serve the run's figures for Prometheus at http://ADDR/metrics while it runs, e.g.
+    /// 127.0.0.1:9464 (port 0: any free one, printed). 0.0.0.0 exposes them to the network.
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen_address)]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// Keep serving the final figures this long after the run, for a last scrape.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration, requires = "metrics_listen")]
+    pub metrics_linger: Duration,
+
     /// Exit 0 even when an endpoint got no ok response at all (by default that is exit 1:
     /// a run against a dead server must not pass a CI job). Thresholds still apply.
     #[arg(long)]
@@ -339,6 +348,13 @@ pub struct OutputArgs {
     /// long run).
     #[arg(long, value_name = "FILE", value_parser = output_path)]
     pub report: Option<PathBuf>,
+}
+
+/// `IP:PORT` to listen on (`[::1]:9464` for IPv6).
+fn parse_listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("`{text}` is not an address to listen on: write IP:PORT, e.g. 127.0.0.1:9464")
+    })
 }
 
 /// A file to write. An empty one gets its own message: `--markdown "$GITHUB_STEP_SUMMARY"`

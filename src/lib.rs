@@ -31,6 +31,7 @@ pub mod engine;
 pub mod export;
 pub mod fit;
 pub mod merge;
+pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod prepare;

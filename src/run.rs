@@ -59,6 +59,15 @@ pub trait Observer {
     /// The results so far at a checkpoint, thresholds evaluated, `run.stopped_by` null.
     fn checkpoint(&mut self, _results: &Results) {}
 
+    /// How often [`Observer::live`] is called (for a metrics endpoint); `None`: never.
+    fn live_every(&self) -> Option<Duration> {
+        None
+    }
+
+    /// The results so far, taken like a checkpoint, with the requests in flight per
+    /// endpoint (indexed like `results.endpoints`).
+    fn live(&mut self, _results: &Results, _in_flight: &[u64]) {}
+
     /// Resolves when the caller wants the run to stop (a first request lets requests in
     /// flight finish, a second abandons them). Never resolves by default.
     fn stop_requested(&mut self) -> impl Future<Output = ()> {
@@ -116,6 +125,7 @@ async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::R
     let mut checkpoint_tick =
         ticker((observer.wants_checkpoints() || fail_fast).then_some(prepared.checkpoint_every));
     let mut errors_tick = ticker(watches_counts(fail_fast, gates).then_some(FAIL_FAST_EVERY));
+    let mut live_tick = ticker(observer.live_every());
     let mut watch = Watch {
         prepared,
         control,
@@ -132,6 +142,7 @@ async fn drive<O: Observer>(prepared: &Prepared, observer: &mut O) -> std::io::R
             Some(()) = next_tick(&mut progress_tick) => watch.progress().await,
             Some(()) = next_tick(&mut checkpoint_tick) => watch.checkpoint(fail_fast).await,
             Some(()) = next_tick(&mut errors_tick) => watch.errors_check().await,
+            Some(()) = next_tick(&mut live_tick) => watch.live().await,
             () = watch.observer.stop_requested() => watch.stop_asked().await,
         }
     };
@@ -200,6 +211,17 @@ impl<O: Observer> Watch<'_, O> {
         if fail_fast && results.thresholds.iter().any(|t| !t.passed) {
             self.stop_for(Stopping::ThresholdFailed);
         }
+    }
+
+    async fn live(&mut self) {
+        let stats = self.control.snapshot().await;
+        let in_flight: Vec<u64> = stats
+            .endpoints
+            .iter()
+            .map(|e| e.started.saturating_sub(e.requests))
+            .collect();
+        let results = self.results(&stats, self.control.t0.elapsed(), None);
+        self.observer.live(&results, &in_flight);
     }
 
     async fn errors_check(&mut self) {

@@ -378,12 +378,17 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<Fired, AppE
             results_file: None,
         });
     }
+    let metrics = match output.metrics_listen {
+        Some(address) => Some(serve_metrics(address)?),
+        None => None,
+    };
     if output.output.is_none() {
         let reserved = crate::export::reserve_default_path(started);
         destination = Destination::File(reserved.map_err(AppError::OutputUnwritable)?);
     }
     let mut terminal =
-        terminal::Terminal::new(output.quiet, &prepared.plan, &destination, &outputs);
+        terminal::Terminal::new(output.quiet, &prepared.plan, &destination, &outputs)
+            .with_metrics(metrics.as_ref());
     let results = match crate::run::run(&prepared, &mut terminal) {
         Ok(results) => results,
         Err(error) => {
@@ -397,8 +402,18 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<Fired, AppE
         }
     };
     let signal = terminal.first_signal();
+    if let Some(metrics) = &metrics {
+        let in_flight = vec![0; results.endpoints.len()];
+        metrics.publish(crate::metrics::Snapshot {
+            results: results.clone(),
+            in_flight,
+        });
+    }
     let (unwritten, results_file) =
         deliver(&results, destination, &outputs, output.quiet, started)?;
+    if let Some(metrics) = &metrics {
+        linger(metrics, output.metrics_linger);
+    }
     if let Some(error) = unwritten {
         return Err(AppError::Write(error));
     }
@@ -406,6 +421,45 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<Fired, AppE
         code: exit_code(&results, signal, output.allow_failures),
         results_file,
     })
+}
+
+/// The metrics endpoint on `address`, bound before anything is sent: an address in use or
+/// not this machine's is a usage error. Says where it listens (port 0 picks one).
+fn serve_metrics(address: SocketAddr) -> Result<crate::metrics::MetricsServer, AppError> {
+    let server = crate::metrics::MetricsServer::bind(address).map_err(|e| {
+        AppError::Usage(format!(
+            "--metrics-listen {address}: cannot listen there: {e}"
+        ))
+    })?;
+    crate::say!("metrics: http://{}/metrics", server.address());
+    Ok(server)
+}
+
+/// Serves the final figures `linger` longer, for a last scrape; Ctrl-C or SIGTERM ends it.
+fn linger(metrics: &crate::metrics::MetricsServer, linger: Duration) {
+    if linger.is_zero() {
+        return;
+    }
+    crate::say!(
+        "metrics: serving the final figures at http://{}/metrics for {} more",
+        metrics.address(),
+        humantime::format_duration(linger)
+    );
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    runtime.block_on(async {
+        let Ok(mut signals) = crate::signals::Signals::new() else {
+            return tokio::time::sleep(linger).await;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(linger) => {}
+            _ = signals.next() => {}
+        }
+    });
 }
 
 /// Raises the soft limit on open files to the hard limit, as wrk-style tools do: every lane

@@ -20,7 +20,12 @@ pub(super) struct Terminal<'a> {
     first_signal: Option<Signal>,
     destination: &'a Destination,
     outputs: &'a Outputs,
+    /// The `--metrics-listen` endpoint, fed a snapshot every second.
+    metrics: Option<&'a crate::metrics::MetricsServer>,
 }
+
+/// How often the metrics endpoint's figures are renewed.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
 
 impl<'a> Terminal<'a> {
     pub(super) fn new(
@@ -41,7 +46,17 @@ impl<'a> Terminal<'a> {
             first_signal: None,
             destination,
             outputs,
+            metrics: None,
         }
+    }
+
+    /// Feeds `metrics` with a snapshot every second.
+    pub(super) fn with_metrics(
+        mut self,
+        metrics: Option<&'a crate::metrics::MetricsServer>,
+    ) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The first stop signal, if one came.
@@ -63,6 +78,19 @@ impl Observer for Terminal<'_> {
 
     fn progress(&mut self, stats: &Stats, elapsed: Duration) {
         self.progress.update(stats, elapsed);
+    }
+
+    fn live_every(&self) -> Option<Duration> {
+        self.metrics.map(|_| METRICS_EVERY)
+    }
+
+    fn live(&mut self, results: &Results, in_flight: &[u64]) {
+        if let Some(metrics) = self.metrics {
+            metrics.publish(crate::metrics::Snapshot {
+                results: results.clone(),
+                in_flight: in_flight.to_vec(),
+            });
+        }
     }
 
     fn wants_checkpoints(&self) -> bool {

@@ -1,0 +1,189 @@
+//! `--metrics-listen`: the Prometheus endpoint's figures against the results file, while
+//! the run goes and after it, bad addresses, and a real Prometheus scraping it (installed
+//! by .ci/run; skipped locally without it, never under CI).
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{TempDir, cannon, demo};
+
+/// `GET path` on 127.0.0.1:`port` with `accept`: (content type, body).
+fn get(port: u16, path: &str, accept: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("sends");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let kind = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_owned();
+    // The body is chunked or sized; the metrics are lines either way.
+    (kind, body.to_owned())
+}
+
+/// The value of the sample `name{labels...}` (labels as written, in order), if present.
+fn sample(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The sum of every sample of `name` (any labels).
+fn total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Starts `run ARGS --metrics-listen 127.0.0.1:0` and reads the port it prints.
+fn start(args: &[&str], out: &std::path::Path) -> (Child, u16) {
+    let mut child = cannon()
+        .arg("run")
+        .args(args)
+        .args(["--metrics-listen", "127.0.0.1:0", "-q", "-o"])
+        .arg(out)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            let rest = l.strip_prefix("metrics: http://127.0.0.1:")?;
+            rest.split('/').next()?.parse().ok()
+        })
+        .expect("says where it listens");
+    // Keep draining stderr so the child never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+fn results(out: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out).expect("results written")).expect("JSON")
+}
+
+#[test]
+fn the_endpoint_serves_what_the_results_file_says_during_and_after_the_run() {
+    let server = demo();
+    let dir = TempDir::new("metrics");
+    let out = dir.join("r.json");
+    let (url, failing) = (server.url("/hello"), server.url("/status/503"));
+    let args = [
+        url.as_str(),
+        &failing,
+        "-z",
+        "3s",
+        "--sleep",
+        "20ms",
+        "-c",
+        "2",
+    ];
+    let (child, port) = start(
+        &[&args[..], &["--metrics-linger", "4s", "--allow-failures"]].concat(),
+        &out,
+    );
+    std::thread::sleep(Duration::from_millis(1300));
+    let (_, early) = get(port, "/metrics", "text/plain");
+    std::thread::sleep(Duration::from_millis(1100));
+    let (kind, later) = get(port, "/metrics", "*/*");
+    assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    let (early_n, later_n) = (
+        total(&early, "api_cannon_requests_total"),
+        total(&later, "api_cannon_requests_total"),
+    );
+    assert!(
+        early_n > 0.0 && later_n > early_n,
+        "counters grow: {early_n} then {later_n}"
+    );
+    // After the run, while it lingers: the figures are the results file's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (kind, last) = get(
+        port,
+        "/metrics",
+        "application/openmetrics-text; version=1.0.0",
+    );
+    assert!(kind.starts_with("application/openmetrics-text"), "{kind}");
+    assert!(last.trim_end().ends_with("# EOF"), "{last}");
+    let json = results(&out);
+    assert_eq!(
+        total(&last, "api_cannon_requests_total"),
+        json["totals"]["requests"].as_f64().unwrap_or(-1.0)
+    );
+    assert_eq!(sample(&last, "api_cannon_run_complete"), Some(1.0));
+    for e in json["endpoints"].as_array().expect("endpoints") {
+        let name = e["name"].as_str().unwrap_or_default();
+        let ok =
+            format!("api_cannon_requests_total{{endpoint=\"{name}\",outcome=\"ok\",kind=\"\"}}");
+        assert_eq!(sample(&last, &ok), e["ok"].as_f64(), "{ok}");
+        let status = format!(
+            "api_cannon_requests_total{{endpoint=\"{name}\",outcome=\"error\",kind=\"status\"}}"
+        );
+        assert_eq!(sample(&last, &status), e["error_kinds"]["status"].as_f64());
+        let count = format!("api_cannon_request_duration_seconds_count{{endpoint=\"{name}\"}}");
+        assert_eq!(
+            sample(&last, &count),
+            e["requests"].as_f64(),
+            "every response timed"
+        );
+        let buckets: Vec<f64> = last
+            .lines()
+            .filter(|l| {
+                l.starts_with("api_cannon_request_duration_seconds_bucket{")
+                    && l.contains(&format!("endpoint=\"{name}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        assert_eq!(buckets.len(), 16, "15 bounds and +Inf");
+        assert!(
+            buckets.windows(2).all(|w| w[0] <= w[1]),
+            "cumulative: {buckets:?}"
+        );
+        assert_eq!(buckets.last().copied(), e["requests"].as_f64());
+    }
+    let (_, elsewhere) = get(port, "/", "*/*");
+    assert!(elsewhere.contains("/metrics"));
+    let output = child.wait_with_output().expect("ends");
+    assert_eq!(output.status.code(), Some(0));
+}
+
+#[test]
+fn an_address_in_use_or_unparsable_stops_the_run_before_anything_is_sent() {
+    let server = demo();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let port = taken.local_addr().expect("an address").port();
+    let url = server.url("/hello");
+    for (address, said) in [
+        (format!("127.0.0.1:{port}"), "cannot listen there"),
+        ("localhost:9464".to_owned(), "write IP:PORT"),
+        ("9464".to_owned(), "write IP:PORT"),
+    ] {
+        let output = cannon()
+            .args(["run", &url, "-n", "3", "--metrics-listen", &address])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{address}: {stderr}");
+        assert!(stderr.contains(said), "{address}: {stderr}");
+    }
+    assert_eq!(server.requests(), 0);
+}

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
-SECTIONS=${SECTIONS:-closed,conns,overhead,rate,flat,shapes}
+SECTIONS=${SECTIONS:-closed,conns,overhead,rate,flat,shapes,metrics}
 NGINX_DIR=/tmp/bench-nginx
 
 if ! command -v nginx >/dev/null; then

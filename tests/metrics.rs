@@ -103,6 +103,28 @@ fn the_endpoint_serves_what_the_results_file_says_during_and_after_the_run() {
     std::thread::sleep(Duration::from_millis(1100));
     let (kind, later) = get(port, "/metrics", "*/*");
     assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+    // The Prometheus text format: only its own types, each named as its samples are.
+    for line in later.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut words = line.split(' ').skip(2);
+        let (name, kind) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default(),
+        );
+        assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+        assert!(!name.ends_with("_info") || kind == "gauge", "{line}");
+    }
+    assert!(
+        !later.contains("# EOF") && later.contains("api_cannon_run_info{"),
+        "{later}"
+    );
+    assert!(
+        later.contains("# TYPE api_cannon_requests_total counter"),
+        "{later}"
+    );
+    assert!(
+        later.contains("# TYPE api_cannon_run_info gauge"),
+        "{later}"
+    );
     let (early_n, later_n) = (
         total(&early, "api_cannon_requests_total"),
         total(&later, "api_cannon_requests_total"),
@@ -186,4 +208,67 @@ fn an_address_in_use_or_unparsable_stops_the_run_before_anything_is_sent() {
         assert!(stderr.contains(said), "{address}: {stderr}");
     }
     assert_eq!(server.requests(), 0);
+}
+
+/// Every metric the Grafana dashboard queries is one the endpoint serves.
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_the_endpoint_serves() {
+    let text = std::fs::read_to_string("deploy/grafana/api-cannon.json").expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert!(dashboard["schemaVersion"].as_u64().is_some() && dashboard["title"] == "api-cannon");
+    let mut queries: Vec<String> = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        assert!(panel["gridPos"]["w"].as_u64().is_some(), "{panel}");
+        for target in panel["targets"].as_array().expect("targets") {
+            queries.push(target["expr"].as_str().expect("a PromQL expr").to_owned());
+        }
+    }
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables")
+    {
+        if let Some(query) = variable["query"].as_str() {
+            queries.push(query.to_owned());
+        }
+    }
+    // A run that has every family: server time and cold starts from the demo's function.
+    let server = demo();
+    let dir = TempDir::new("grafana");
+    let out = dir.join("r.json");
+    let run = cannon()
+        .args(["run", &server.url("/slipspace/rust"), "-n", "3", "-q"])
+        .args(["--server-time", "server-timing:handler", "-o"])
+        .arg(&out)
+        .status()
+        .expect("runs");
+    assert!(run.success());
+    let results = api_cannon::app::files::read_results(&out).expect("results");
+    let live = api_cannon::metrics::Live::default();
+    live.publish(api_cannon::metrics::Snapshot {
+        in_flight: vec![0; results.endpoints.len()],
+        results,
+    });
+    let served = live.exposition(false);
+    let mut names: Vec<String> = Vec::new();
+    for query in &queries {
+        let mut rest = query.as_str();
+        while let Some(at) = rest.find("api_cannon_") {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            names.push(name);
+        }
+    }
+    assert!(names.len() >= 9, "{names:?}");
+    for name in names {
+        let sampled = served
+            .lines()
+            .any(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")));
+        assert!(
+            sampled,
+            "the dashboard queries {name}, which is not served:\n{served}"
+        );
+    }
 }

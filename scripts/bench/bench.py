@@ -11,6 +11,8 @@ Sections (all by default; pick with --sections):
   overhead  concurrency 1 against a fixed 10 ms server delay: p50 / p99 above 10 ms
   rate      --rate 10000 for 10 s: requests sent vs due, schedule-lag p99
   flat      peak RSS of a 100,000-request run vs a 10,000,000-request run
+  metrics   client CPU per request of a closed loop (50 connections) with --metrics-listen
+            scraped every second, against the same run without it
   shapes    client CPU per HTTP request of a plain target, a templated one, a two-step
             flow with a capture, a response with Server-Timing and a request ID (read into
             server_ms), the same with --log-requests, and a target signed with AWS SigV4
@@ -23,8 +25,11 @@ import re
 import shutil
 import statistics
 import subprocess
+import socket
 import tempfile
+import threading
 import time
+import urllib.request
 
 
 def measure(argv):
@@ -191,6 +196,51 @@ def shapes(args):
     return {n: {k: median(v, k) for k in ("us", "rps")} for n, v in samples.items()}
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scraped(args, url, seconds):
+    """A closed-loop run with --metrics-listen, scraped every second by a thread."""
+    port = free_port()
+    stop = threading.Event()
+    scrapes = []
+
+    def scrape():
+        while not stop.wait(1.0):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    scrapes.append(len(r.read()))
+            except OSError:
+                pass
+
+    scraper = threading.Thread(target=scrape, daemon=True)
+    scraper.start()
+    try:
+        s = cannon(args, url, 50, seconds, extra=("--metrics-listen", f"127.0.0.1:{port}"))
+    finally:
+        stop.set()
+        scraper.join()
+    if len(scrapes) < seconds - 2:
+        raise SystemExit(f"bench: only {len(scrapes)} scrapes answered in a {seconds} s run")
+    return s
+
+
+def metrics(args):
+    """Median client CPU µs per request without and with the metrics endpoint scraped."""
+    samples = {"plain": [], "scraped": []}
+    for r in range(args.rounds):
+        for name, fn in (("plain", lambda: cannon(args, args.url, 50, args.seconds)),
+                         ("scraped", lambda: scraped(args, args.url, args.seconds))):
+            s = fn()
+            us = s["cpu"] / s["requests"] * 1e6
+            samples[name].append(us)
+            print(f"  metrics round {r + 1} {name:<8} {s['requests'] / s['seconds']:>9.0f} req/s {us:>6.2f} µs/req", flush=True)
+    return {n: statistics.median(v) for n, v in samples.items()}
+
+
 def flat(args):
     out = {}
     for n in (100_000, 10_000_000):
@@ -207,7 +257,7 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--delay-url", required=True)
     p.add_argument("--cannon", required=True)
-    p.add_argument("--sections", default="closed,conns,overhead,rate,flat,shapes")
+    p.add_argument("--sections", default="closed,conns,overhead,rate,flat,shapes,metrics")
     args = p.parse_args()
     sections = args.sections.split(",")
 
@@ -251,6 +301,11 @@ def main():
         rss = flat(args)
         small, big = rss[100_000], rss[10_000_000]
         print(f"flat: peak RSS {small:.1f} MiB at 100,000 requests, {big:.1f} MiB at 10,000,000 ({(big / small - 1) * 100:+.1f}%)")
+    if "metrics" in sections:
+        print("metrics endpoint scraped every second vs none (api-cannon, 50 connections):", flush=True)
+        m = metrics(args)
+        print(f"metrics: {m['plain']:.2f} µs CPU per request without, {m['scraped']:.2f} with --metrics-listen scraped"
+              f" every second (×{m['scraped'] / m['plain']:.3f})")
     if "shapes" in sections:
         print("request shapes (api-cannon, 50 connections):", flush=True)
         result = shapes(args)

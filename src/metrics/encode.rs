@@ -28,16 +28,19 @@ pub(super) fn openmetrics(snapshot: Option<&Snapshot>) -> String {
     text
 }
 
-/// OpenMetrics text as the Prometheus text format (0.0.4): counters are typed under the
-/// name their samples carry (`_total`), and there is no `# UNIT` line and no `# EOF`.
+/// OpenMetrics text as the Prometheus text format (0.0.4), which knows neither `info`
+/// nor a counter typed without its `_total`: counters and infos are typed under the name
+/// their samples carry (an info as a gauge of 1), and `# UNIT` and `# EOF` go.
 pub(super) fn prometheus_text(openmetrics: &str) -> String {
-    let mut counters: Vec<String> = Vec::new();
+    let mut renamed: Vec<(String, &str, &str)> = Vec::new();
     for line in openmetrics.lines() {
-        if let Some(name) = line
-            .strip_prefix("# TYPE ")
-            .and_then(|rest| rest.strip_suffix(" counter"))
-        {
-            counters.push(name.to_owned());
+        let Some(rest) = line.strip_prefix("# TYPE ") else {
+            continue;
+        };
+        if let Some(name) = rest.strip_suffix(" counter") {
+            renamed.push((name.to_owned(), "_total", "counter"));
+        } else if let Some(name) = rest.strip_suffix(" info") {
+            renamed.push((name.to_owned(), "_info", "gauge"));
         }
     }
     let mut out = String::with_capacity(openmetrics.len());
@@ -45,14 +48,20 @@ pub(super) fn prometheus_text(openmetrics: &str) -> String {
         if line == "# EOF" || line.starts_with("# UNIT ") {
             continue;
         }
-        let renamed = counters.iter().find_map(|name| {
-            ["# TYPE ", "# HELP "].iter().find_map(|prefix| {
-                let rest = line.strip_prefix(prefix)?.strip_prefix(name.as_str())?;
-                rest.starts_with(' ')
-                    .then(|| format!("{prefix}{name}_total{rest}"))
-            })
+        let described = renamed.iter().find_map(|(name, suffix, kind)| {
+            if line
+                == format!(
+                    "# TYPE {name} {}",
+                    if *kind == "gauge" { "info" } else { kind }
+                )
+            {
+                return Some(format!("# TYPE {name}{suffix} {kind}"));
+            }
+            let help = line.strip_prefix("# HELP ")?.strip_prefix(name.as_str())?;
+            help.starts_with(' ')
+                .then(|| format!("# HELP {name}{suffix}{help}"))
         });
-        let _ = writeln!(out, "{}", renamed.as_deref().unwrap_or(line));
+        let _ = writeln!(out, "{}", described.as_deref().unwrap_or(line));
     }
     out
 }

@@ -328,23 +328,28 @@ impl TlsConfigs {
     }
 }
 
+/// The run's AWS credentials, found once, and only when some target signs: a run without
+/// SigV4 needs no AWS keys.
+fn aws_credentials(
+    targets: &[Target],
+    options: &ClientOptions,
+) -> Result<Option<CredentialSource>, PrepareError> {
+    if !targets.iter().any(|t| t.sigv4.is_some()) {
+        return Ok(None);
+    }
+    let lookup = |name: &str| std::env::var(name).ok();
+    CredentialSource::find(&lookup, options.aws_profile.as_deref())
+        .map(Some)
+        .map_err(PrepareError::Options)
+}
+
 /// One prepared request per target, each https target with its TLS configuration.
 fn templates(
     targets: &[Target],
     options: &ClientOptions,
 ) -> Result<Vec<Arc<RequestTemplate>>, PrepareError> {
     let tls = TlsConfigs::for_targets(targets, options)?;
-    // Read once, and only when some target signs: a run without SigV4 needs no AWS keys.
-    let credentials = match targets.iter().any(|t| t.sigv4.is_some()) {
-        true => Some(
-            CredentialSource::find(
-                &|name| std::env::var(name).ok(),
-                options.aws_profile.as_deref(),
-            )
-            .map_err(PrepareError::Options)?,
-        ),
-        false => None,
-    };
+    let credentials = aws_credentials(targets, options)?;
     // One source per distinct command: targets sharing one share its runs and refreshes.
     let mut tokens: HashMap<TokenCommand, Arc<TokenSource>> = HashMap::new();
     // Proxies only when asked: a stray HTTP_PROXY must never reroute a benchmark.

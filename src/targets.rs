@@ -422,13 +422,7 @@ pub fn parse_file_with(
     lookup: EnvLookup<'_>,
     cli: &RequestDefaults,
 ) -> Result<Vec<Target>, TargetsError> {
-    let unknown = keys::unknown_keys(text, path);
-    if !unknown.is_empty() {
-        return Err(TargetsError::UnknownKeys {
-            path: path.to_owned(),
-            lines: unknown,
-        });
-    }
+    check_keys(text, path)?;
     let file: raw::File = toml::from_str(text).map_err(|e| TargetsError::Syntax {
         path: path.to_owned(),
         message: e.to_string(),
@@ -478,6 +472,18 @@ pub fn parse_file_with(
         targets.extend(flow);
     }
     Ok(targets)
+}
+
+/// Every key of the file is one some table takes; the error lists all that are not.
+fn check_keys(text: &str, path: &Path) -> Result<(), TargetsError> {
+    let unknown = keys::unknown_keys(text, path);
+    match unknown.is_empty() {
+        true => Ok(()),
+        false => Err(TargetsError::UnknownKeys {
+            path: path.to_owned(),
+            lines: unknown,
+        }),
+    }
 }
 
 /// Turns URL arguments into GET targets named by host and path (`api.test/hello`).

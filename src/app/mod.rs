@@ -402,17 +402,10 @@ fn fire(spec: RunSpec, output: &OutputArgs, dry_run: bool) -> Result<Fired, AppE
         }
     };
     let signal = terminal.first_signal();
-    if let Some(metrics) = &metrics {
-        let in_flight = vec![0; results.endpoints.len()];
-        metrics.publish(crate::metrics::Snapshot {
-            results: results.clone(),
-            in_flight,
-        });
-    }
     let (unwritten, results_file) =
         deliver(&results, destination, &outputs, output.quiet, started)?;
     if let Some(metrics) = &metrics {
-        linger(metrics, output.metrics_linger);
+        linger(metrics, &results, output.metrics_linger);
     }
     if let Some(error) = unwritten {
         return Err(AppError::Write(error));
@@ -435,8 +428,13 @@ fn serve_metrics(address: SocketAddr) -> Result<crate::metrics::MetricsServer, A
     Ok(server)
 }
 
-/// Serves the final figures `linger` longer, for a last scrape; Ctrl-C or SIGTERM ends it.
-fn linger(metrics: &crate::metrics::MetricsServer, linger: Duration) {
+/// Serves the final `results` `linger` longer, for a last scrape; Ctrl-C or SIGTERM ends
+/// it.
+fn linger(metrics: &crate::metrics::MetricsServer, results: &Results, linger: Duration) {
+    metrics.publish(crate::metrics::Snapshot {
+        results: results.clone(),
+        in_flight: vec![0; results.endpoints.len()],
+    });
     if linger.is_zero() {
         return;
     }

@@ -222,6 +222,20 @@ fn schedule_info(schedule: Schedule, spec: &LoadSpec) -> ScheduleInfo {
     info
 }
 
+/// Whether the lag lasted: of requests sent after the warm-up, and more than a stray few.
+/// A first burst that waited for the runtime to start is not a saturated generator.
+fn lag_lasted(stats: &Stats, figures: &[EndpointFigures<'_>]) -> bool {
+    let (lagging, scheduled) = stats
+        .endpoints
+        .iter()
+        .zip(figures)
+        .filter(|(_, f)| !f.is_whole_flow())
+        .fold((0, 0), |(lagging, all), (s, _)| {
+            (lagging + s.lagging, all + s.schedule_lag.len())
+        });
+    lagging >= LAGGING_MIN && lagging.saturating_mul(LAGGING_SHARE) >= scheduled
+}
+
 fn health(
     meta: &RunMeta<'_>,
     stats: &Stats,
@@ -242,17 +256,7 @@ fn health(
             cpu_use * 100.0
         ));
     }
-    // Lag only of requests due after the warm-up, and of more than a stray few: a first
-    // burst that waited for the runtime to start is not a saturated generator.
-    let (lagging, scheduled) = stats
-        .endpoints
-        .iter()
-        .zip(figures)
-        .filter(|(_, f)| !f.is_whole_flow())
-        .fold((0, 0), |(lagging, all), (s, _)| {
-            (lagging + s.lagging, all + s.schedule_lag.len())
-        });
-    let sustained = lagging >= LAGGING_MIN && lagging.saturating_mul(LAGGING_SHARE) >= scheduled;
+    let sustained = lag_lasted(stats, figures);
     if let Some(p99) = lag.p99.filter(|p99| *p99 > SATURATED_LAG_MS && sustained) {
         reasons.push(format!(
             "requests went out {p99:.1} ms behind schedule at p99"

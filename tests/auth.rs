@@ -117,7 +117,7 @@ fn signing_without_credentials_stops_before_anything_is_sent() {
 /// A token command: prints `demo-token-N` on its Nth call, and fails on call `fail_at`.
 fn token_script(dir: &TempDir, fail_at: u32) -> String {
     let counter = dir.join("calls");
-    let script = dir.write(
+    dir.write_script(
         "token.sh",
         &format!(
             "#!/bin/sh\nn=$(($(cat {c} 2>/dev/null || echo 0) + 1))\necho $n > {c}\n\
@@ -125,14 +125,7 @@ fn token_script(dir: &TempDir, fail_at: u32) -> String {
              echo demo-token-$n\n",
             c = counter.display()
         ),
-    );
-    let made = std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .expect("chmod");
-    assert!(made.success());
-    script.display().to_string()
+    )
 }
 
 fn token_targets(dir: &TempDir, base: &str, script: &str) -> std::path::PathBuf {

@@ -21,7 +21,7 @@ fn process_script(dir: &TempDir, lifetime_s: u32, fail_on: &[u32]) -> String {
         true => "false".to_owned(),
         false => fail,
     };
-    let script = dir.write(
+    dir.write_script(
         "creds.sh",
         &format!(
             "#!/bin/sh\nn=$(($(cat {c} 2>/dev/null || echo 0) + 1))\necho $n > {c}\n\
@@ -32,14 +32,7 @@ fn process_script(dir: &TempDir, lifetime_s: u32, fail_on: &[u32]) -> String {
              \"Expiration\": \"%s\"}}' \"$n\" \"$at\"\n",
             c = calls.display()
         ),
-    );
-    let made = std::process::Command::new("chmod")
-        .arg("+x")
-        .arg(&script)
-        .status()
-        .expect("chmod");
-    assert!(made.success());
-    script.display().to_string()
+    )
 }
 
 /// The run's one endpoint.

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -59,18 +59,12 @@ fn start(args: &[&str], out: &std::path::Path) -> (Child, u16) {
         .stdout(Stdio::null())
         .spawn()
         .expect("starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let port = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            let rest = l.strip_prefix("metrics: http://127.0.0.1:")?;
-            rest.split('/').next()?.parse().ok()
-        })
-        .expect("says where it listens");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let address = support::metrics_address(&mut child);
+    let port = address
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a port");
     (child, port)
 }
 

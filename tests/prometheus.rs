@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -93,18 +93,7 @@ fn prometheus_stores_what_the_results_file_says() {
         .stdout(Stdio::null())
         .spawn()
         .expect("starts");
-    let stderr = run.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let target = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("metrics: http://")?
-                .strip_suffix("/metrics")
-                .map(str::to_owned)
-        })
-        .expect("says where it listens");
-    std::thread::spawn(move || for _ in lines {});
+    let target = support::metrics_address(&mut run);
     let run = Killed(run);
     let config = dir.write(
         "prometheus.yml",

@@ -52,6 +52,14 @@ impl TempDir {
         std::fs::write(&path, text).expect("write test file");
         path
     }
+
+    /// Writes an executable script; returns its path as text (for a command line).
+    pub fn write_script(&self, name: &str, text: &str) -> String {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.write(name, text);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path.display().to_string()
+    }
 }
 
 impl Drop for TempDir {
@@ -426,4 +434,23 @@ pub fn exit_code_within(command: &mut std::process::Command, limit: Duration) ->
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The `IP:PORT` a child started with `--metrics-listen` says it listens on (read from its
+/// stderr, which is drained afterwards so the child never blocks on a full pipe).
+pub fn metrics_address(child: &mut std::process::Child) -> String {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().expect("stderr piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("metrics: http://")?
+                .strip_suffix("/metrics")
+                .map(str::to_owned)
+        })
+        .expect("says where it listens");
+    std::thread::spawn(move || for _ in lines {});
+    address
 }

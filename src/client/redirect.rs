@@ -9,7 +9,11 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, HeaderValue};
 use http::{HeaderMap, Method, Uri};
 use rustls_pki_types::ServerName;
 
-use super::{RequestTemplate, without_userinfo};
+use std::time::Instant;
+
+use super::{Connection, Exchange, RequestTemplate, without_userinfo};
+use crate::outcome::{ErrorKind, Failure};
+use crate::server_time::ServerReport;
 use crate::targets::TargetTemplates;
 use crate::targets::template::Values;
 
@@ -191,9 +195,42 @@ fn host_header(url: &Uri) -> Option<HeaderValue> {
     HeaderValue::from_str(&authority).ok()
 }
 
+/// Follows the redirects `exchange` points to, up to the template's limit: on `connection`
+/// while the origin stays the same, on a connection of its own otherwise. The latency and
+/// status are the last hop's, timed from the first request's start.
+pub async fn follow_redirects(
+    template: &RequestTemplate,
+    connection: &mut Connection,
+    mut exchange: Exchange,
+    start: Instant,
+    values: Option<&Values<'_>>,
+    server: &mut ServerReport,
+) -> Result<Exchange, Failure> {
+    let mut current: Option<RequestTemplate> = None;
+    for _ in 0..template.follow_redirects {
+        let Some(location) = exchange.redirect.take() else {
+            break;
+        };
+        let from = current.as_ref().unwrap_or(template);
+        let next = from
+            .redirected(&location, exchange.status, values)
+            .map_err(|why| Failure::new(ErrorKind::Protocol, why))?;
+        exchange = if template.same_origin(&next) && connection.is_reusable().await {
+            connection.exchange(&next, start, values, server).await?
+        } else {
+            let (mut elsewhere, _) = Box::pin(Connection::open(&next)).await?;
+            elsewhere.exchange(&next, start, values, server).await?
+        };
+        current = Some(next);
+    }
+    Ok(exchange)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::{Proxy, ProxyRules};
+    use std::time::Duration;
 
     fn sent_to(url: &str) -> RequestTemplate {
         let targets =
@@ -251,5 +288,41 @@ mod tests {
             error.starts_with("the redirect to `mailto:x@y.test` cannot be followed"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn each_redirect_hop_is_routed_by_its_own_origin() {
+        let target = crate::targets::from_urls(
+            &["http://public.test/go".to_owned()],
+            Duration::from_secs(1),
+        )
+        .unwrap()
+        .remove(0);
+        let env = |name: &str| match name {
+            "HTTP_PROXY" => Some("http://p:3128".to_owned()),
+            "NO_PROXY" => Some("internal.test".to_owned()),
+            _ => None,
+        };
+        let rules = Arc::new(ProxyRules::from_env(&env).unwrap());
+        let first = RequestTemplate::new(&target)
+            .unwrap()
+            .with_proxy_rules(Some(rules))
+            .with_redirects(3);
+        let proxied = Some(Proxy {
+            host: "p".to_owned(),
+            port: 3128,
+            authorization: None,
+        });
+        assert_eq!(first.proxy, proxied);
+        let inside = first
+            .redirected("http://internal.test/x", 302, None)
+            .unwrap();
+        assert_eq!(inside.proxy, None, "NO_PROXY holds on a hop");
+        let back = inside
+            .redirected("http://public.test/y", 302, None)
+            .unwrap();
+        assert_eq!(back.proxy, proxied);
+        let secure = back.redirected("https://public.test/z", 302, None).unwrap();
+        assert_eq!(secure.proxy, None, "no HTTPS_PROXY: https goes direct");
     }
 }

@@ -122,7 +122,7 @@ fn once_renewing_fails_past_expiry_requests_fail_as_auth_and_the_run_recovers() 
     let dir = TempDir::new("creds-expire");
     let config = process_config(&process_script(&dir, 3, &[2, 3]));
     let url = server.url("/secure/hello");
-    let run = profile_run(&dir, &url, "ci", &config, &["-z", "7s", "--sleep", "20ms"]);
+    let run = profile_run(&dir, &url, "ci", &config, &["-z", "9s", "--sleep", "20ms"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let e = first(&run);
     let auth = e["error_kinds"]["auth"].as_u64().unwrap_or(0);

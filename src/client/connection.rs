@@ -1,6 +1,8 @@
-//! One open connection through hyper's connection-level API (HTTP/1.1 or HTTP/2): the
-//! handshake, one exchange at a time, and responses kept for captures.
+//! One open connection: HTTP/1.1 by our own framing ([`super::h1`]), HTTP/2 through
+//! hyper's connection-level API; the handshake, one exchange at a time, and responses kept
+//! for captures.
 
+use super::h1::conn::{H1Conn, H1Error, encode_request};
 use super::*;
 
 /// Bodies kept for captures are cut off beyond this many bytes (a capture from a cut body
@@ -42,32 +44,21 @@ pub struct Connection {
     sender: Sender,
 }
 
-/// hyper's two connection-level clients behind one face.
-pub(super) enum Sender {
-    H1(SendRequest<Full<Bytes>>),
-    H2(http2::SendRequest<Full<Bytes>>),
+/// A stream an HTTP/1.1 connection runs over: TCP, or TLS over TCP.
+pub(super) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// Our HTTP/1.1 connection, and the buffer its requests are written into (reused).
+pub(super) struct OwnH1 {
+    conn: H1Conn<Box<dyn Io>>,
+    request: Vec<u8>,
 }
 
-impl Sender {
-    async fn ready(&mut self) -> hyper::Result<()> {
-        match self {
-            Sender::H1(s) => s.ready().await,
-            Sender::H2(s) => s.ready().await,
-        }
-    }
-
-    /// Builds the template's request for this protocol and sends it.
-    async fn send(
-        &mut self,
-        template: &RequestTemplate,
-        values: Option<&Values<'_>>,
-    ) -> Result<http::Response<hyper::body::Incoming>, Failure> {
-        let sent = match self {
-            Sender::H1(s) => s.send_request(template.request(values, false)?).await,
-            Sender::H2(s) => s.send_request(template.request(values, true)?).await,
-        };
-        sent.map_err(|e| classify(&e, ErrorKind::Protocol))
-    }
+/// The two protocols behind one face.
+pub(super) enum Sender {
+    H1(Box<OwnH1>),
+    H2(http2::SendRequest<Full<Bytes>>),
 }
 
 impl Connection {
@@ -129,7 +120,10 @@ impl Connection {
 
     /// Whether the connection can take another request (the server has not closed it).
     pub async fn is_reusable(&mut self) -> bool {
-        self.sender.ready().await.is_ok()
+        match &mut self.sender {
+            Sender::H1(own) => own.conn.still_open(),
+            Sender::H2(s) => s.ready().await.is_ok(),
+        }
     }
 
     /// Sends the template's request and reads the whole response body; what the response
@@ -142,7 +136,15 @@ impl Connection {
         values: Option<&Values<'_>>,
         server: &mut ServerReport,
     ) -> Result<Exchange, Failure> {
-        let response = self.sender.send(template, values).await?;
+        let sender = match &mut self.sender {
+            Sender::H1(own) => return own_exchange(own, template, start, values, server).await,
+            Sender::H2(sender) => sender,
+        };
+        let request = template.request(values, true)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| classify(&e, ErrorKind::Protocol))?;
         let ttfb = start.elapsed();
         let status = response.status().as_u16();
         let version = response.version();
@@ -285,13 +287,92 @@ where
         });
         return Ok(Sender::H2(sender));
     }
-    let (sender, connection) = http1::handshake(TokioIo::new(io))
+    Ok(Sender::H1(Box::new(OwnH1 {
+        conn: H1Conn::new(Box::new(io)),
+        request: Vec::new(),
+    })))
+}
+
+/// An exchange on our HTTP/1.1 connection: the request written as one buffer, the response
+/// framed as it arrives; its body kept only when the template keeps responses.
+async fn own_exchange(
+    own: &mut OwnH1,
+    template: &RequestTemplate,
+    start: Instant,
+    values: Option<&Values<'_>>,
+    server: &mut ServerReport,
+) -> Result<Exchange, Failure> {
+    let (parts, body) = template.request(values, false)?.into_parts();
+    let body = full_bytes(body);
+    encode_request(
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &body,
+        &mut own.request,
+    );
+    own.conn.send(&own.request).await.map_err(failure)?;
+    let keep = template.keep_response.then_some(KEPT_BODY_LIMIT + 1);
+    // Every header of a kept response; otherwise those the server's side is read from.
+    let wanted = |name: &str| {
+        template.keep_response
+            || template.server.reads_header(name)
+            || (template.follow_redirects > 0 && name.eq_ignore_ascii_case("location"))
+    };
+    let response = own
+        .conn
+        .receive(&parts.method, start, keep, &wanted)
         .await
-        .map_err(Failure::of(ErrorKind::Protocol))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
-    Ok(Sender::H1(sender))
+        .map_err(failure)?;
+    let headers = response.headers.unwrap_or_default();
+    let redirect = match (template.follow_redirects, response.status) {
+        (1.., 301 | 302 | 303 | 307 | 308) => headers
+            .get(http::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned),
+        _ => None,
+    };
+    let kept = match response.body {
+        Some(raw) => {
+            let body = match raw.len() > KEPT_BODY_LIMIT {
+                true => Err(OVER_LIMIT),
+                false => decoded(raw, headers.get(http::header::CONTENT_ENCODING)),
+            };
+            server.read_into(&template.server, &headers, body.as_deref().ok());
+            Some(Box::new(Kept { headers, body }))
+        }
+        None => {
+            server.read_into(&template.server, &headers, None);
+            None
+        }
+    };
+    Ok(Exchange {
+        status: response.status,
+        ttfb: response.ttfb,
+        latency: start.elapsed(),
+        version: response.version,
+        redirect,
+        kept,
+    })
+}
+
+/// A prepared body's bytes (a `Full` holds them whole: its one frame is ready at once).
+fn full_bytes(body: Full<Bytes>) -> Bytes {
+    use futures_util::FutureExt as _;
+    let mut body = body;
+    match body.frame().now_or_never() {
+        Some(Some(Ok(frame))) => frame.into_data().unwrap_or_default(),
+        _ => Bytes::new(),
+    }
+}
+
+/// How an exchange on our connection failed, as an error kind.
+fn failure(error: H1Error) -> Failure {
+    match error {
+        H1Error::Head(why) => Failure::new(ErrorKind::Protocol, why),
+        H1Error::Body(why) => Failure::new(ErrorKind::Body, why),
+        H1Error::Tls(why) => Failure::new(ErrorKind::Tls, why),
+    }
 }
 
 #[cfg(test)]

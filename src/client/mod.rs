@@ -1,13 +1,14 @@
-//! The HTTP client: one connection per lane through hyper's connection-level API.
+//! The HTTP client: one connection per lane, HTTP/1.1 by our own framing (`h1/`), HTTP/2
+//! through hyper's connection-level API.
 //!
 //! Not a pooled client on purpose: a lane owns exactly one connection, re-opens it when the
 //! server closes it, and always knows whether a request paid for a new one. The request is
 //! prepared once per target ([`RequestTemplate`]); per request the URI and body are
-//! reference-counted clones and the header map a copy (hyper consumes it).
+//! reference-counted clones and the header map a copy.
 //!
 //! One file a concern: `request.rs` what is sent (the template, rendering, signing),
-//! `connect.rs` getting connected (TCP, the proxy tunnel), `connection.rs` the protocol
-//! (hyper's HTTP/1.1 and HTTP/2 behind one face, responses kept for captures),
+//! `connect.rs` getting connected (TCP, the proxy tunnel), `connection.rs` the protocols
+//! behind one face (`h1/` of our own, hyper's HTTP/2) and responses kept for captures,
 //! `redirect.rs` hops, `tls.rs` and `proxy.rs` their settings, `aws/`, `token.rs` and
 //! `refresh.rs` credentials, `inspect.rs` what `--inspect` shows.
 
@@ -19,7 +20,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, HeaderValue, USER_AGENT};
 use http::{HeaderMap, Method, Request, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
+
 use hyper::client::conn::http2;
 use hyper_util::rt::TokioExecutor;
 use hyper_util::rt::TokioIo;
@@ -35,6 +36,7 @@ use crate::targets::{ExpectStatus, FlowRole, Target, TargetTemplates};
 mod aws;
 mod connect;
 mod connection;
+mod h1;
 mod inspect;
 mod proxy;
 mod redirect;

@@ -77,6 +77,19 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
+    /// Whether [`ServerReport::read_into`] looks at a header named `name` (any case): a
+    /// client that builds a header map for it builds it of these alone.
+    pub fn reads_header(&self, name: &str) -> bool {
+        let is = |header: &HeaderName| header.as_str().eq_ignore_ascii_case(name);
+        is(&SERVER_TIMING)
+            || match &self.request_id {
+                RequestIdSource::Header(id) => is(id),
+                RequestIdSource::Usual => DEFAULT_REQUEST_IDS.iter().chain([&TRACEPARENT]).any(is),
+            }
+            || matches!(&self.time, Some(TimeSource::Header(header)) if is(header))
+            || matches!(&self.cold, ColdSource::Header(header) if is(header))
+    }
+
     /// Takes `time` and `request_id` where this names no source of its own (the command
     /// line's `--server-time` and `--request-id-header` under a targets file's own).
     pub fn or_defaults(&mut self, time: Option<&TimeSource>, request_id: Option<&RequestIdSource>) {

@@ -97,7 +97,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
     ) -> Result<Response, H1Error> {
         let (head, headers) = self.read_head(*method == Method::HEAD, wanted).await?;
         let ttfb = start.elapsed();
-        let (body, _) = self.read_body(head.body, keep).await?;
+        let body = self.read_body(head.body, keep).await?;
         // Bytes beyond the response are no answer to anything: the connection is not
         // trusted with another request.
         self.reusable = head.keep_alive && self.buffer.is_empty();
@@ -141,66 +141,68 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
         &mut self,
         kind: BodyKind,
         keep: Option<usize>,
-    ) -> Result<(Option<Vec<u8>>, u64), H1Error> {
-        let mut kept = keep.map(|_| Vec::new());
-        let limit = keep.unwrap_or(0);
-        let mut keep_bytes = |bytes: &[u8]| {
-            if let Some(kept) = &mut kept {
-                let room = limit.saturating_sub(kept.len()).min(bytes.len());
-                kept.extend_from_slice(&bytes[..room]);
-            }
+    ) -> Result<Option<Vec<u8>>, H1Error> {
+        let mut sink = Sink {
+            kept: keep.map(|_| Vec::new()),
+            limit: keep.unwrap_or(0),
+            read: 0,
         };
-        let mut read: u64 = 0;
         match kind {
             BodyKind::Empty => {}
-            BodyKind::Length(n) => {
-                while read < n {
-                    if self.buffer.is_empty()
-                        && self.fill().await.map_err(|e| io_error(e, H1Error::Body))? == 0
-                    {
-                        return Err(H1Error::Body(format!(
-                            "connection closed after {read} of {n} body bytes"
-                        )));
-                    }
-                    let take = self
-                        .buffer
-                        .len()
-                        .min(usize::try_from(n - read).unwrap_or(usize::MAX));
-                    keep_bytes(&self.buffer[..take]);
-                    self.buffer.advance(take);
-                    read += take as u64;
-                }
+            BodyKind::Length(n) => self.read_length(n, &mut sink).await?,
+            BodyKind::UntilClose => self.read_until_close(&mut sink).await?,
+            BodyKind::Chunked => self.read_chunked(&mut sink).await?,
+        }
+        Ok(sink.kept)
+    }
+
+    async fn read_length(&mut self, n: u64, sink: &mut Sink) -> Result<(), H1Error> {
+        while sink.read < n {
+            if self.buffer.is_empty() && self.fill_body().await? == 0 {
+                let read = sink.read;
+                return Err(H1Error::Body(format!(
+                    "connection closed after {read} of {n} body bytes"
+                )));
             }
-            BodyKind::UntilClose => loop {
-                keep_bytes(&self.buffer);
-                read += self.buffer.len() as u64;
-                self.buffer.clear();
-                if self.fill().await.map_err(|e| io_error(e, H1Error::Body))? == 0 {
-                    break;
-                }
-            },
-            BodyKind::Chunked => {
-                let mut chunked = Chunked::default();
-                while !chunked.is_done() {
-                    let step = chunked
-                        .step(&self.buffer)
-                        .map_err(|e: FrameError| H1Error::Body(e.to_string()))?;
-                    if let Some(data) = step.data {
-                        read += data.len() as u64;
-                        keep_bytes(&self.buffer[data]);
-                    }
-                    self.buffer.advance(step.consumed);
-                    if step.consumed == 0
-                        && self.fill().await.map_err(|e| io_error(e, H1Error::Body))? == 0
-                    {
-                        return Err(H1Error::Body(
-                            "connection closed inside a chunked body".into(),
-                        ));
-                    }
-                }
+            let left = usize::try_from(n - sink.read).unwrap_or(usize::MAX);
+            let take = self.buffer.len().min(left);
+            sink.take(&self.buffer[..take]);
+            self.buffer.advance(take);
+        }
+        Ok(())
+    }
+
+    async fn read_until_close(&mut self, sink: &mut Sink) -> Result<(), H1Error> {
+        loop {
+            sink.take(&self.buffer);
+            self.buffer.clear();
+            if self.fill_body().await? == 0 {
+                return Ok(());
             }
         }
-        Ok((kept, read))
+    }
+
+    async fn read_chunked(&mut self, sink: &mut Sink) -> Result<(), H1Error> {
+        let mut chunked = Chunked::default();
+        while !chunked.is_done() {
+            let step = chunked
+                .step(&self.buffer)
+                .map_err(|e: FrameError| H1Error::Body(e.to_string()))?;
+            if let Some(data) = step.data {
+                sink.take(&self.buffer[data]);
+            }
+            self.buffer.advance(step.consumed);
+            if step.consumed == 0 && self.fill_body().await? == 0 {
+                let why = "connection closed inside a chunked body";
+                return Err(H1Error::Body(why.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::fill`] while reading a body: its errors are the body's.
+    async fn fill_body(&mut self) -> Result<usize, H1Error> {
+        self.fill().await.map_err(|e| io_error(e, H1Error::Body))
     }
 
     /// Reads what the stream has into the buffer; 0 at its end.
@@ -225,6 +227,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
                 self.reusable = false;
                 false
             }
+        }
+    }
+}
+
+/// Where body bytes go: counted, and kept up to a limit when asked.
+struct Sink {
+    kept: Option<Vec<u8>>,
+    limit: usize,
+    read: u64,
+}
+
+impl Sink {
+    fn take(&mut self, bytes: &[u8]) {
+        self.read += bytes.len() as u64;
+        if let Some(kept) = &mut self.kept {
+            let room = self.limit.saturating_sub(kept.len()).min(bytes.len());
+            kept.extend_from_slice(&bytes[..room]);
         }
     }
 }

@@ -161,3 +161,34 @@ fn requests_are_encoded_with_their_length_when_they_have_a_body() {
         b"GET http://api.test/ HTTP/1.1\r\nhost: api.test\r\n\r\n"
     );
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_byte_by_byte_is_read_whole() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).await;
+        let response =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+        for byte in response {
+            let _ = stream.write_all(&[*byte]).await;
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        let _ = stream.read(&mut buf).await;
+    });
+    let mut conn = H1Conn::new(TcpStream::connect(address).await.expect("connects"));
+    conn.send(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .expect("sent");
+    let response = conn
+        .receive(&Method::GET, Instant::now(), Some(1024), &|_| true)
+        .await
+        .ok()
+        .map(|r| (r.status, r.body));
+    assert_eq!(response, Some((200, Some(b"hello".to_vec()))));
+    assert!(conn.is_reusable());
+}

@@ -235,16 +235,7 @@ fn generated() -> impl Strategy<Value = Generated> {
                     bytes.extend_from_slice(
                         format!("{}: chunked\r\n\r\n", name("Transfer-Encoding")).as_bytes(),
                     );
-                    let mut rest = &body[..];
-                    let mut sizes = chunks.iter().cycle();
-                    while !rest.is_empty() {
-                        let size = sizes.next().copied().unwrap_or(1).min(rest.len());
-                        bytes.extend_from_slice(format!("{size:x};ext=1\r\n").as_bytes());
-                        bytes.extend_from_slice(&rest[..size]);
-                        bytes.extend_from_slice(b"\r\n");
-                        rest = &rest[size..];
-                    }
-                    bytes.extend_from_slice(b"0\r\nTrailer-Field: t\r\n\r\n");
+                    chunk(&body, &chunks, &mut bytes);
                 }
                 _ => {
                     bytes.extend_from_slice(b"\r\n");
@@ -260,6 +251,20 @@ fn generated() -> impl Strategy<Value = Generated> {
             }
         },
     )
+}
+
+/// `body` as chunks of the given sizes (in turn), with extensions and a trailer.
+fn chunk(body: &[u8], sizes: &[usize], out: &mut Vec<u8>) {
+    let mut rest = body;
+    let mut sizes = sizes.iter().cycle();
+    while !rest.is_empty() {
+        let size = sizes.next().copied().unwrap_or(1).min(rest.len());
+        out.extend_from_slice(format!("{size:x};ext=1\r\n").as_bytes());
+        out.extend_from_slice(&rest[..size]);
+        out.extend_from_slice(b"\r\n");
+        rest = &rest[size..];
+    }
+    out.extend_from_slice(b"0\r\nTrailer-Field: t\r\n\r\n");
 }
 
 /// `bytes` cut at the given points (as fractions of its length).

@@ -302,16 +302,17 @@ async fn own_exchange(
     values: Option<&Values<'_>>,
     server: &mut ServerReport,
 ) -> Result<Exchange, Failure> {
-    let (parts, body) = template.request(values, false)?.into_parts();
-    let body = full_bytes(body);
-    encode_request(
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        &body,
-        &mut own.request,
-    );
-    own.conn.send(&own.request).await.map_err(failure)?;
+    match template.h1_bytes() {
+        // The same bytes every time: written as they are, nothing built per request.
+        Some(bytes) => own.conn.send(bytes).await.map_err(failure)?,
+        None => {
+            let (parts, body) = template.request(values, false)?.into_parts();
+            let body = full_bytes(body);
+            let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
+            encode_request(method, uri, headers, &body, &mut own.request);
+            own.conn.send(&own.request).await.map_err(failure)?;
+        }
+    }
     let keep = template.keep_response.then_some(KEPT_BODY_LIMIT + 1);
     // Every header of a kept response; otherwise those the server's side is read from.
     let wanted = |name: &str| {
@@ -321,7 +322,7 @@ async fn own_exchange(
     };
     let response = own
         .conn
-        .receive(&parts.method, start, keep, &wanted)
+        .receive(&template.method, start, keep, &wanted)
         .await
         .map_err(failure)?;
     let headers = response.headers.unwrap_or_default();
@@ -354,6 +355,30 @@ async fn own_exchange(
         redirect,
         kept,
     })
+}
+
+impl RequestTemplate {
+    /// The request's HTTP/1.1 bytes when they are the same every time (no template, no
+    /// signature, no token command), encoded once, at the first request.
+    fn h1_bytes(&self) -> Option<&Bytes> {
+        let fixed = self.dynamic.is_none() && self.signer.is_none() && self.token.is_none();
+        if !fixed {
+            return None;
+        }
+        let encoded = self.h1_bytes.get_or_init(|| {
+            let (parts, body) = self.request(None, false).ok()?.into_parts();
+            let mut out = Vec::new();
+            encode_request(
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &full_bytes(body),
+                &mut out,
+            );
+            Some(Bytes::from(out))
+        });
+        encoded.as_ref()
+    }
 }
 
 /// A prepared body's bytes (a `Full` holds them whole: its one frame is ready at once).

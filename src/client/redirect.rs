@@ -142,6 +142,7 @@ impl RequestTemplate {
             // Credentials stay with their origin: a hop elsewhere is not signed.
             signer: self.signer.clone().filter(|_| same_origin_hop),
             token: self.token.clone().filter(|_| same_origin_hop),
+            h1_bytes: std::sync::OnceLock::new(),
         })
     }
 

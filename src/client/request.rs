@@ -52,6 +52,9 @@ pub struct RequestTemplate {
     pub(super) signer: Option<Arc<Signer>>,
     /// A header a token command fills, read anew for every request.
     pub(super) token: Option<Arc<TokenSource>>,
+    /// The HTTP/1.1 bytes of a request that is the same every time (no template, no
+    /// signature, no token), encoded at its first use and written as they are after.
+    pub(super) h1_bytes: std::sync::OnceLock<Option<Bytes>>,
 }
 
 /// `--connect-to HOST:PORT:TARGET_HOST:TARGET_PORT`: requests for HOST:PORT go to
@@ -235,6 +238,7 @@ impl RequestTemplate {
             shown_host: None,
             signer: None,
             token: None,
+            h1_bytes: std::sync::OnceLock::new(),
         }
         .with_shown_host(&target.display_url))
     }

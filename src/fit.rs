@@ -188,6 +188,14 @@ mod tests {
     }
 
     #[test]
+    fn a_url_wider_than_the_line_is_never_cut() {
+        let url = format!("https://api.test/{}", "segment/".repeat(12));
+        let wrapped = wrap_lines(&format!("  connect: {url} refused the connection"), 60);
+        assert!(wrapped.lines().any(|l| l.trim() == url), "{wrapped}");
+        assert!(wrapped.lines().count() >= 3, "{wrapped}");
+    }
+
+    #[test]
     fn long_prose_wraps_with_its_indent_and_short_lines_stay() {
         let text = format!("short\n    {}\n", "word ".repeat(30));
         let wrapped = wrap_lines(&text, 50);

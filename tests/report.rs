@@ -113,9 +113,9 @@ fn the_report_is_one_self_contained_page_with_every_section() {
 fn several_files_are_overlaid_with_their_labels() {
     let server = demo();
     let dir = TempDir::new("report-overlay");
-    let url = server.url("/hello");
-    let (_, _) = run_with_report(&dir, "a", &[url.as_str(), "-n", "5"]);
-    let (_, _) = run_with_report(&dir, "b", &[url.as_str(), "-n", "5"]);
+    let (hello, slow) = (server.url("/hello"), server.url("/delay/1ms"));
+    let (_, _) = run_with_report(&dir, "a", &[hello.as_str(), &slow, "-n", "5"]);
+    let (_, _) = run_with_report(&dir, "b", &[hello.as_str(), &slow, "-n", "5"]);
     let out = dir.join("both.html");
     let status = cannon()
         .args(["report", "--label", "before", "--label", "after"])
@@ -127,20 +127,29 @@ fn several_files_are_overlaid_with_their_labels() {
         .unwrap();
     assert!(status.success());
     let html = std::fs::read_to_string(&out).unwrap();
-    assert!(
-        html.contains("before · ") && html.contains("after · "),
-        "labels missing"
-    );
-    // One group per endpoint, its runs side by side; legends beside the charts, not in them.
-    let group = html
-        .split("<div class=\"tile-group\"")
-        .nth(1)
-        .unwrap_or_default();
-    let group = group.split("<h2>").next().unwrap_or_default();
-    assert!(
-        group.contains("before · ") && group.contains("after · "),
-        "{group}"
-    );
+    // One group per endpoint, holding that endpoint's tile of each run and no other.
+    for url in [&hello, &slow] {
+        let name = url.trim_start_matches("http://");
+        let group = html
+            .split(&format!("<div class=\"tile-group\" data-group=\"{name}\">"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no group for {name}"));
+        // A tile ends its list and itself; the group closes right after its last tile.
+        let group = group
+            .split("</dl></div>\n</div>\n")
+            .next()
+            .unwrap_or_default();
+        let tiles: Vec<&str> = group
+            .split("data-endpoint=\"")
+            .skip(1)
+            .map(|t| t.split('"').next().unwrap_or_default())
+            .collect();
+        assert_eq!(
+            tiles,
+            [format!("before · {name}"), format!("after · {name}")],
+            "{group}"
+        );
+    }
     assert!(html.contains("<ul class=\"legend\">"));
 }
 

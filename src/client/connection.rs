@@ -148,14 +148,7 @@ impl Connection {
         let ttfb = start.elapsed();
         let status = response.status().as_u16();
         let version = response.version();
-        let redirect = match (template.follow_redirects, status) {
-            (1.., 301 | 302 | 303 | 307 | 308) => response
-                .headers()
-                .get(http::header::LOCATION)
-                .and_then(|l| l.to_str().ok())
-                .map(str::to_owned),
-            _ => None,
-        };
+        let redirect = redirect_of(template, status, response.headers());
         let kept = match template.keep_response {
             // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
             true => {
@@ -325,14 +318,8 @@ async fn own_exchange(
         .receive(&template.method, start, keep, &wanted)
         .await
         .map_err(failure)?;
-    let headers = response.headers.unwrap_or_default();
-    let redirect = match (template.follow_redirects, response.status) {
-        (1.., 301 | 302 | 303 | 307 | 308) => headers
-            .get(http::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .map(str::to_owned),
-        _ => None,
-    };
+    let headers = response.headers;
+    let redirect = redirect_of(template, response.status, &headers);
     let kept = match response.body {
         Some(raw) => {
             let body = match raw.len() > KEPT_BODY_LIMIT {
@@ -378,6 +365,17 @@ impl RequestTemplate {
             Some(Bytes::from(out))
         });
         encoded.as_ref()
+    }
+}
+
+/// Where a redirect points, when the template follows redirects and `status` is one.
+fn redirect_of(template: &RequestTemplate, status: u16, headers: &HeaderMap) -> Option<String> {
+    match (template.follow_redirects, status) {
+        (1.., 301 | 302 | 303 | 307 | 308) => headers
+            .get(http::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_owned),
+        _ => None,
     }
 }
 

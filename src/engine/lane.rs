@@ -327,7 +327,7 @@ impl Lane {
             start,
         };
         let outcome = self.record_step(step.endpoint, ticket, when, setup, (response, detail));
-        self.back_off_if_local(outcome).await;
+        self.back_off_if_not_sent(outcome).await;
         match (end, outcome) {
             (_, Some(kind)) => StepEnd::Failed(kind),
             (end, None) => end,
@@ -337,7 +337,7 @@ impl Lane {
     /// Waits after a request that never left this machine (out of descriptors, or not
     /// signed because its credentials expired), longer each time in a row; any other
     /// outcome resets the wait. A lane must not spin through failures that cost nothing.
-    async fn back_off_if_local(&mut self, outcome: Option<ErrorKind>) {
+    async fn back_off_if_not_sent(&mut self, outcome: Option<ErrorKind>) {
         if !matches!(outcome, Some(ErrorKind::Local | ErrorKind::Auth)) {
             self.local_backoff = Duration::ZERO;
             return;

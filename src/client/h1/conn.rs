@@ -23,8 +23,8 @@ pub struct Response {
     pub version: http::Version,
     /// From `start` to the complete head.
     pub ttfb: Duration,
-    /// Its headers, when asked to keep them.
-    pub headers: Option<HeaderMap>,
+    /// The headers `wanted` named.
+    pub headers: HeaderMap,
     /// Its body (up to the limit asked for), when asked to keep it.
     pub body: Option<Vec<u8>>,
 }
@@ -118,13 +118,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
         &mut self,
         head_request: bool,
         wanted: &dyn Fn(&str) -> bool,
-    ) -> Result<(frame::Head, Option<HeaderMap>), H1Error> {
+    ) -> Result<(frame::Head, HeaderMap), H1Error> {
         loop {
             let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let parsed = frame::parse_head(&self.buffer, head_request, &mut lines)
                 .map_err(|e| H1Error::Head(e.to_string()))?;
             if let Some(head) = parsed {
-                let headers = Some(header_map(&lines, wanted));
+                let headers = header_map(&lines, wanted);
                 self.buffer.advance(head.len);
                 return Ok((head, headers));
             }

@@ -266,3 +266,37 @@ fn the_grafana_dashboard_queries_only_metrics_the_endpoint_serves() {
         );
     }
 }
+
+/// The linger serves the final figures, and Ctrl-C ends it rather than the minute.
+#[test]
+fn ctrl_c_ends_the_linger() {
+    let server = demo();
+    let dir = TempDir::new("metrics-linger");
+    let out = dir.join("r.json");
+    let url = server.url("/hello");
+    let (mut child, port) = start(&[url.as_str(), "-n", "3", "--metrics-linger", "60s"], &out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !out.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, lingering) = get(port, "/metrics", "*/*");
+    assert_eq!(sample(&lingering, "api_cannon_run_complete"), Some(1.0));
+    let killed = std::process::Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let stopped = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "Ctrl-C did not end the linger"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
-SECTIONS=${SECTIONS:-closed,conns,overhead,rate,flat,shapes,metrics}
+SECTIONS=${SECTIONS:-closed,conns,overhead,rate,flat,endpoints,h2,shapes,metrics}
 NGINX_DIR=/tmp/bench-nginx
 
 if ! command -v nginx >/dev/null; then
@@ -37,4 +37,5 @@ done
 python3 scripts/bench/bench.py \
     --rounds "$ROUNDS" --seconds "$SECONDS_PER_RUN" --sections "$SECTIONS" \
     --url http://127.0.0.1:18080/hello --delay-url http://127.0.0.1:18081/delay/10ms \
+    --h2-url http://127.0.0.1:18082/hello \
     --cannon target/release/api-cannon

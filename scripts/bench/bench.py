@@ -13,6 +13,11 @@ Sections (all by default; pick with --sections):
   flat      peak RSS of a 100,000-request run vs a 10,000,000-request run
   metrics   client CPU per request of a closed loop (50 connections) with --metrics-listen
             scraped every second, against the same run without it
+  endpoints peak RSS and client CPU of 10, 100, 500 and 1,000 endpoints at -c 1 -n 20 --sleep 10ms with as
+            many worker threads as this machine has cores (the default, unpinned), and of
+            500 endpoints with --threads 32 (a 32-core load machine's default); all on CPU 1
+  h2        HTTP/2 (h2c, prior knowledge) against nginx, closed loop, 50 connections with one
+            request at a time each: api-cannon --http2 beside oha --http2 (wrk has no HTTP/2)
   shapes    client CPU per HTTP request of a plain target, a templated one, a two-step
             flow with a capture, a response with Server-Timing and a request ID (read into
             server_ms), the same with --log-requests, and a target signed with AWS SigV4
@@ -87,7 +92,7 @@ def wrk(args, url, connections, seconds, extra=()):
 
 def oha(args, url, connections, seconds, extra=()):
     out, cpu, rss = measure(["oha", "-c", str(connections), "-z", f"{seconds}s", "--no-tui",
-                             "--output-format", "json", url])
+                             "--output-format", "json", *extra, url])
     r = json.loads(out)
     s = r["summary"]
     pct = r.get("latencyPercentiles", {})
@@ -250,14 +255,63 @@ def flat(args):
     return out
 
 
+def many_endpoints(args, count, threads):
+    """Peak RSS (MiB) and CPU (s) of `count` endpoints fired at -c 1 -n 20 --sleep 10ms."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "targets.toml")
+        with open(path, "w") as f:
+            for i in range(count):
+                f.write(f'[[target]]\nname = "route-{i}"\nurl = "{args.url}?route={i}"\n')
+        out = os.path.join(tmp, "results.json")
+        # --sleep: 20 iterations of ≥ 10 ms, so the run lasts long enough for VmHWM's polls.
+        _, cpu, rss = measure([args.cannon, "run", "--targets", path, "-c", "1", "-n", "20", "--sleep", "10ms",
+                               "--threads", str(threads), "-q", "-o", out])
+        res = json.load(open(out))
+    if res["totals"]["requests"] != count * 20 or res["totals"]["errors"]:
+        raise SystemExit(f"bench: {count} endpoints sent {res['totals']['requests']} requests, {res['totals']['errors']} errors")
+    return {"rss": rss, "cpu": cpu}
+
+
+def endpoints(args):
+    """Median peak RSS and CPU per endpoint count, interleaved."""
+    cores = os.cpu_count() or 1
+    cases = [(10, cores), (100, cores), (500, cores), (1000, cores), (500, 32)]
+    samples = {c: [] for c in cases}
+    for r in range(args.rounds):
+        for count, threads in cases:
+            s = many_endpoints(args, count, threads)
+            samples[(count, threads)].append(s)
+            label = f"{count} endpoints, --threads {threads}"
+            print(f"  endpoints round {r + 1} {label:<28} {s['rss']:>7.1f} MiB {s['cpu']:>6.2f} s CPU", flush=True)
+    return {c: {k: median(v, k) for k in ("rss", "cpu")} for c, v in samples.items()}
+
+
+def h2(args):
+    """Median req/s, CPU µs per request and peak RSS over HTTP/2, interleaved."""
+    tools = {"api-cannon": cannon}
+    if shutil.which("oha"):
+        tools["oha"] = oha
+    samples = {n: [] for n in tools}
+    for r in range(args.rounds):
+        for name, fn in tools.items():
+            s = fn(args, args.h2_url, 50, args.seconds, extra=("--http2",))
+            if name == "api-cannon" and s["results"]["endpoints"][0].get("http_version") != "HTTP/2":
+                raise SystemExit(f"bench: the h2 run answered in {s['results']['endpoints'][0].get('http_version')}")
+            s["rps"], s["us"] = s["requests"] / s["seconds"], s["cpu"] / s["requests"] * 1e6
+            samples[name].append(s)
+            print(f"  h2 round {r + 1} {name:<10} {s['rps']:>9.0f} req/s {s['us']:>6.2f} µs/req {s['rss']:>6.1f} MiB", flush=True)
+    return {n: {k: median(v, k) for k in ("rps", "us", "rss")} for n, v in samples.items()}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--url", required=True)
     p.add_argument("--delay-url", required=True)
+    p.add_argument("--h2-url", required=True)
     p.add_argument("--cannon", required=True)
-    p.add_argument("--sections", default="closed,conns,overhead,rate,flat,shapes,metrics")
+    p.add_argument("--sections", default="closed,conns,overhead,rate,flat,endpoints,h2,shapes,metrics")
     args = p.parse_args()
     sections = args.sections.split(",")
 
@@ -301,6 +355,19 @@ def main():
         rss = flat(args)
         small, big = rss[100_000], rss[10_000_000]
         print(f"flat: peak RSS {small:.1f} MiB at 100,000 requests, {big:.1f} MiB at 10,000,000 ({(big / small - 1) * 100:+.1f}%)")
+    if "endpoints" in sections:
+        print("many endpoints, -c 1 -n 20 --sleep 10ms each (api-cannon):", flush=True)
+        for (count, threads), v in endpoints(args).items():
+            label = f"{count:,} endpoints, --threads {threads}"
+            print(f"endpoints: {label:<30} peak RSS {v['rss']:>7.1f} MiB, {v['cpu']:.2f} s CPU")
+    if "h2" in sections:
+        print("HTTP/2 (h2c), closed loop, 50 connections:", flush=True)
+        result = h2(args)
+        for n, v in result.items():
+            print(f"h2: {n:<10} {v['rps']:>9,.0f} req/s {v['us']:>6.2f} µs CPU per request {v['rss']:>6.1f} MiB peak RSS")
+        if "oha" in result:
+            me, peer = result["api-cannon"], result["oha"]
+            print(f"h2: api-cannon ÷ oha: req/s ×{me['rps'] / peer['rps']:.2f}, CPU/request ×{me['us'] / peer['us']:.2f}")
     if "metrics" in sections:
         print("metrics endpoint scraped every second vs none (api-cannon, 50 connections):", flush=True)
         m = metrics(args)

@@ -9,7 +9,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
-use crate::record::new_histogram;
+use crate::record::new_coarse_histogram;
 use crate::results::{
     EndpointFigures, EndpointResult, Health, LatencySummary, Results, RunInfo, SCHEMA_VERSION,
     TotalsSum, evaluate,
@@ -96,7 +96,7 @@ pub fn merge(inputs: &[Input], union: bool, extra: &[Threshold]) -> Result<Merge
     // totals and dropped, so a file of 20,000 endpoints merges in the memory of one.
     let index: Vec<HashMap<Key<'_>, &EndpointResult>> = inputs.iter().map(by_key).collect();
     let mut totals = TotalsSum::default();
-    let mut lag = new_histogram();
+    let mut lag = new_coarse_histogram();
     let mut endpoints = Vec::new();
     for key in endpoint_keys(inputs) {
         let f = endpoint_figures(inputs, &index, &offsets, key)?;

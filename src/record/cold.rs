@@ -16,9 +16,7 @@
 
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-
-use super::{add_sparse, copy_sparse, micros, new_histogram, server::ms_to_us};
+use super::{LatencyHist, micros, server::ms_to_us};
 
 /// Cold-start events kept per endpoint (the count stays exact beyond them).
 pub const EVENTS_KEPT: usize = 1_000;
@@ -51,47 +49,25 @@ pub struct ColdEvent {
 }
 
 /// The cold starts of one source.
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct ColdTally {
     /// Cold starts, exact.
     pub count: u64,
     /// Their latency in microseconds.
-    pub latency: Histogram<u64>,
+    pub latency: LatencyHist,
     /// Their declared init time in microseconds (declared ones only).
-    pub init: Histogram<u64>,
+    pub init: LatencyHist,
     /// The first [`EVENTS_KEPT`] by start time.
     pub events: Vec<ColdEvent>,
-}
-
-impl Default for ColdTally {
-    fn default() -> Self {
-        ColdTally {
-            count: 0,
-            latency: new_histogram(),
-            init: new_histogram(),
-            events: Vec::new(),
-        }
-    }
-}
-
-impl Clone for ColdTally {
-    fn clone(&self) -> Self {
-        ColdTally {
-            count: self.count,
-            latency: copy_sparse(&self.latency),
-            init: copy_sparse(&self.init),
-            events: self.events.clone(),
-        }
-    }
 }
 
 impl ColdTally {
     /// Counts one cold start.
     pub fn record(&mut self, event: ColdEvent) {
         self.count += 1;
-        self.latency.saturating_record(micros(event.latency));
+        self.latency.record(micros(event.latency));
         if let Some(ms) = event.init_ms {
-            self.init.saturating_record(ms_to_us(ms));
+            self.init.record(ms_to_us(ms));
         }
         if self.events.len() < EVENTS_KEPT {
             self.events.push(event);
@@ -109,8 +85,8 @@ impl ColdTally {
     /// Adds another thread's cold starts.
     pub fn merge(&mut self, other: &ColdTally) {
         self.count += other.count;
-        add_sparse(&mut self.latency, &other.latency);
-        add_sparse(&mut self.init, &other.init);
+        self.latency.add(&other.latency);
+        self.init.add(&other.init);
         self.events.extend(other.events.iter().cloned());
         keep_earliest(&mut self.events);
     }

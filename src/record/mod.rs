@@ -14,6 +14,7 @@ use crate::server_time::ServerReport;
 use crate::timeline::Timeline;
 
 mod cold;
+mod hist;
 mod outliers;
 mod server;
 
@@ -21,6 +22,7 @@ pub use cold::{
     BASELINE as SPIKE_BASELINE, ColdEvent, ColdStarts, ColdTally, EVENTS_KEPT as COLD_EVENTS_KEPT,
     SPIKE_FACTOR, SPIKE_MIN,
 };
+pub use hist::{COARSE_DIGITS, CoarseHist, LatencyHist, Lazy};
 pub use outliers::{KEPT as OUTLIERS_KEPT, Outlier, Outliers};
 pub use server::{OTHER_TIMING, ServerStats, TIMING_NAMES_KEPT, ms_to_us};
 
@@ -31,32 +33,64 @@ pub const HIGHEST_US: u64 = 3_600_000_000;
 /// Significant decimal digits kept by the full-precision histograms.
 pub const SIGNIFICANT_DIGITS: u8 = 3;
 
-/// A full-precision latency histogram in microseconds (1 µs .. 1 h, 3 digits, ≈188 KB).
+/// An empty latency histogram in microseconds (3 digits) that grows to what it holds.
+///
+/// Every histogram here starts covering almost nothing and grows (HdrHistogram's
+/// auto-resize) up to its largest value: a full-range one (1 µs .. 1 h) costs 188 KB of
+/// counters written at creation, and results, merges and snapshots make one per series per
+/// endpoint. Values are recorded through [`add_sparse`] or [`Lazy`], which clamp them at
+/// [`HIGHEST_US`] as a full-range histogram would (never `saturating_record`, which clamps
+/// at the current size instead of growing).
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-        .expect("constant bounds are valid")
+    growing(SIGNIFICANT_DIGITS, 2)
 }
 
-/// A histogram for connection phases (DNS, connect, TLS): 1 µs .. 1 h at 2 significant
-/// digits (1%, ≈26 KB): diagnostic figures that do not need the latency's 0.1%.
-pub fn new_phase_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, 2).expect("constant bounds are valid")
+/// [`new_histogram`] at [`COARSE_DIGITS`] significant digits (1%): connection phases (DNS,
+/// connect, TLS) and schedule lag, diagnostic figures that do not need the latency's 0.1%.
+pub fn new_coarse_histogram() -> Histogram<u64> {
+    growing(COARSE_DIGITS, 2)
 }
 
-/// Adds `from` into `into` touching only the counters `from` uses. HdrHistogram's own
-/// `add` copies the whole 188 KB counter array when `into` is empty, and `clone` always
-/// does: each copy then makes every page resident. Snapshots copy every histogram of every
-/// thread, so sparse copies are what keep memory flat between a short and a long run.
+/// An empty auto-resizing histogram of `digits` that already covers `high` microseconds
+/// (rounded up to its bucket's end: 2ⁿ − 1, so [`Histogram::high`] tells what it covers).
+fn growing(digits: u8, high: u64) -> Histogram<u64> {
+    let high = high.clamp(2 * LOWEST_US, HIGHEST_US);
+    let high = high
+        .saturating_add(1)
+        .next_power_of_two()
+        .saturating_sub(1)
+        .max(high);
+    let mut h = Histogram::new_with_bounds(LOWEST_US, high, digits.clamp(1, 5))
+        .expect("bounds clamped to the valid range");
+    h.auto(true);
+    h
+}
+
+/// Adds `from` into `into` touching only the counters `from` uses (HdrHistogram's own
+/// `add` walks every counter), values clamped at [`HIGHEST_US`]: a results file from
+/// elsewhere may state a wider range than ours.
 pub fn add_sparse(into: &mut Histogram<u64>, from: &Histogram<u64>) {
     for bucket in from.iter_recorded() {
-        // Same bounds on both sides: the value is always in range.
-        let _ = into.record_n(bucket.value_iterated_to(), bucket.count_at_value());
+        let value = bucket.value_iterated_to().min(HIGHEST_US);
+        // Fails only for a histogram that does not grow and is smaller than ours, which
+        // none of ours is; the value is then left out rather than the run stopped.
+        let _ = into.record_n(value, bucket.count_at_value());
     }
 }
 
-/// A copy of `h` that makes resident only the pages of counters in use (see [`add_sparse`]).
+/// Makes `h` cover `high` microseconds at the size that needs. HdrHistogram's own
+/// auto-resize grows the counters with Vec's amortised doubling: up to twice the room.
+fn cover(h: &mut Histogram<u64>, high: u64) {
+    if high > h.high() {
+        let mut wider = growing(h.sigfig(), high);
+        add_sparse(&mut wider, h);
+        *h = wider;
+    }
+}
+
+/// A copy of `h`, of its digits, sized to its largest value (see [`add_sparse`]).
 pub fn copy_sparse(h: &Histogram<u64>) -> Histogram<u64> {
-    let mut copy = Histogram::new_from(h);
+    let mut copy = growing(h.sigfig(), h.max());
     add_sparse(&mut copy, h);
     copy
 }
@@ -165,18 +199,18 @@ impl FirstRequest {
 pub struct EndpointStats {
     /// Latency (from the intended send) of complete responses that opened their
     /// connection, in microseconds. With `latency_reused` it makes up the whole latency.
-    pub latency_new: Histogram<u64>,
+    pub latency_new: LatencyHist,
     /// Latency of complete responses on a connection that was already open.
-    pub latency_reused: Histogram<u64>,
+    pub latency_reused: LatencyHist,
     /// Exact min, max and sum of the latency (both paths).
     pub latency_exact: Extremes,
     /// Latency from the actual send instead of the intended one; recorded only for open
     /// schedules (in closed loops it equals the latency, so recording it twice is waste).
-    pub latency_raw: Histogram<u64>,
+    pub latency_raw: LatencyHist,
     /// Time to first byte (response head parsed) from the actual send, in microseconds.
-    pub ttfb: Histogram<u64>,
+    pub ttfb: LatencyHist,
     /// Actual minus intended send time of every request of an open schedule.
-    pub schedule_lag: Histogram<u64>,
+    pub schedule_lag: CoarseHist,
     /// Requests of an open schedule sent more than [`LATE_AFTER`] after they were due.
     pub late: u64,
     /// Requests sent after [`WARM_UP`] more than [`LAGGING_AFTER`] late: the count
@@ -185,11 +219,11 @@ pub struct EndpointStats {
     /// Connections opened (and established).
     pub new_connections: u64,
     /// DNS time of each opened connection whose host was a name.
-    pub dns: Histogram<u64>,
+    pub dns: CoarseHist,
     /// TCP connect time of each opened connection.
-    pub connect: Histogram<u64>,
+    pub connect: CoarseHist,
     /// TLS handshake time of each opened https connection.
-    pub tls: Histogram<u64>,
+    pub tls: CoarseHist,
     /// Requests finished: `ok + errors`.
     pub requests: u64,
     /// Requests with a complete response of an expected status.
@@ -229,18 +263,18 @@ pub struct EndpointStats {
 impl Default for EndpointStats {
     fn default() -> Self {
         EndpointStats {
-            latency_new: new_histogram(),
-            latency_reused: new_histogram(),
+            latency_new: Default::default(),
+            latency_reused: Default::default(),
             latency_exact: Extremes::default(),
-            latency_raw: new_histogram(),
-            ttfb: new_histogram(),
-            schedule_lag: new_histogram(),
+            latency_raw: Default::default(),
+            ttfb: Default::default(),
+            schedule_lag: Default::default(),
             late: 0,
             lagging: 0,
             new_connections: 0,
-            dns: new_phase_histogram(),
-            connect: new_phase_histogram(),
-            tls: new_phase_histogram(),
+            dns: Default::default(),
+            connect: Default::default(),
+            tls: Default::default(),
             requests: 0,
             ok: 0,
             errors_by_kind: [0; ErrorKind::ALL.len()],
@@ -263,18 +297,18 @@ impl Default for EndpointStats {
 impl Clone for EndpointStats {
     fn clone(&self) -> Self {
         EndpointStats {
-            latency_new: copy_sparse(&self.latency_new),
-            latency_reused: copy_sparse(&self.latency_reused),
+            latency_new: self.latency_new.clone(),
+            latency_reused: self.latency_reused.clone(),
             latency_exact: self.latency_exact,
-            latency_raw: copy_sparse(&self.latency_raw),
-            ttfb: copy_sparse(&self.ttfb),
-            schedule_lag: copy_sparse(&self.schedule_lag),
+            latency_raw: self.latency_raw.clone(),
+            ttfb: self.ttfb.clone(),
+            schedule_lag: self.schedule_lag.clone(),
             late: self.late,
             lagging: self.lagging,
             new_connections: self.new_connections,
-            dns: copy_sparse(&self.dns),
-            connect: copy_sparse(&self.connect),
-            tls: copy_sparse(&self.tls),
+            dns: self.dns.clone(),
+            connect: self.connect.clone(),
+            tls: self.tls.clone(),
             requests: self.requests,
             ok: self.ok,
             errors_by_kind: self.errors_by_kind,
@@ -304,15 +338,15 @@ impl EndpointStats {
     pub fn latency_raw(&self) -> Histogram<u64> {
         match self.schedule_lag.is_empty() {
             true => self.latency(),
-            false => copy_sparse(&self.latency_raw),
+            false => copy_sparse(self.latency_raw.get()),
         }
     }
 
     /// The whole latency histogram (new and reused connections together).
     pub fn latency(&self) -> Histogram<u64> {
-        let mut all = copy_sparse(&self.latency_new);
-        add_sparse(&mut all, &self.latency_reused);
-        all
+        let mut all = self.latency_new.clone();
+        all.add(&self.latency_reused);
+        all.into_histogram()
     }
 
     /// Counts one finished request that said nothing about the server's side.
@@ -331,12 +365,11 @@ impl EndpointStats {
         }
         if outcome.scheduled {
             let lag = outcome.lag();
-            self.schedule_lag.saturating_record(micros(lag));
+            self.schedule_lag.record(micros(lag));
             self.late += u64::from(lag > LATE_AFTER);
             self.lagging += u64::from(lag > LAGGING_AFTER && outcome.started >= WARM_UP);
             if let Ok(response) = outcome.result {
-                self.latency_raw
-                    .saturating_record(micros(response.raw_latency));
+                self.latency_raw.record(micros(response.raw_latency));
             }
         }
         if let Some(setup) = outcome.setup {
@@ -345,11 +378,11 @@ impl EndpointStats {
         let latency = outcome.result.ok().map(|response| {
             self.status.add(response.status, 1);
             self.http_version = Some(response.http_version);
-            self.ttfb.saturating_record(micros(response.ttfb));
+            self.ttfb.record(micros(response.ttfb));
             let us = micros(response.latency);
             match outcome.setup {
-                Some(_) => self.latency_new.saturating_record(us),
-                None => self.latency_reused.saturating_record(us),
+                Some(_) => self.latency_new.record(us),
+                None => self.latency_reused.record(us),
             }
             self.latency_exact.record(us);
             us
@@ -413,11 +446,11 @@ impl EndpointStats {
         self.new_connections += 1;
         self.tls_version = setup.tls_version.or(self.tls_version);
         if let Some(dns) = setup.dns {
-            self.dns.saturating_record(micros(dns));
+            self.dns.record(micros(dns));
         }
-        self.connect.saturating_record(micros(setup.connect));
+        self.connect.record(micros(setup.connect));
         if let Some(tls) = setup.tls {
-            self.tls.saturating_record(micros(tls));
+            self.tls.record(micros(tls));
         }
     }
 
@@ -432,18 +465,14 @@ impl EndpointStats {
 
     /// Adds another thread's (or checkpoint's) figures for the same endpoint.
     pub fn merge(&mut self, other: &EndpointStats) {
-        for (mine, theirs) in [
-            (&mut self.latency_new, &other.latency_new),
-            (&mut self.latency_reused, &other.latency_reused),
-            (&mut self.latency_raw, &other.latency_raw),
-            (&mut self.ttfb, &other.ttfb),
-            (&mut self.schedule_lag, &other.schedule_lag),
-            (&mut self.dns, &other.dns),
-            (&mut self.connect, &other.connect),
-            (&mut self.tls, &other.tls),
-        ] {
-            add_sparse(mine, theirs);
-        }
+        self.latency_new.add(&other.latency_new);
+        self.latency_reused.add(&other.latency_reused);
+        self.latency_raw.add(&other.latency_raw);
+        self.ttfb.add(&other.ttfb);
+        self.schedule_lag.add(&other.schedule_lag);
+        self.dns.add(&other.dns);
+        self.connect.add(&other.connect);
+        self.tls.add(&other.tls);
         self.latency_exact.merge(&other.latency_exact);
         self.late += other.late;
         self.lagging += other.lagging;
@@ -549,8 +578,8 @@ impl Stats {
             into.requests = from.requests;
             into.ok = from.ok;
             into.errors_by_kind = from.errors_by_kind;
-            into.latency_new = copy_sparse(&from.latency_new);
-            into.latency_reused = copy_sparse(&from.latency_reused);
+            into.latency_new = from.latency_new.clone();
+            into.latency_reused = from.latency_reused.clone();
         }
         copy.max_in_flight = self.max_in_flight;
         copy
@@ -618,7 +647,11 @@ mod tests {
         // Raw latency is kept apart only for scheduled requests, once each.
         assert_eq!(s.latency_raw.len(), 1);
         assert_eq!(s.latency_raw().len(), 1);
-        assert!(s.schedule_lag.equivalent(s.schedule_lag.max(), 3_000));
+        assert!(
+            s.schedule_lag
+                .get()
+                .equivalent(s.schedule_lag.get().max(), 3_000)
+        );
     }
 
     #[test]

@@ -8,9 +8,7 @@
 
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
-
-use super::{add_sparse, copy_sparse, micros, new_histogram};
+use super::{LatencyHist, micros};
 use crate::server_time::{ServerReport, ServerTime};
 
 /// Server-Timing metric names kept per endpoint.
@@ -26,50 +24,20 @@ pub fn ms_to_us(ms: f64) -> u64 {
 }
 
 /// What the server said about one endpoint's requests (on one thread, or merged).
-#[derive(Debug)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerStats {
     /// Server-Timing durations per metric name, in microseconds, in order of first sight.
-    pub timing: Vec<(Box<str>, Histogram<u64>)>,
+    pub timing: Vec<(Box<str>, LatencyHist)>,
     /// Durations of metrics whose name came after the first [`TIMING_NAMES_KEPT`].
-    pub timing_other: Histogram<u64>,
+    pub timing_other: LatencyHist,
     /// How many durations went to `timing_other`.
     pub timing_dropped: u64,
     /// The server's own time by the target's source, in microseconds.
-    pub server: Histogram<u64>,
+    pub server: LatencyHist,
     /// Per request with a server time: its latency from the actual send minus that time.
-    pub overhead: Histogram<u64>,
+    pub overhead: LatencyHist,
     /// Responses without a valid server time, when the target names a source.
     pub missing: u64,
-}
-
-impl Default for ServerStats {
-    fn default() -> Self {
-        ServerStats {
-            timing: Vec::new(),
-            timing_other: new_histogram(),
-            timing_dropped: 0,
-            server: new_histogram(),
-            overhead: new_histogram(),
-            missing: 0,
-        }
-    }
-}
-
-impl Clone for ServerStats {
-    fn clone(&self) -> Self {
-        ServerStats {
-            timing: self
-                .timing
-                .iter()
-                .map(|(name, h)| (name.clone(), copy_sparse(h)))
-                .collect(),
-            timing_other: copy_sparse(&self.timing_other),
-            timing_dropped: self.timing_dropped,
-            server: copy_sparse(&self.server),
-            overhead: copy_sparse(&self.overhead),
-            missing: self.missing,
-        }
-    }
 }
 
 impl ServerStats {
@@ -83,11 +51,10 @@ impl ServerStats {
             ServerTime::Missing => self.missing += 1,
             ServerTime::Ms(ms) => {
                 let us = ms_to_us(ms);
-                self.server.saturating_record(us);
+                self.server.record(us);
                 if let Some(latency) = raw_latency {
                     // A server clock a little ahead of ours (rounding) is no negative time.
-                    self.overhead
-                        .saturating_record(micros(latency).saturating_sub(us));
+                    self.overhead.record(micros(latency).saturating_sub(us));
                 }
             }
         }
@@ -95,14 +62,14 @@ impl ServerStats {
 
     fn record_timing(&mut self, name: &str, us: u64) {
         match self.timing.iter().position(|(known, _)| **known == *name) {
-            Some(i) => self.timing[i].1.saturating_record(us),
+            Some(i) => self.timing[i].1.record(us),
             None if self.timing.len() < TIMING_NAMES_KEPT => {
-                let mut h = new_histogram();
-                h.saturating_record(us);
+                let mut h = LatencyHist::default();
+                h.record(us);
                 self.timing.push((name.into(), h));
             }
             None => {
-                self.timing_other.saturating_record(us);
+                self.timing_other.record(us);
                 self.timing_dropped += 1;
             }
         }
@@ -113,20 +80,20 @@ impl ServerStats {
     pub fn merge(&mut self, other: &ServerStats) {
         for (name, theirs) in &other.timing {
             match self.timing.iter().position(|(known, _)| known == name) {
-                Some(i) => add_sparse(&mut self.timing[i].1, theirs),
+                Some(i) => self.timing[i].1.add(theirs),
                 None if self.timing.len() < TIMING_NAMES_KEPT => {
-                    self.timing.push((name.clone(), copy_sparse(theirs)));
+                    self.timing.push((name.clone(), theirs.clone()));
                 }
                 None => {
-                    add_sparse(&mut self.timing_other, theirs);
+                    self.timing_other.add(theirs);
                     self.timing_dropped += theirs.len();
                 }
             }
         }
-        add_sparse(&mut self.timing_other, &other.timing_other);
+        self.timing_other.add(&other.timing_other);
         self.timing_dropped += other.timing_dropped;
-        add_sparse(&mut self.server, &other.server);
-        add_sparse(&mut self.overhead, &other.overhead);
+        self.server.add(&other.server);
+        self.overhead.add(&other.overhead);
         self.missing += other.missing;
     }
 }
@@ -160,8 +127,8 @@ mod tests {
         );
         s.record(&report("db;dur=2", &spec), Some(Duration::from_millis(20)));
         assert_eq!((s.server.len(), s.missing), (1, 1));
-        assert!(s.server.equivalent(s.server.max(), 5_000));
-        assert!(s.overhead.equivalent(s.overhead.max(), 15_000));
+        assert!(s.server.get().equivalent(s.server.get().max(), 5_000));
+        assert!(s.overhead.get().equivalent(s.overhead.get().max(), 15_000));
         let names: Vec<&str> = s.timing.iter().map(|(n, _)| &**n).collect();
         assert_eq!(names, ["app", "db"]);
     }

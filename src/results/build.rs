@@ -10,9 +10,9 @@ use super::{
     EndpointResult, Health, LatencySummary, Results, RunInfo, SCHEMA_VERSION, ScheduleInfo,
     ShardInfo, Tool, Totals,
 };
-use crate::outcome::StopReason;
+use crate::outcome::{ErrorKind, StopReason};
 use crate::plan::{LoadSpec, Open, Schedule};
-use crate::record::{Extremes, Stats, new_histogram};
+use crate::record::{Extremes, Stats, new_coarse_histogram, new_histogram};
 use crate::targets::Target;
 
 /// `cpu_use` at or above this marks the generator as saturated.
@@ -64,13 +64,23 @@ fn rfc3339(t: SystemTime) -> String {
 impl Results {
     /// Builds the results of a run (or of a checkpoint when `meta.stopped_by` is `None`).
     pub fn build(meta: &RunMeta<'_>, targets: &[Target], stats: &Stats) -> Results {
-        let figures: Vec<EndpointFigures<'_>> = targets
-            .iter()
-            .zip(&stats.endpoints)
-            .map(|(target, s)| EndpointFigures::from_stats(target, targets, s))
-            .collect();
         let elapsed_s = meta.elapsed.as_secs_f64();
-        let lag = LatencySummary::of(&schedule_lag(&figures), None);
+        let mut totals = TotalsSum::default();
+        let mut lag = new_coarse_histogram();
+        let mut insecure = false;
+        // One endpoint at a time: its figures (copies of its histograms) are built, counted
+        // and dropped, so results of 1,000 endpoints take the memory of one.
+        let mut endpoints = Vec::with_capacity(targets.len());
+        for (target, s) in targets.iter().zip(&stats.endpoints) {
+            let f = EndpointFigures::from_stats(target, targets, s);
+            totals.add(&f);
+            if !f.is_whole_flow() {
+                f.add_schedule_lag_to(&mut lag);
+            }
+            insecure |= f.is_insecure();
+            endpoints.push(EndpointResult::build(&f, elapsed_s));
+        }
+        let lag = LatencySummary::of(&lag, None);
         Results {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
@@ -78,32 +88,17 @@ impl Results {
                 version: env!("CARGO_PKG_VERSION").into(),
             },
             run: RunInfo {
-                insecure: figures.iter().any(EndpointFigures::is_insecure),
-                ..run_info(meta, stats, &figures, lag)
+                insecure,
+                ..run_info(meta, stats, lag)
             },
-            totals: Totals::of(&figures, elapsed_s),
-            endpoints: figures
-                .iter()
-                .map(|f| EndpointResult::build(f, elapsed_s))
-                .collect(),
+            totals: totals.finish(elapsed_s),
+            endpoints,
             thresholds: Vec::new(),
             shard: meta.spec.shard.map(|s| ShardInfo {
                 index: s.index,
                 count: s.of,
             }),
         }
-    }
-}
-
-impl Totals {
-    /// Every request endpoint together (whole flows are left out: their steps are the
-    /// requests), rates over `elapsed_s` seconds.
-    pub fn of(figures: &[EndpointFigures<'_>], elapsed_s: f64) -> Totals {
-        let mut sum = TotalsSum::default();
-        for f in figures {
-            sum.add(f);
-        }
-        sum.finish(elapsed_s)
     }
 }
 
@@ -154,21 +149,7 @@ impl TotalsSum {
     }
 }
 
-/// The schedule lag of every request endpoint together.
-pub fn schedule_lag(figures: &[EndpointFigures<'_>]) -> Histogram<u64> {
-    let mut lag = new_histogram();
-    for f in figures.iter().filter(|f| !f.is_whole_flow()) {
-        f.add_schedule_lag_to(&mut lag);
-    }
-    lag
-}
-
-fn run_info(
-    meta: &RunMeta<'_>,
-    stats: &Stats,
-    figures: &[EndpointFigures<'_>],
-    lag: LatencySummary,
-) -> RunInfo {
+fn run_info(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> RunInfo {
     RunInfo {
         started_at: rfc3339(meta.started_at),
         finished_at: rfc3339(meta.started_at + meta.elapsed),
@@ -187,7 +168,7 @@ fn run_info(
         threads: meta.threads,
         insecure: false,
         schedule: schedule_info(meta.schedule, meta.spec),
-        health: health(meta, stats, figures, lag),
+        health: health(meta, stats, lag),
         request_log: None,
     }
 }
@@ -224,24 +205,14 @@ fn schedule_info(schedule: Schedule, spec: &LoadSpec) -> ScheduleInfo {
 
 /// Whether the lag lasted: of requests sent after the warm-up, and more than a stray few.
 /// A first burst that waited for the runtime to start is not a saturated generator.
-fn lag_lasted(stats: &Stats, figures: &[EndpointFigures<'_>]) -> bool {
-    let (lagging, scheduled) = stats
-        .endpoints
-        .iter()
-        .zip(figures)
-        .filter(|(_, f)| !f.is_whole_flow())
-        .fold((0, 0), |(lagging, all), (s, _)| {
-            (lagging + s.lagging, all + s.schedule_lag.len())
-        });
+fn lag_lasted(stats: &Stats) -> bool {
+    let (lagging, scheduled) = stats.request_endpoints().fold((0, 0), |(lagging, all), s| {
+        (lagging + s.lagging, all + s.schedule_lag.len())
+    });
     lagging >= LAGGING_MIN && lagging.saturating_mul(LAGGING_SHARE) >= scheduled
 }
 
-fn health(
-    meta: &RunMeta<'_>,
-    stats: &Stats,
-    figures: &[EndpointFigures<'_>],
-    lag: LatencySummary,
-) -> Health {
+fn health(meta: &RunMeta<'_>, stats: &Stats, lag: LatencySummary) -> Health {
     let cpu_s = stats.cpu_time.as_secs_f64();
     let capacity = meta.elapsed.as_secs_f64() * meta.threads.max(1) as f64;
     let cpu_use = if capacity > 0.0 {
@@ -256,16 +227,15 @@ fn health(
             cpu_use * 100.0
         ));
     }
-    let sustained = lag_lasted(stats, figures);
+    let sustained = lag_lasted(stats);
     if let Some(p99) = lag.p99.filter(|p99| *p99 > SATURATED_LAG_MS && sustained) {
         reasons.push(format!(
             "requests went out {p99:.1} ms behind schedule at p99"
         ));
     }
-    let local: u64 = figures
-        .iter()
-        .filter(|f| !f.is_whole_flow())
-        .map(|f| f.local_errors())
+    let local: u64 = stats
+        .request_endpoints()
+        .map(|s| s.errors_by_kind[ErrorKind::Local.index()])
         .sum();
     if local > 0 {
         reasons.push(format!(
@@ -277,11 +247,7 @@ fn health(
         cpu_s,
         cpu_use,
         max_in_flight: stats.max_in_flight,
-        late_requests: figures
-            .iter()
-            .filter(|f| !f.is_whole_flow())
-            .map(EndpointFigures::late_requests)
-            .sum(),
+        late_requests: stats.request_endpoints().map(|s| s.late).sum(),
         schedule_lag_ms: lag,
         saturated: !reasons.is_empty(),
         reasons,

@@ -18,8 +18,8 @@ use super::{
 };
 use crate::outcome::ErrorKind;
 use crate::record::{
-    EndpointStats, Extremes, OUTLIERS_KEPT, add_sparse, copy_sparse, new_histogram,
-    new_phase_histogram,
+    EndpointStats, Extremes, OUTLIERS_KEPT, add_sparse, copy_sparse, new_coarse_histogram,
+    new_histogram,
 };
 use crate::targets::{FlowRole, Target};
 use crate::timeline::{BASE_WIDTH_US, MAX_BUCKETS};
@@ -51,11 +51,13 @@ const SERIES: [Series; 9] = [
 ];
 
 impl Series {
-    /// An empty histogram of the series' own layout: connection phases keep 2 significant
-    /// digits, so adding never moves a value to a coarser bucket bound.
+    /// An empty histogram of the series' own layout: connection phases and lag keep 2
+    /// significant digits, so adding never moves a value to a coarser bucket bound.
     fn empty(self) -> Histogram<u64> {
         match self {
-            Series::Dns | Series::Connect | Series::Tls => new_phase_histogram(),
+            Series::ScheduleLag | Series::Dns | Series::Connect | Series::Tls => {
+                new_coarse_histogram()
+            }
             _ => new_histogram(),
         }
     }
@@ -156,19 +158,19 @@ impl<'a> EndpointFigures<'a> {
         // Under a closed loop the raw latency is the latency: it is recorded only once.
         let latency_raw = match s.schedule_lag.is_empty() {
             true => Cow::Owned(copy_sparse(&latency)),
-            false => Cow::Borrowed(&s.latency_raw),
+            false => Cow::Borrowed(s.latency_raw.get()),
         };
         // In the order of SERIES.
         let histograms = [
             Cow::Owned(latency),
             latency_raw,
-            Cow::Borrowed(&s.latency_new),
-            Cow::Borrowed(&s.latency_reused),
-            Cow::Borrowed(&s.ttfb),
-            Cow::Borrowed(&s.schedule_lag),
-            Cow::Borrowed(&s.dns),
-            Cow::Borrowed(&s.connect),
-            Cow::Borrowed(&s.tls),
+            Cow::Borrowed(s.latency_new.get()),
+            Cow::Borrowed(s.latency_reused.get()),
+            Cow::Borrowed(s.ttfb.get()),
+            Cow::Borrowed(s.schedule_lag.get()),
+            Cow::Borrowed(s.dns.get()),
+            Cow::Borrowed(s.connect.get()),
+            Cow::Borrowed(s.tls.get()),
         ]
         .map(Some);
         EndpointFigures {

@@ -1,11 +1,15 @@
 //! Histograms in the results: summaries in milliseconds, and the lossless encoding.
 
+use std::sync::LazyLock;
+
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 
 use super::LatencySummary;
-use crate::record::Extremes;
+use crate::record::{
+    COARSE_DIGITS, Extremes, HIGHEST_US, LOWEST_US, SIGNIFICANT_DIGITS, add_sparse, new_histogram,
+};
 
 fn ms(us: f64) -> f64 {
     us.round() / 1_000.0
@@ -44,8 +48,23 @@ impl LatencySummary {
     }
 }
 
-/// Serialises a histogram as HdrHistogram V2 compressed, base64 (the `histogram` field).
+/// Serialises a histogram as HdrHistogram V2 compressed, base64 (the `histogram` field),
+/// always over the full range (1 µs .. 1 h): the recorder sizes its histograms to what
+/// they hold, but a reader adding the files' histograms (HdrHistogram's `add`) needs
+/// every one to cover the others' values. Zeros past the largest value cost nothing.
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    static EMPTY: LazyLock<[String; 2]> = LazyLock::new(|| {
+        [SIGNIFICANT_DIGITS, COARSE_DIGITS].map(|digits| encode_as_is(&full_range(digits, None)))
+    });
+    match (h.high() < HIGHEST_US, h.is_empty(), h.sigfig()) {
+        (false, _, _) => encode_as_is(h),
+        (true, true, SIGNIFICANT_DIGITS) => EMPTY[0].clone(),
+        (true, true, COARSE_DIGITS) => EMPTY[1].clone(),
+        (true, _, digits) => encode_as_is(&full_range(digits, Some(h))),
+    }
+}
+
+fn encode_as_is(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
     // Serialising into memory can only fail for histograms HdrHistogram cannot represent,
     // which ours never are; an empty string then marks the field as unavailable.
@@ -53,6 +72,17 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
         Ok(_) => base64::engine::general_purpose::STANDARD.encode(bytes),
         Err(_) => String::new(),
     }
+}
+
+/// A histogram of `digits` over the full range, with `h`'s values.
+fn full_range(digits: u8, h: Option<&Histogram<u64>>) -> Histogram<u64> {
+    // Digits HdrHistogram refuses (a file from elsewhere): the values at ours, sized to them.
+    let mut full = Histogram::new_with_bounds(LOWEST_US, HIGHEST_US, digits)
+        .unwrap_or_else(|_| new_histogram());
+    if let Some(h) = h {
+        add_sparse(&mut full, h);
+    }
+    full
 }
 
 /// The cookies that open HdrHistogram's V2 encoding, plain and compressed.
@@ -113,7 +143,6 @@ fn decompressed(bytes: &[u8]) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::new_histogram;
 
     #[test]
     fn histograms_survive_the_round_trip() {
@@ -124,6 +153,24 @@ mod tests {
         let text = encode_histogram(&h);
         assert!(text.starts_with("HISTF"), "{text}");
         assert_eq!(decode_histogram(&text).unwrap(), h);
+    }
+
+    #[test]
+    fn histograms_sized_to_their_values_are_written_over_the_full_range() {
+        // What the recorder holds: a series sized to its largest value, 20 ms.
+        let mut lazy = crate::record::LatencyHist::default();
+        lazy.record(20_000);
+        assert!(lazy.get().high() < HIGHEST_US);
+        let written = decode_histogram(&encode_histogram(lazy.get())).unwrap();
+        assert_eq!(written.high(), HIGHEST_US);
+        assert_eq!((written.len(), written.max()), (1, lazy.get().max()));
+        // So a reader can add another file's histogram with larger values to it.
+        let mut other = new_histogram();
+        other.record(2_000_000).unwrap();
+        let mut sum = written;
+        sum.add(decode_histogram(&encode_histogram(&other)).unwrap())
+            .unwrap();
+        assert_eq!(sum.len(), 2);
     }
 
     #[test]

@@ -16,7 +16,7 @@ mod server;
 mod threshold_record;
 mod thresholds;
 
-pub use build::{RunMeta, TotalsSum, schedule_lag};
+pub use build::{RunMeta, TotalsSum};
 pub use figures::{Description, EndpointFigures};
 pub use histogram::{decode_histogram, encode_histogram};
 pub use server::{

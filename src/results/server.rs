@@ -123,16 +123,16 @@ impl<'a> ServerFigures<'a> {
         let mut timing: Vec<(String, Cow<'a, Histogram<u64>>)> = s
             .timing
             .iter()
-            .map(|(name, h)| (name.to_string(), Cow::Borrowed(h)))
+            .map(|(name, h)| (name.to_string(), Cow::Borrowed(h.get())))
             .collect();
         if s.timing_dropped > 0 {
-            timing.push((OTHER_TIMING.to_owned(), Cow::Borrowed(&s.timing_other)));
+            timing.push((OTHER_TIMING.to_owned(), Cow::Borrowed(s.timing_other.get())));
         }
         ServerFigures {
             timing,
             timing_dropped: s.timing_dropped,
-            server: (asked || !s.server.is_empty()).then_some(Cow::Borrowed(&s.server)),
-            overhead: (asked || !s.overhead.is_empty()).then_some(Cow::Borrowed(&s.overhead)),
+            server: (asked || !s.server.is_empty()).then_some(Cow::Borrowed(s.server.get())),
+            overhead: (asked || !s.overhead.is_empty()).then_some(Cow::Borrowed(s.overhead.get())),
             missing: asked.then_some(s.missing),
         }
     }
@@ -282,8 +282,8 @@ impl ColdFigures {
         ColdFigures {
             source,
             count: tally.count,
-            latency: crate::record::copy_sparse(&tally.latency),
-            init: crate::record::copy_sparse(&tally.init),
+            latency: tally.latency.get().clone(),
+            init: tally.init.get().clone(),
             events,
         }
     }

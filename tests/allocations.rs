@@ -1,6 +1,7 @@
-//! The engine adds no allocation of its own per request: per request it allocates exactly
-//! what a bare hyper loop sending the same request allocates (hyper's own oneshot, response
-//! headers, and the request's header map, which hyper consumes).
+//! The engine allocates nothing per request on the plain path: a request written from
+//! prepared bytes, a response with Server-Timing and a request ID read where it was parsed
+//! (the demo's `/hello` says both). A bare hyper loop sending the same request is counted
+//! beside it, to show the counter works and what a hyper-based engine would pay.
 //!
 //! Counted with a counting global allocator; the server runs in another process (the demo
 //! API from the binary) so only the client's allocations are counted. Allocation counts do
@@ -145,7 +146,7 @@ fn bare_hyper_allocations(url: &str, requests: u64) -> u64 {
 }
 
 #[test]
-fn a_request_allocates_no_more_than_bare_hyper() {
+fn a_request_allocates_nothing() {
     let server = demo_process();
     // Marginal allocations per request: the difference between a long and a short run
     // removes fixed costs (threads, runtime, connection, histograms).
@@ -159,7 +160,7 @@ fn a_request_allocates_no_more_than_bare_hyper() {
     eprintln!("allocations per request: engine {engine:.3}, bare hyper {bare:.3}");
     assert!(bare > 0.0, "the counter works");
     assert!(
-        engine <= bare + 0.05,
-        "the engine allocates {engine:.3} per request, bare hyper {bare:.3}"
+        engine < 0.05,
+        "the engine allocates {engine:.3} per request (bare hyper {bare:.3})"
     );
 }

@@ -148,7 +148,8 @@ impl Connection {
         let ttfb = start.elapsed();
         let status = response.status().as_u16();
         let version = response.version();
-        let redirect = redirect_of(template, status, response.headers());
+        let location = response.headers().get(http::header::LOCATION);
+        let redirect = redirect_of(template, status, location.map(HeaderValue::as_bytes));
         let kept = match template.keep_response {
             // Boxed: a rare path (flow steps that capture) kept out of every lane's future.
             true => {
@@ -307,19 +308,25 @@ async fn own_exchange(
         }
     }
     let keep = template.keep_response.then_some(KEPT_BODY_LIMIT + 1);
-    // Every header of a kept response; otherwise those the server's side is read from.
-    let wanted = |name: &str| {
-        template.keep_response
-            || template.server.reads_header(name)
-            || (template.follow_redirects > 0 && name.eq_ignore_ascii_case("location"))
+    let mut redirect = None;
+    // A kept response is read from its header map below; any other is read here, from
+    // the lines as they lie in the read buffer: nothing is copied or allocated for them.
+    let mut on_head = |status: u16, lines: &[httparse::Header<'_>]| {
+        let lines = || lines.iter().map(|l| (l.name.as_bytes(), l.value));
+        if template.follow_redirects > 0 {
+            let location = lines().find(|(name, _)| name.eq_ignore_ascii_case(b"location"));
+            redirect = redirect_of(template, status, location.map(|(_, value)| value));
+        }
+        if !template.keep_response {
+            server.read_lines(&template.server, lines, None);
+        }
     };
     let response = own
         .conn
-        .receive(&template.method, start, keep, &wanted)
+        .receive(&template.method, start, keep, &mut on_head)
         .await
         .map_err(failure)?;
     let headers = response.headers;
-    let redirect = redirect_of(template, response.status, &headers);
     let kept = match response.body {
         Some(raw) => {
             let body = match raw.len() > KEPT_BODY_LIMIT {
@@ -329,10 +336,7 @@ async fn own_exchange(
             server.read_into(&template.server, &headers, body.as_deref().ok());
             Some(Box::new(Kept { headers, body }))
         }
-        None => {
-            server.read_into(&template.server, &headers, None);
-            None
-        }
+        None => None,
     };
     Ok(Exchange {
         status: response.status,
@@ -368,12 +372,14 @@ impl RequestTemplate {
     }
 }
 
-/// Where a redirect points, when the template follows redirects and `status` is one.
-fn redirect_of(template: &RequestTemplate, status: u16, headers: &HeaderMap) -> Option<String> {
+/// Where a redirect points (its `Location` value), when the template follows redirects
+/// and `status` is one.
+fn redirect_of(template: &RequestTemplate, status: u16, location: Option<&[u8]>) -> Option<String> {
     match (template.follow_redirects, status) {
-        (1.., 301 | 302 | 303 | 307 | 308) => headers
-            .get(http::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
+        (1.., 301 | 302 | 303 | 307 | 308) => HeaderValue::from_bytes(location?)
+            .ok()?
+            .to_str()
+            .ok()
             .map(str::to_owned),
         _ => None,
     }

@@ -427,7 +427,7 @@ fn log_line(endpoint: usize, o: &Outcome, server: Option<&ServerReport>, cold: b
         }),
         new_connection: o.setup.is_some(),
         cold,
-        request_id: server.and_then(|s| s.request_id.as_ref()?.text()),
+        request_id: server.and_then(|s| s.request_id()?.text()),
     }
 }
 

@@ -387,7 +387,7 @@ impl EndpointStats {
             self.latency_exact.record(us);
             us
         });
-        let request_id = report.and_then(|r| r.request_id.as_ref());
+        let request_id = report.and_then(ServerReport::request_id);
         self.outliers.offer(outcome, request_id);
         let cold = match outcome.result {
             Ok(response) if !self.whole_flow => {
@@ -428,7 +428,7 @@ impl EndpointStats {
             init_ms,
             lane: outcome.lane,
             new_connection: outcome.setup.is_some(),
-            request_id: report.and_then(|r| r.request_id.as_ref()?.text()),
+            request_id: report.and_then(|r| r.request_id()?.text()),
         };
         self.cold
             .record(raw_latency, report.and_then(|r| r.cold), event)

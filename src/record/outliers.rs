@@ -37,7 +37,7 @@ pub struct Outliers(Vec<Outlier>);
 impl Outliers {
     /// Considers a finished request (transport failures have no latency and are skipped).
     /// `request_id` becomes text only if the request is kept.
-    pub fn offer(&mut self, outcome: &Outcome, request_id: Option<&RequestId>) {
+    pub fn offer(&mut self, outcome: &Outcome, request_id: Option<RequestId<'_>>) {
         let Ok(response) = outcome.result else { return };
         if self.0.len() == KEPT
             && self
@@ -55,7 +55,7 @@ impl Outliers {
             iteration: outcome.iteration,
             lane: outcome.lane,
             new_connection: outcome.setup.is_some(),
-            request_id: request_id.and_then(RequestId::text),
+            request_id: request_id.and_then(|id| id.text()),
         });
     }
 

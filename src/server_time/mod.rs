@@ -3,13 +3,14 @@
 //! parse the sources, the client reads a [`ServerReport`] from each response, the recorder
 //! counts it.
 //!
-//! Reading a report allocates nothing: header values are kept by reference count, and
-//! text is parsed where it lies. Only the slow and cold requests the results keep turn
-//! their request ID into a string.
+//! Reading a report allocates nothing once a lane's report has room: the header lines are
+//! read where the client parsed them, and the little kept (Server-Timing text, a request
+//! ID) is copied into buffers the report reuses. Only the slow and cold requests the
+//! results keep turn their request ID into a string of their own.
 
 use std::fmt;
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName};
 
 pub mod timing;
 
@@ -77,19 +78,6 @@ pub struct ServerSpec {
 }
 
 impl ServerSpec {
-    /// Whether [`ServerReport::read_into`] looks at a header named `name` (any case): a
-    /// client that builds a header map for it builds it of these alone.
-    pub fn reads_header(&self, name: &str) -> bool {
-        let is = |header: &HeaderName| header.as_str().eq_ignore_ascii_case(name);
-        is(&SERVER_TIMING)
-            || match &self.request_id {
-                RequestIdSource::Header(id) => is(id),
-                RequestIdSource::Usual => DEFAULT_REQUEST_IDS.iter().chain([&TRACEPARENT]).any(is),
-            }
-            || matches!(&self.time, Some(TimeSource::Header(header)) if is(header))
-            || matches!(&self.cold, ColdSource::Header(header) if is(header))
-    }
-
     /// Takes `time` and `request_id` where this names no source of its own (the command
     /// line's `--server-time` and `--request-id-header` under a targets file's own).
     pub fn or_defaults(&mut self, time: Option<&TimeSource>, request_id: Option<&RequestIdSource>) {
@@ -210,18 +198,18 @@ pub enum ServerTime {
     Ms(f64),
 }
 
-/// A request ID as the response carried it (a reference-counted header value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId {
-    value: HeaderValue,
+/// A request ID as the response carried it, borrowed from the lane's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId<'a> {
+    value: &'a str,
     /// The value is a W3C `traceparent`: the ID is its trace-id field.
     traceparent: bool,
 }
 
-impl RequestId {
-    /// The ID as text; `None` when it is not visible ASCII (or a malformed traceparent).
+impl RequestId<'_> {
+    /// The ID as text; `None` when it is empty (or a malformed traceparent).
     pub fn text(&self) -> Option<Box<str>> {
-        let text = self.value.to_str().ok()?.trim();
+        let text = self.value.trim();
         let id = match self.traceparent {
             true => text.split('-').nth(1).filter(|id| id.len() == 32)?,
             false => text,
@@ -230,20 +218,24 @@ impl RequestId {
     }
 }
 
-/// What one response said about the server's side.
+/// What one response said about the server's side. A lane keeps one and reuses it: its
+/// text lives in buffers that keep their room from response to response.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerReport {
-    /// The first `Server-Timing` header line (every response has at most one, as a rule).
-    pub timing: Option<HeaderValue>,
-    /// Further `Server-Timing` lines, rare: only these allocate.
-    pub more_timing: Vec<HeaderValue>,
+    /// The Server-Timing header lines joined by `", "` (a list split over several lines
+    /// is the same list, RFC 9110 §5.3); a line that is not visible ASCII is left out.
+    timing: String,
+    /// Whether the response had a Server-Timing header at all.
+    said_timing: bool,
     /// The server's own time, by the target's source.
     pub time: ServerTime,
     /// `Some` when the response declared a cold start, with the init time in milliseconds
     /// when it said one.
     pub cold: Option<Option<f64>>,
-    /// The request's ID in the platform's logs.
-    pub request_id: Option<RequestId>,
+    /// The request ID's text, when `request_id_kind` says there is one.
+    request_id: String,
+    /// `Some(traceparent)` when the response carried a request ID (visible ASCII).
+    request_id_kind: Option<bool>,
     /// The metrics' durations, parsed once here for the recorder.
     durations: Durations,
 }
@@ -255,34 +247,36 @@ const DURATIONS_KEPT: usize = 6;
 /// read: the recorder takes them from here instead of parsing the header again.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Durations {
-    /// (line, name's start and end in the line, dur in ms), in order.
-    kept: [(u8, u16, u16, f64); DURATIONS_KEPT],
+    /// (name's start and end in the joined lines, dur in ms), in order.
+    kept: [(u16, u16, f64); DURATIONS_KEPT],
     len: u8,
     /// Whether `kept` holds every duration of the response.
     complete: bool,
 }
 
 impl Durations {
-    /// Keeps `metric` of line `line`; past the room (or a line too long to index), the
+    /// Keeps `metric` of `text`; past the room (or a text too long to index), the
     /// durations are marked incomplete and read by parsing again.
-    fn keep(&mut self, line: usize, text: &str, metric: &timing::Metric<'_>) {
+    fn keep(&mut self, text: &str, metric: &timing::Metric<'_>) {
         let Some(ms) = metric.dur_ms else { return };
         let start = metric.name.as_ptr() as usize - text.as_ptr() as usize;
         let end = start + metric.name.len();
         match (
-            u8::try_from(line),
             u16::try_from(start),
             u16::try_from(end),
             self.kept.get_mut(usize::from(self.len)),
         ) {
-            (Ok(line), Ok(start), Ok(end), Some(slot)) => {
-                *slot = (line, start, end, ms);
+            (Ok(start), Ok(end), Some(slot)) => {
+                *slot = (start, end, ms);
                 self.len += 1;
             }
             _ => self.complete = false,
         }
     }
 }
+
+/// A header line as the report reads it: its name and value, as they came.
+pub type HeaderLine<'h> = (&'h [u8], &'h [u8]);
 
 impl ServerReport {
     /// Reads what `headers` (and, for a JSON-pointer source, `body`) say, as `spec` asks.
@@ -292,40 +286,58 @@ impl ServerReport {
         report
     }
 
-    /// [`ServerReport::read`] into this report, which a lane keeps and reuses: nothing
-    /// moves a report from the client to the recorder, and the headers are gone through
-    /// once rather than looked up one by one (a plain response pays a few comparisons).
+    /// [`ServerReport::read_lines`] of a header map (HTTP/2, and kept responses).
     pub fn read_into(&mut self, spec: &ServerSpec, headers: &HeaderMap, body: Option<&[u8]>) {
+        let lines = || {
+            headers
+                .iter()
+                .map(|(name, value)| (name.as_str().as_bytes(), value.as_bytes()))
+        };
+        self.read_lines(spec, lines, body);
+    }
+
+    /// Reads a response's header lines (`headers()` goes through them from the start)
+    /// into this report, which a lane keeps and reuses: the lines are read straight from
+    /// the client's read buffer (a plain response pays a few comparisons), and what is
+    /// kept is copied into the report's own buffers, so reading allocates nothing once
+    /// they have room.
+    pub fn read_lines<'h, I>(
+        &mut self,
+        spec: &ServerSpec,
+        headers: impl Fn() -> I,
+        body: Option<&[u8]>,
+    ) where
+        I: Iterator<Item = HeaderLine<'h>>,
+    {
         self.clear();
         // The request-ID candidates by rank: the named header alone, or the usual ones.
-        let mut ids: [Option<&HeaderValue>; 4] = [None; 4];
-        for (name, value) in headers {
-            if *name == SERVER_TIMING {
-                match &self.timing {
-                    None => self.timing = Some(value.clone()),
-                    Some(_) => self.more_timing.push(value.clone()),
-                }
+        let mut ids: [Option<&[u8]>; 4] = [None; 4];
+        for (name, value) in headers() {
+            if is(name, &SERVER_TIMING) {
+                self.add_timing_line(value);
                 continue;
             }
             let rank = match &spec.request_id {
-                RequestIdSource::Header(id) => (name == id).then_some(0),
+                RequestIdSource::Header(id) => is(name, id).then_some(0),
                 RequestIdSource::Usual => usual_id_rank(name),
             };
             if let Some(slot) = rank.and_then(|r| ids.get_mut(r)) {
                 slot.get_or_insert(value);
             }
         }
-        self.request_id = ids.iter().enumerate().find_map(|(rank, value)| {
-            Some(RequestId {
-                value: (*value)?.clone(),
-                traceparent: rank == 3 && spec.request_id == RequestIdSource::Usual,
-            })
-        });
+        let first = ids
+            .iter()
+            .enumerate()
+            .find_map(|(rank, v)| Some((rank, (*v)?)));
+        if let Some((rank, text)) = first.and_then(|(r, v)| Some((r, visible_ascii(v)?))) {
+            self.request_id.push_str(text);
+            self.request_id_kind = Some(rank == 3 && spec.request_id == RequestIdSource::Usual);
+        }
         let (time, cold) = self.parse_timing(spec);
         let time = match &spec.time {
             None => None,
             Some(TimeSource::ServerTiming(_)) => Some(time.flatten()),
-            Some(source) => Some(time_elsewhere(source, headers, body)),
+            Some(source) => Some(time_elsewhere(source, headers(), body)),
         };
         self.time = match time {
             None => ServerTime::NotAsked,
@@ -333,18 +345,28 @@ impl ServerReport {
         };
         self.cold = match &spec.cold {
             ColdSource::ServerTiming(_) => cold,
-            source => cold_from_header(source, headers),
+            source => cold_from_header(source, headers()),
         };
     }
 
-    /// Forgets the last response (its header values too, so the client's read buffer is
-    /// not held), keeping the room for further Server-Timing lines.
+    fn add_timing_line(&mut self, value: &[u8]) {
+        self.said_timing = true;
+        if let Some(text) = visible_ascii(value) {
+            if !self.timing.is_empty() {
+                self.timing.push_str(", ");
+            }
+            self.timing.push_str(text);
+        }
+    }
+
+    /// Forgets the last response, keeping the buffers' room.
     pub fn clear(&mut self) {
-        self.timing = None;
-        self.more_timing.clear();
+        self.timing.clear();
+        self.said_timing = false;
         self.time = ServerTime::NotAsked;
         self.cold = None;
-        self.request_id = None;
+        self.request_id.clear();
+        self.request_id_kind = None;
         self.durations = Durations::default();
     }
 
@@ -368,17 +390,13 @@ impl ServerReport {
             complete: true,
             ..Durations::default()
         };
-        let lines = self.timing.iter().chain(&self.more_timing).enumerate();
-        for (index, value) in lines {
-            let Ok(line) = value.to_str() else { continue };
-            for metric in timing::metrics(line) {
-                durations.keep(index, line, &metric);
-                if time.is_none() && named(time_name, &metric) {
-                    time = Some(metric.dur_ms);
-                }
-                if cold.is_none() && named(cold_name, &metric) {
-                    cold = Some(metric.dur_ms);
-                }
+        for metric in self.metrics() {
+            durations.keep(&self.timing, &metric);
+            if time.is_none() && named(time_name, &metric) {
+                time = Some(metric.dur_ms);
+            }
+            if cold.is_none() && named(cold_name, &metric) {
+                cold = Some(metric.dur_ms);
             }
         }
         self.durations = durations;
@@ -387,23 +405,23 @@ impl ServerReport {
 
     /// Whether the response said anything at all (most plain responses say nothing).
     pub fn is_empty(&self) -> bool {
-        self.timing.is_none()
+        !self.said_timing
             && self.time == ServerTime::NotAsked
             && self.cold.is_none()
-            && self.request_id.is_none()
+            && self.request_id_kind.is_none()
     }
 
-    /// The Server-Timing header lines as text (a line that is not visible ASCII is skipped).
-    pub fn timing_lines(&self) -> impl Iterator<Item = &str> {
-        self.timing
-            .iter()
-            .chain(&self.more_timing)
-            .filter_map(|v| v.to_str().ok())
+    /// The request's ID in the platform's logs.
+    pub fn request_id(&self) -> Option<RequestId<'_>> {
+        self.request_id_kind.map(|traceparent| RequestId {
+            value: &self.request_id,
+            traceparent,
+        })
     }
 
     /// Every Server-Timing metric of the response, line after line.
     pub fn metrics(&self) -> impl Iterator<Item = timing::Metric<'_>> {
-        self.timing_lines().flat_map(timing::metrics)
+        timing::metrics(&self.timing)
     }
 
     /// `(name, ms)` of every Server-Timing metric with a duration, in order: as parsed
@@ -413,30 +431,50 @@ impl ServerReport {
         let kept = d.kept[..usize::from(d.len)]
             .iter()
             .filter(move |_| d.complete)
-            .filter_map(|&(line, start, end, ms)| {
-                let line = match line {
-                    0 => self.timing.as_ref(),
-                    n => self.more_timing.get(usize::from(n) - 1),
-                };
-                // Only the name's bytes are checked again: the line was when it was parsed.
-                let name = line?.as_bytes().get(usize::from(start)..usize::from(end))?;
-                Some((std::str::from_utf8(name).ok()?, ms))
+            .filter_map(|&(start, end, ms)| {
+                Some((self.timing.get(usize::from(start)..usize::from(end))?, ms))
             });
         let parsed_again = self
-            .timing_lines()
+            .metrics()
             .filter(move |_| !d.complete)
-            .flat_map(timing::metrics)
             .filter_map(|m| Some((m.name, m.dur_ms?)));
         kept.chain(parsed_again)
     }
 }
 
+/// Whether a header line's name is `header` (names are case-insensitive).
+fn is(name: &[u8], header: &HeaderName) -> bool {
+    name.eq_ignore_ascii_case(header.as_str().as_bytes())
+}
+
+/// A header value as text, when it is visible ASCII (and tabs), as `HeaderValue::to_str`.
+fn visible_ascii(value: &[u8]) -> Option<&str> {
+    let visible = value
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
+    visible.then(|| std::str::from_utf8(value).ok()).flatten()
+}
+
+/// The first value of the header `name` among `headers`, as text.
+fn first_value<'h>(
+    mut headers: impl Iterator<Item = HeaderLine<'h>>,
+    name: &HeaderName,
+) -> Option<&'h [u8]> {
+    headers.find(|(n, _)| is(n, name)).map(|(_, value)| value)
+}
+
 /// The server's time from a header or the body (a Server-Timing source is read in
-/// `named_metrics`).
-fn time_elsewhere(source: &TimeSource, headers: &HeaderMap, body: Option<&[u8]>) -> Option<f64> {
+/// `parse_timing`).
+fn time_elsewhere<'h>(
+    source: &TimeSource,
+    headers: impl Iterator<Item = HeaderLine<'h>>,
+    body: Option<&[u8]>,
+) -> Option<f64> {
     match source {
         TimeSource::ServerTiming(_) => None,
-        TimeSource::Header(name) => timing::milliseconds(headers.get(name)?.to_str().ok()?),
+        TimeSource::Header(name) => {
+            timing::milliseconds(visible_ascii(first_value(headers, name)?)?)
+        }
         TimeSource::Body(pointer) => {
             let body: serde_json::Value = serde_json::from_slice(body?).ok()?;
             match body.pointer(pointer)? {
@@ -449,27 +487,33 @@ fn time_elsewhere(source: &TimeSource, headers: &HeaderMap, body: Option<&[u8]>)
 }
 
 /// A cold start declared by a header: present and not `0` or `false`.
-fn cold_from_header(source: &ColdSource, headers: &HeaderMap) -> Option<Option<f64>> {
+fn cold_from_header<'h>(
+    source: &ColdSource,
+    headers: impl Iterator<Item = HeaderLine<'h>>,
+) -> Option<Option<f64>> {
     let ColdSource::Header(name) = source else {
         return None;
     };
-    let value = headers.get(name)?.to_str().unwrap_or("1").trim();
+    let value = visible_ascii(first_value(headers, name)?)
+        .unwrap_or("1")
+        .trim();
     let warm = value == "0" || value.eq_ignore_ascii_case("false");
     (!warm).then_some(None)
 }
 
 /// The rank of a usual request-ID header: [`DEFAULT_REQUEST_IDS`] in order, then
 /// [`TRACEPARENT`].
-fn usual_id_rank(name: &HeaderName) -> Option<usize> {
+fn usual_id_rank(name: &[u8]) -> Option<usize> {
     DEFAULT_REQUEST_IDS
         .iter()
         .chain([&TRACEPARENT])
-        .position(|usual| usual == name)
+        .position(|usual| is(name, usual))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -537,7 +581,7 @@ mod tests {
         let usual = ServerSpec::default();
         let text = |h: &HeaderMap, s: &ServerSpec| {
             ServerReport::read(s, h, None)
-                .request_id
+                .request_id()
                 .and_then(|id| id.text())
                 .map(String::from)
         };

@@ -11,6 +11,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::frame::{self, BodyKind, Chunked, FrameError, MAX_HEADERS};
 
+/// What sees a response's final head where it was parsed: its status and header lines.
+pub type OnHead<'a> = dyn FnMut(u16, &[httparse::Header<'_>]) + Send + 'a;
+
 /// The read buffer's size when a connection opens.
 const READ_BUFFER: usize = 4 * 1024;
 
@@ -23,7 +26,8 @@ pub struct Response {
     pub version: http::Version,
     /// From `start` to the complete head.
     pub ttfb: Duration,
-    /// The headers `wanted` named.
+    /// Every header, when the body was kept too; otherwise none (the head's lines went to
+    /// the caller's `on_head` instead, straight from the read buffer).
     pub headers: HeaderMap,
     /// Its body (up to the limit asked for), when asked to keep it.
     pub body: Option<Vec<u8>>,
@@ -86,16 +90,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
     }
 
     /// Reads the response to the request just sent. `keep`: up to this many body bytes
-    /// are kept with the headers (a capture, a redirect); `None`: the body is counted and
-    /// dropped.
+    /// are kept, with every header as a map (a capture); `None`: the body is counted and
+    /// dropped, and no header map is built. Either way `on_head` sees the final head's
+    /// status and lines once, where they were parsed.
     pub async fn receive(
         &mut self,
         method: &Method,
         start: Instant,
         keep: Option<usize>,
-        wanted: &dyn Fn(&str) -> bool,
+        on_head: &mut OnHead<'_>,
     ) -> Result<Response, H1Error> {
-        let (head, headers) = self.read_head(*method == Method::HEAD, wanted).await?;
+        let head_request = *method == Method::HEAD;
+        let (head, headers) = self
+            .read_head(head_request, keep.is_some(), on_head)
+            .await?;
         let ttfb = start.elapsed();
         let body = self.read_body(head.body, keep).await?;
         // Bytes beyond the response are no answer to anything: the connection is not
@@ -117,14 +125,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
     async fn read_head(
         &mut self,
         head_request: bool,
-        wanted: &dyn Fn(&str) -> bool,
+        map_headers: bool,
+        on_head: &mut OnHead<'_>,
     ) -> Result<(frame::Head, HeaderMap), H1Error> {
         loop {
             let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let parsed = frame::parse_head(&self.buffer, head_request, &mut lines)
                 .map_err(|e| H1Error::Head(e.to_string()))?;
             if let Some(head) = parsed {
-                let headers = header_map(&lines, wanted);
+                let count = lines.iter().take_while(|l| !l.name.is_empty()).count();
+                let lines = &lines[..count];
+                on_head(head.status, lines);
+                let headers = match map_headers {
+                    true => header_map(lines),
+                    false => HeaderMap::new(),
+                };
                 self.buffer.advance(head.len);
                 return Ok((head, headers));
             }
@@ -248,13 +263,10 @@ impl Sink {
     }
 }
 
-/// The head's header lines that `wanted` names, as a map. Most responses are read for a
-/// few headers (Server-Timing, a request ID): a map of those alone allocates little, and
-/// nothing when the response has none of them.
-fn header_map(lines: &[httparse::Header<'_>], wanted: &dyn Fn(&str) -> bool) -> HeaderMap {
+/// The head's header lines as a map (for a kept response: captures read any header).
+fn header_map(lines: &[httparse::Header<'_>]) -> HeaderMap {
     let mut map = HeaderMap::new();
-    let lines = lines.iter().take_while(|l| !l.name.is_empty());
-    for line in lines.filter(|l| wanted(l.name)) {
+    for line in lines {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(line.name.as_bytes()),
             HeaderValue::from_bytes(line.value),

@@ -59,7 +59,7 @@ async fn ours(address: std::net::SocketAddr, method: &Method) -> Outcome {
     );
     conn.send(&request).await.expect("sent");
     let response = match conn
-        .receive(method, Instant::now(), Some(1 << 20), &|_| true)
+        .receive(method, Instant::now(), Some(1 << 20), &mut |_, _| {})
         .await
     {
         Ok(response) => response,
@@ -126,7 +126,7 @@ async fn a_body_shorter_than_its_length_is_a_body_error() {
         .await
         .expect("sent");
     let error = conn
-        .receive(&Method::GET, Instant::now(), None, &|_| true)
+        .receive(&Method::GET, Instant::now(), None, &mut |_, _| {})
         .await
         .err();
     assert!(matches!(error, Some(H1Error::Body(why)) if why.contains("5 of 10")));
@@ -185,7 +185,7 @@ async fn a_body_that_trickles_in_byte_by_byte_is_read_whole() {
         .await
         .expect("sent");
     let response = conn
-        .receive(&Method::GET, Instant::now(), Some(1024), &|_| true)
+        .receive(&Method::GET, Instant::now(), Some(1024), &mut |_, _| {})
         .await
         .ok()
         .map(|r| (r.status, r.body));

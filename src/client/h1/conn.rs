@@ -129,19 +129,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
         on_head: &mut OnHead<'_>,
     ) -> Result<(frame::Head, HeaderMap), H1Error> {
         loop {
-            let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let parsed = frame::parse_head(&self.buffer, head_request, &mut lines)
-                .map_err(|e| H1Error::Head(e.to_string()))?;
-            if let Some(head) = parsed {
-                let count = lines.iter().take_while(|l| !l.name.is_empty()).count();
-                let lines = &lines[..count];
-                on_head(head.status, lines);
-                let headers = match map_headers {
-                    true => header_map(lines),
-                    false => HeaderMap::new(),
-                };
-                self.buffer.advance(head.len);
-                return Ok((head, headers));
+            if let Some(found) = self.buffered_head(head_request, map_headers, on_head)? {
+                return Ok(found);
             }
             if self.fill().await.map_err(|e| io_error(e, H1Error::Head))? == 0 {
                 return Err(H1Error::Head(
@@ -149,6 +138,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
                 ));
             }
         }
+    }
+
+    /// The final head, when the buffer holds it whole. Not async on purpose: the parser's
+    /// header slots (100 × 32 B) live on this call's stack, not in every lane's future.
+    fn buffered_head(
+        &mut self,
+        head_request: bool,
+        map_headers: bool,
+        on_head: &mut OnHead<'_>,
+    ) -> Result<Option<(frame::Head, HeaderMap)>, H1Error> {
+        let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let parsed = frame::parse_head(&self.buffer, head_request, &mut lines)
+            .map_err(|e| H1Error::Head(e.to_string()))?;
+        let Some(head) = parsed else { return Ok(None) };
+        let count = lines.iter().take_while(|l| !l.name.is_empty()).count();
+        let lines = &lines[..count];
+        on_head(head.status, lines);
+        let headers = match map_headers {
+            true => header_map(lines),
+            false => HeaderMap::new(),
+        };
+        self.buffer.advance(head.len);
+        Ok(Some((head, headers)))
     }
 
     /// Reads the body as `kind` delimits it, keeping up to `keep` bytes.

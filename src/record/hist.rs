@@ -11,11 +11,14 @@
 //! Values and merges are exactly those of a full-range histogram of the same digits:
 //! resizing only appends counters, it never moves a value to another bucket.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use hdrhistogram::Histogram;
 
-use super::{HIGHEST_US, SIGNIFICANT_DIGITS, cover, growing, new_coarse_histogram, new_histogram};
+use super::{
+    HIGHEST_US, SIGNIFICANT_DIGITS, add_sparse, cover, growing, new_coarse_histogram, new_histogram,
+};
 
 /// Significant digits of the connection phases (DNS, connect, TLS) and schedule lag:
 /// diagnostic figures reported to 1%, which do not need the latency's 0.1%.
@@ -26,9 +29,25 @@ pub type LatencyHist = Lazy<SIGNIFICANT_DIGITS>;
 /// A phase or lag series: [`COARSE_DIGITS`] significant digits.
 pub type CoarseHist = Lazy<COARSE_DIGITS>;
 
-/// A microsecond histogram of `DIGITS` significant digits, allocated at its first value.
+/// Distinct values a series keeps as they are before it becomes a histogram.
+pub const FEW: usize = 32;
+
+/// A microsecond histogram of `DIGITS` significant digits, made only when it holds enough.
 #[derive(Debug, Default)]
-pub struct Lazy<const DIGITS: u8>(Option<Histogram<u64>>);
+pub struct Lazy<const DIGITS: u8>(Series);
+
+#[derive(Debug, Default)]
+enum Series {
+    #[default]
+    Empty,
+    /// Up to [`FEW`] distinct values, exact, with their counts: an endpoint fired at a few
+    /// times (one of 500 routes, a connection opened once) holds a few hundred bytes
+    /// instead of a histogram's 16 KB or more. Adding them to a histogram later gives
+    /// exactly the histogram that recording them one by one would have.
+    Few(Vec<(u64, u64)>),
+    /// The histogram, covering up to the largest value.
+    Dense(Histogram<u64>),
+}
 
 static EMPTY_FINE: LazyLock<Histogram<u64>> = LazyLock::new(new_histogram);
 static EMPTY_COARSE: LazyLock<Histogram<u64>> = LazyLock::new(new_coarse_histogram);
@@ -42,17 +61,57 @@ impl<const DIGITS: u8> Lazy<DIGITS> {
     /// Counts `n` values of `us` microseconds.
     pub fn record_n(&mut self, us: u64, n: u64) {
         let us = us.min(HIGHEST_US);
-        let h = self.0.get_or_insert_with(|| growing(DIGITS, us));
-        // Rare: once per power of two the largest value passes.
-        cover(h, us);
-        // Cannot fail: the histogram covers the value.
-        let _ = h.record_n(us, n);
+        match &mut self.0 {
+            Series::Dense(h) => {
+                // Rare: once per power of two the largest value passes.
+                cover(h, us);
+                // Cannot fail: the histogram covers the value.
+                let _ = h.record_n(us, n);
+            }
+            Series::Few(few) => match few.iter().position(|&(value, _)| value == us) {
+                Some(i) => few[i].1 = few[i].1.saturating_add(n),
+                None if few.len() < FEW => few.push((us, n)),
+                None => {
+                    let _ = self.dense(us).record_n(us, n);
+                }
+            },
+            Series::Empty => self.0 = Series::Few(vec![(us, n)]),
+        }
+    }
+
+    /// The series as a histogram covering `high` (made from the few values, if those are
+    /// what it holds).
+    fn dense(&mut self, high: u64) -> &mut Histogram<u64> {
+        if let Series::Dense(h) = &mut self.0 {
+            cover(h, high);
+        } else {
+            let few = match std::mem::take(&mut self.0) {
+                Series::Few(few) => few,
+                _ => Vec::new(),
+            };
+            let largest = few.iter().map(|&(value, _)| value).max().unwrap_or(0);
+            let mut h = growing(DIGITS, high.max(largest));
+            for (value, count) in few {
+                let _ = h.record_n(value, count);
+            }
+            self.0 = Series::Dense(h);
+        }
+        match &mut self.0 {
+            Series::Dense(h) => h,
+            _ => unreachable!("made dense just above"),
+        }
     }
 
     /// Adds another series of the same layout.
     pub fn add(&mut self, other: &Lazy<DIGITS>) {
-        if let Some(theirs) = &other.0 {
-            self.add_histogram(theirs);
+        match &other.0 {
+            Series::Empty => {}
+            Series::Few(few) => {
+                for &(value, count) in few {
+                    self.record_n(value, count);
+                }
+            }
+            Series::Dense(theirs) => self.add_histogram(theirs),
         }
     }
 
@@ -62,30 +121,44 @@ impl<const DIGITS: u8> Lazy<DIGITS> {
             return;
         }
         // Sized once to cover their largest value, not grown value by value.
-        let high = theirs.max().min(HIGHEST_US);
-        cover(self.0.get_or_insert_with(|| growing(DIGITS, high)), high);
-        for bucket in theirs.iter_recorded() {
-            self.record_n(bucket.value_iterated_to(), bucket.count_at_value());
-        }
+        let into = self.dense(theirs.max().min(HIGHEST_US));
+        add_sparse(into, theirs);
     }
 
-    /// The histogram, or an empty one of the same layout when nothing was recorded.
-    pub fn get(&self) -> &Histogram<u64> {
+    /// The series as a histogram (an empty one when nothing was recorded; made from the
+    /// values when there are few).
+    pub fn histogram(&self) -> Cow<'_, Histogram<u64>> {
         match &self.0 {
-            Some(h) => h,
-            None if DIGITS == COARSE_DIGITS => &EMPTY_COARSE,
-            None => &EMPTY_FINE,
+            Series::Dense(h) => Cow::Borrowed(h),
+            Series::Empty if DIGITS == COARSE_DIGITS => Cow::Borrowed(&EMPTY_COARSE),
+            Series::Empty => Cow::Borrowed(&EMPTY_FINE),
+            Series::Few(_) => {
+                let mut copy = Lazy::<DIGITS>::default();
+                copy.add(self);
+                Cow::Owned(copy.into_histogram())
+            }
         }
     }
 
     /// The histogram itself (an empty one when nothing was recorded).
-    pub fn into_histogram(self) -> Histogram<u64> {
-        self.0.unwrap_or_else(|| growing(DIGITS, 2))
+    pub fn into_histogram(mut self) -> Histogram<u64> {
+        if self.is_empty() {
+            return growing(DIGITS, 2);
+        }
+        self.dense(0);
+        match self.0 {
+            Series::Dense(h) => h,
+            _ => growing(DIGITS, 2),
+        }
     }
 
     /// Values recorded.
     pub fn len(&self) -> u64 {
-        self.0.as_ref().map_or(0, Histogram::len)
+        match &self.0 {
+            Series::Empty => 0,
+            Series::Few(few) => few.iter().map(|&(_, count)| count).sum(),
+            Series::Dense(h) => h.len(),
+        }
     }
 
     /// Whether nothing was recorded.
@@ -97,7 +170,7 @@ impl<const DIGITS: u8> Lazy<DIGITS> {
 impl<const DIGITS: u8> Clone for Lazy<DIGITS> {
     /// Copies only what is recorded, so a snapshot of a sparse series stays small.
     fn clone(&self) -> Self {
-        let mut copy = Lazy(None);
+        let mut copy = Lazy::default();
         copy.add(self);
         copy
     }
@@ -116,9 +189,30 @@ mod tests {
     #[test]
     fn nothing_is_allocated_before_the_first_value() {
         let h = LatencyHist::default();
-        assert!(h.0.is_none());
-        assert!(h.get().is_empty());
-        assert_eq!(h.clone().0, None);
+        assert!(matches!(h.0, Series::Empty));
+        assert!(h.histogram().is_empty());
+        assert!(matches!(h.clone().0, Series::Empty));
+    }
+
+    #[test]
+    fn a_few_values_are_kept_as_they_are_until_more_come() {
+        let mut h = LatencyHist::default();
+        let mut full = full_range(SIGNIFICANT_DIGITS);
+        for i in 0..FEW as u64 {
+            h.record_n(100 + i * 1_000, 2);
+            full.record_n(100 + i * 1_000, 2).expect("in range");
+        }
+        assert!(matches!(&h.0, Series::Few(few) if few.len() == FEW));
+        assert_eq!((h.len(), h.histogram().len()), (2 * FEW as u64, full.len()));
+        h.record(7);
+        full.record(7).expect("in range");
+        assert!(matches!(h.0, Series::Dense(_)));
+        for q in [0.0, 0.1, 0.5, 0.99, 1.0] {
+            assert_eq!(
+                h.histogram().value_at_quantile(q),
+                full.value_at_quantile(q)
+            );
+        }
     }
 
     #[test]
@@ -131,10 +225,13 @@ mod tests {
         }
         assert_eq!(lazy.len(), full.len());
         for q in [0.0, 0.25, 0.5, 0.75, 0.9, 1.0] {
-            assert_eq!(lazy.get().value_at_quantile(q), full.value_at_quantile(q));
+            assert_eq!(
+                lazy.histogram().value_at_quantile(q),
+                full.value_at_quantile(q)
+            );
         }
         assert_eq!(
-            (lazy.get().min(), lazy.get().max()),
+            (lazy.histogram().min(), lazy.histogram().max()),
             (full.min(), full.max())
         );
     }
@@ -144,10 +241,10 @@ mod tests {
         let mut small = LatencyHist::default();
         small.record(20_000);
         let full = full_range(SIGNIFICANT_DIGITS);
-        assert!(small.get().distinct_values() * 3 < full.distinct_values());
+        assert!(small.histogram().distinct_values() * 3 < full.distinct_values());
         let mut phase = CoarseHist::default();
         phase.record(150);
-        assert!(phase.get().distinct_values() <= 512);
+        assert!(phase.histogram().distinct_values() <= 512);
     }
 
     #[test]
@@ -167,7 +264,7 @@ mod tests {
         }
         a.add(&b);
         let mut merged = full_range(SIGNIFICANT_DIGITS);
-        crate::record::add_sparse(&mut merged, a.get());
+        crate::record::add_sparse(&mut merged, &a.histogram());
         assert_eq!(merged, whole);
     }
 }

@@ -338,7 +338,7 @@ impl EndpointStats {
     pub fn latency_raw(&self) -> Histogram<u64> {
         match self.schedule_lag.is_empty() {
             true => self.latency(),
-            false => copy_sparse(self.latency_raw.get()),
+            false => self.latency_raw.histogram().into_owned(),
         }
     }
 
@@ -649,8 +649,8 @@ mod tests {
         assert_eq!(s.latency_raw().len(), 1);
         assert!(
             s.schedule_lag
-                .get()
-                .equivalent(s.schedule_lag.get().max(), 3_000)
+                .histogram()
+                .equivalent(s.schedule_lag.histogram().max(), 3_000)
         );
     }
 

@@ -127,8 +127,16 @@ mod tests {
         );
         s.record(&report("db;dur=2", &spec), Some(Duration::from_millis(20)));
         assert_eq!((s.server.len(), s.missing), (1, 1));
-        assert!(s.server.get().equivalent(s.server.get().max(), 5_000));
-        assert!(s.overhead.get().equivalent(s.overhead.get().max(), 15_000));
+        assert!(
+            s.server
+                .histogram()
+                .equivalent(s.server.histogram().max(), 5_000)
+        );
+        assert!(
+            s.overhead
+                .histogram()
+                .equivalent(s.overhead.histogram().max(), 15_000)
+        );
         let names: Vec<&str> = s.timing.iter().map(|(n, _)| &**n).collect();
         assert_eq!(names, ["app", "db"]);
     }

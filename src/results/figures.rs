@@ -158,19 +158,19 @@ impl<'a> EndpointFigures<'a> {
         // Under a closed loop the raw latency is the latency: it is recorded only once.
         let latency_raw = match s.schedule_lag.is_empty() {
             true => Cow::Owned(copy_sparse(&latency)),
-            false => Cow::Borrowed(s.latency_raw.get()),
+            false => s.latency_raw.histogram(),
         };
         // In the order of SERIES.
         let histograms = [
             Cow::Owned(latency),
             latency_raw,
-            Cow::Borrowed(s.latency_new.get()),
-            Cow::Borrowed(s.latency_reused.get()),
-            Cow::Borrowed(s.ttfb.get()),
-            Cow::Borrowed(s.schedule_lag.get()),
-            Cow::Borrowed(s.dns.get()),
-            Cow::Borrowed(s.connect.get()),
-            Cow::Borrowed(s.tls.get()),
+            s.latency_new.histogram(),
+            s.latency_reused.histogram(),
+            s.ttfb.histogram(),
+            s.schedule_lag.histogram(),
+            s.dns.histogram(),
+            s.connect.histogram(),
+            s.tls.histogram(),
         ]
         .map(Some);
         EndpointFigures {

@@ -160,10 +160,11 @@ mod tests {
         // What the recorder holds: a series sized to its largest value, 20 ms.
         let mut lazy = crate::record::LatencyHist::default();
         lazy.record(20_000);
-        assert!(lazy.get().high() < HIGHEST_US);
-        let written = decode_histogram(&encode_histogram(lazy.get())).unwrap();
+        let held = lazy.into_histogram();
+        assert!(held.high() < HIGHEST_US);
+        let written = decode_histogram(&encode_histogram(&held)).unwrap();
         assert_eq!(written.high(), HIGHEST_US);
-        assert_eq!((written.len(), written.max()), (1, lazy.get().max()));
+        assert_eq!((written.len(), written.max()), (1, held.max()));
         // So a reader can add another file's histogram with larger values to it.
         let mut other = new_histogram();
         other.record(2_000_000).unwrap();

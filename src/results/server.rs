@@ -123,16 +123,16 @@ impl<'a> ServerFigures<'a> {
         let mut timing: Vec<(String, Cow<'a, Histogram<u64>>)> = s
             .timing
             .iter()
-            .map(|(name, h)| (name.to_string(), Cow::Borrowed(h.get())))
+            .map(|(name, h)| (name.to_string(), h.histogram()))
             .collect();
         if s.timing_dropped > 0 {
-            timing.push((OTHER_TIMING.to_owned(), Cow::Borrowed(s.timing_other.get())));
+            timing.push((OTHER_TIMING.to_owned(), s.timing_other.histogram()));
         }
         ServerFigures {
             timing,
             timing_dropped: s.timing_dropped,
-            server: (asked || !s.server.is_empty()).then_some(Cow::Borrowed(s.server.get())),
-            overhead: (asked || !s.overhead.is_empty()).then_some(Cow::Borrowed(s.overhead.get())),
+            server: (asked || !s.server.is_empty()).then_some(s.server.histogram()),
+            overhead: (asked || !s.overhead.is_empty()).then_some(s.overhead.histogram()),
             missing: asked.then_some(s.missing),
         }
     }
@@ -282,8 +282,8 @@ impl ColdFigures {
         ColdFigures {
             source,
             count: tally.count,
-            latency: tally.latency.get().clone(),
-            init: tally.init.get().clone(),
+            latency: tally.latency.histogram().into_owned(),
+            init: tally.init.histogram().into_owned(),
             events,
         }
     }

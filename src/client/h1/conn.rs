@@ -9,7 +9,7 @@ use bytes::{Buf, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::frame::{self, BodyKind, Chunked, FrameError, MAX_HEADERS};
+use super::frame::{self, BodyKind, Chunked, FrameError, header_slots};
 
 /// What sees a response's final head where it was parsed: its status and header lines.
 pub type OnHead<'a> = dyn FnMut(u16, &[httparse::Header<'_>]) + Send + 'a;
@@ -148,17 +148,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> H1Conn<S> {
         map_headers: bool,
         on_head: &mut OnHead<'_>,
     ) -> Result<Option<(frame::Head, HeaderMap)>, H1Error> {
-        let mut lines = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let parsed = frame::parse_head(&self.buffer, head_request, &mut lines)
+        let mut headers = HeaderMap::new();
+        let seen = |status: u16, lines: &[httparse::Header<'_>]| {
+            on_head(status, lines);
+            if map_headers {
+                headers = header_map(lines);
+            }
+        };
+        let parsed = frame::parse_head(&self.buffer, head_request, &mut header_slots(), seen)
             .map_err(|e| H1Error::Head(e.to_string()))?;
         let Some(head) = parsed else { return Ok(None) };
-        let count = lines.iter().take_while(|l| !l.name.is_empty()).count();
-        let lines = &lines[..count];
-        on_head(head.status, lines);
-        let headers = match map_headers {
-            true => header_map(lines),
-            false => HeaderMap::new(),
-        };
         self.buffer.advance(head.len);
         Ok(Some((head, headers)))
     }

@@ -3,6 +3,7 @@
 //! decoder for chunked bodies that takes its input in pieces of any size. The connection
 //! feeds bytes as they arrive; this only says what they are.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 /// Most header lines in a response head (hyper's default).
@@ -78,21 +79,36 @@ impl std::fmt::Display for FrameError {
     }
 }
 
+/// Room for the header lines of one head, left uninitialised: httparse fills what it
+/// uses, so no 3.2 KB of empty slots is written per response.
+pub type HeaderSlots<'b> = [MaybeUninit<httparse::Header<'b>>; MAX_HEADERS];
+
+/// Empty [`HeaderSlots`].
+pub fn header_slots<'b>() -> HeaderSlots<'b> {
+    [const { MaybeUninit::uninit() }; MAX_HEADERS]
+}
+
 /// Parses the final response head at the start of `buf`, skipping interim 1xx responses;
 /// `Ok(None)` while it is incomplete. `head_request`: the request was a HEAD (no body
-/// whatever the head says). `headers` receives the final head's header lines.
+/// whatever the head says). `lines` sees the final head's status and header lines,
+/// parsed into `slots`.
 pub fn parse_head<'b>(
     buf: &'b [u8],
     head_request: bool,
-    headers: &mut [httparse::Header<'b>; MAX_HEADERS],
+    slots: &mut HeaderSlots<'b>,
+    lines: impl FnOnce(u16, &[httparse::Header<'b>]),
 ) -> Result<Option<Head>, FrameError> {
     let mut start = 0;
     loop {
         let rest = &buf[start..];
-        let mut response = httparse::Response::new(&mut headers[..]);
+        let mut response = httparse::Response::new(&mut []);
         // hyper's defaults: obsolete line folding and spaces before the colon are refused,
         // as api-cannon always refused them.
-        let parsed = response.parse(rest);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            rest,
+            &mut slots[..],
+        );
         let len = match parsed {
             Ok(httparse::Status::Complete(len)) => len,
             Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
@@ -117,6 +133,7 @@ pub fn parse_head<'b>(
         }
         let minor_version = response.version.unwrap_or(1);
         let (body, keep_alive) = framing(status, minor_version, head_request, response.headers)?;
+        lines(status, response.headers);
         return Ok(Some(Head {
             len: start + len,
             status,

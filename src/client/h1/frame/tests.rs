@@ -9,8 +9,7 @@ fn decode(pieces: &[Vec<u8>], head_request: bool) -> Result<(u16, Vec<u8>, bool)
     let mut buffer: Vec<u8> = Vec::new();
     let mut pieces = pieces.iter();
     let head = loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        if let Some(head) = parse_head(&buffer, head_request, &mut headers)? {
+        if let Some(head) = parse_head(&buffer, head_request, &mut header_slots(), |_, _| {})? {
             break head;
         }
         match pieces.next() {

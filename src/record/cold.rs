@@ -158,10 +158,11 @@ impl ColdStarts {
 /// The running median and the judgement of each response against it.
 #[derive(Debug, Clone)]
 pub struct SpikeDetector {
-    /// The last [`WINDOW`] latencies from the actual send, in microseconds, as a ring.
-    window: [u64; WINDOW],
-    /// Values in the ring (at most [`WINDOW`]); `next` is where the next one goes.
-    filled: usize,
+    /// The last [`WINDOW`] latencies from the actual send, in microseconds, as a ring;
+    /// allocated at the first response (every thread holds a detector per endpoint, and
+    /// most never see a response of most endpoints).
+    window: Vec<u64>,
+    /// Where the next value goes once the ring is full.
     next: usize,
     /// The median as of the last refresh, once [`BASELINE`] responses are in.
     median_us: Option<u64>,
@@ -173,8 +174,7 @@ pub struct SpikeDetector {
 impl Default for SpikeDetector {
     fn default() -> Self {
         SpikeDetector {
-            window: [0; WINDOW],
-            filled: 0,
+            window: Vec::new(),
             next: 0,
             median_us: None,
             since_refresh: 0,
@@ -188,12 +188,18 @@ impl SpikeDetector {
     /// common case, a normal response, builds nothing). Also adds it to the window.
     pub fn observe(&mut self, raw_latency: Duration) -> Verdict {
         let us = micros(raw_latency);
-        self.window[self.next] = us;
+        match self.window.len() {
+            0 => {
+                self.window.reserve_exact(WINDOW);
+                self.window.push(us);
+            }
+            n if n < WINDOW => self.window.push(us),
+            _ => self.window[self.next] = us,
+        }
         self.next = (self.next + 1) % WINDOW;
-        self.filled = (self.filled + 1).min(WINDOW);
         self.since_refresh += 1;
         match self.median_us {
-            None if self.filled >= BASELINE => {
+            None if self.window.len() >= BASELINE => {
                 self.refresh();
                 Verdict::Baseline
             }
@@ -227,8 +233,10 @@ impl SpikeDetector {
     }
 
     fn refresh(&mut self) {
-        let mut sorted = self.window;
-        let values = &mut sorted[..self.filled];
+        // Sorted in a copy on the stack: the ring keeps its order, nothing is allocated.
+        let mut sorted = [0; WINDOW];
+        let values = &mut sorted[..self.window.len()];
+        values.copy_from_slice(&self.window);
         let middle = values.len() / 2;
         let (_, median, _) = values.select_nth_unstable(middle);
         self.median_us = Some(*median);

@@ -607,6 +607,15 @@ mod tests {
     use crate::outcome::fixtures::{failure, response};
 
     #[test]
+    fn an_endpoint_a_thread_never_fires_at_costs_under_a_kilobyte() {
+        // Every thread holds every endpoint's figures, recorded or not (docs/memory.md).
+        let size = std::mem::size_of::<EndpointStats>();
+        assert!(size < 1_024, "{size} bytes");
+        let idle = EndpointStats::default();
+        assert!(idle.latency_new.is_empty() && idle.server.is_none());
+    }
+
+    #[test]
     fn counts_ok_errors_and_times_only_complete_responses() {
         let mut s = EndpointStats::default();
         s.record(&response(0, 10, 200));

@@ -156,7 +156,7 @@ impl ColdStarts {
 }
 
 /// The running median and the judgement of each response against it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SpikeDetector {
     /// The last [`WINDOW`] latencies from the actual send, in microseconds, as a ring;
     /// allocated at the first response (every thread holds a detector per endpoint, and
@@ -169,18 +169,6 @@ pub struct SpikeDetector {
     since_refresh: u32,
     /// Responses seen before the baseline, with their raw latency: judged once it exists.
     waiting: Vec<(u64, ColdEvent)>,
-}
-
-impl Default for SpikeDetector {
-    fn default() -> Self {
-        SpikeDetector {
-            window: Vec::new(),
-            next: 0,
-            median_us: None,
-            since_refresh: 0,
-            waiting: Vec::new(),
-        }
-    }
 }
 
 impl SpikeDetector {

@@ -4,9 +4,10 @@
 //! threads: phases on reused connections, lag under a closed loop, an endpoint whose lanes
 //! all live on another thread. A full-range histogram (1 µs .. 1 h at 3 digits) costs
 //! 188 KB whether it is used or not, so 500 endpoints on a 32-core machine would need GBs
-//! before the first request. A [`Lazy`] series is nothing until its first value, then
-//! covers only up to the largest value seen (HdrHistogram's auto-resize), still clamped at
-//! [`HIGHEST_US`]: a 20 ms endpoint's latency takes ≈ 56 KB, its connect phase ≈ 3 KB.
+//! before the first request. A [`Lazy`] series is nothing until its first value, then up
+//! to [`FEW`] distinct values kept as they are, then a histogram covering only up to the
+//! largest value seen (HdrHistogram's auto-resize, grown exactly), still clamped at
+//! [`HIGHEST_US`]: a 20 ms endpoint's latency takes 48 KB, its connect phase ≈ 3 KB.
 //!
 //! Values and merges are exactly those of a full-range histogram of the same digits:
 //! resizing only appends counters, it never moves a value to another bucket.

@@ -192,3 +192,29 @@ async fn a_body_that_trickles_in_byte_by_byte_is_read_whole() {
     assert_eq!(response, Some((200, Some(b"hello".to_vec()))));
     assert!(conn.is_reusable());
 }
+
+#[tokio::test]
+async fn the_final_head_is_shown_where_it_lies_and_mapped_only_for_kept_responses() {
+    let response: &'static [u8] = b"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\nHTTP/1.1 200 OK\r\nServer-Timing: app;dur=4\r\nContent-Length: 2\r\n\r\nok";
+    let address = serve(response, false).await;
+    for keep in [None, Some(1024)] {
+        let mut conn = H1Conn::new(TcpStream::connect(address).await.expect("connects"));
+        conn.send(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
+            .await
+            .expect("sent");
+        let mut seen = Vec::new();
+        let mut on_head = |status: u16, lines: &[httparse::Header<'_>]| {
+            let names = lines.iter().map(|l| (l.name.to_owned(), l.value.to_vec()));
+            seen.push((status, names.collect::<Vec<_>>()));
+        };
+        let got = conn
+            .receive(&Method::GET, Instant::now(), keep, &mut on_head)
+            .await
+            .expect("a response");
+        // Once, for the final head only (not the interim 100), with its lines as sent.
+        let timing = ("Server-Timing".to_owned(), b"app;dur=4".to_vec());
+        let length = ("Content-Length".to_owned(), b"2".to_vec());
+        assert_eq!(seen, vec![(200, vec![timing, length])], "keep {keep:?}");
+        assert_eq!(got.headers.len(), if keep.is_some() { 2 } else { 0 });
+    }
+}

@@ -62,7 +62,7 @@ impl<const DIGITS: u8> Lazy<DIGITS> {
     }
 
     /// Counts `n` values of `us` microseconds.
-    pub fn record_n(&mut self, us: u64, n: u64) {
+    fn record_n(&mut self, us: u64, n: u64) {
         let us = us.min(HIGHEST_US);
         match &mut self.0 {
             Series::Dense(h) => {
@@ -119,7 +119,7 @@ impl<const DIGITS: u8> Lazy<DIGITS> {
     }
 
     /// Adds a histogram (of any layout: its values are re-recorded at their buckets).
-    pub fn add_histogram(&mut self, theirs: &Histogram<u64>) {
+    fn add_histogram(&mut self, theirs: &Histogram<u64>) {
         if theirs.is_empty() {
             return;
         }

@@ -223,10 +223,9 @@ impl RequestId<'_> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServerReport {
     /// The Server-Timing header lines joined by `", "` (a list split over several lines
-    /// is the same list, RFC 9110 §5.3); a line that is not visible ASCII is left out.
+    /// is the same list, RFC 9110 §5.3); a line that is not visible ASCII is left out, as
+    /// an empty one says nothing.
     timing: String,
-    /// Whether the response had a Server-Timing header at all.
-    said_timing: bool,
     /// The server's own time, by the target's source.
     pub time: ServerTime,
     /// `Some` when the response declared a cold start, with the init time in milliseconds
@@ -350,7 +349,6 @@ impl ServerReport {
     }
 
     fn add_timing_line(&mut self, value: &[u8]) {
-        self.said_timing = true;
         if let Some(text) = visible_ascii(value) {
             if !self.timing.is_empty() {
                 self.timing.push_str(", ");
@@ -362,7 +360,6 @@ impl ServerReport {
     /// Forgets the last response, keeping the buffers' room.
     pub fn clear(&mut self) {
         self.timing.clear();
-        self.said_timing = false;
         self.time = ServerTime::NotAsked;
         self.cold = None;
         self.request_id.clear();
@@ -405,7 +402,7 @@ impl ServerReport {
 
     /// Whether the response said anything at all (most plain responses say nothing).
     pub fn is_empty(&self) -> bool {
-        !self.said_timing
+        self.timing.is_empty()
             && self.time == ServerTime::NotAsked
             && self.cold.is_none()
             && self.request_id_kind.is_none()

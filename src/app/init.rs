@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use http::Uri;
+
 use super::AppError;
 
 /// Where the demo serves (`api-cannon demo --serve`): the URL when none is given.
@@ -11,17 +13,20 @@ const DEMO_URL: &str = "http://127.0.0.1:8787/hello";
 
 /// Writes the file at `path` for `urls`; refuses to replace one unless `force`.
 pub(super) fn init(urls: &[String], path: &Path, force: bool) -> Result<u8, AppError> {
-    for url in urls {
-        crate::targets::parse_url(url)
-            .map_err(|why| AppError::Usage(format!("init: URL `{url}`: {why}")))?;
-    }
+    let urls = urls
+        .iter()
+        .map(|url| match crate::targets::parse_url(url) {
+            Ok(uri) => Ok((url.clone(), uri)),
+            Err(why) => Err(AppError::Usage(format!("init: URL `{url}`: {why}"))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if path.exists() && !force {
         return Err(AppError::Usage(format!(
             "init: {} exists: pass --force to replace it, or -o to write another file",
             path.display()
         )));
     }
-    let text = targets_file(urls, &path.display().to_string());
+    let text = targets_file(&urls, &path.display().to_string());
     std::fs::write(path, text)
         .map_err(|e| AppError::Usage(format!("init: cannot write {}: {e}", path.display())))?;
     crate::say!("wrote {}; check it with:", path.display());
@@ -31,11 +36,12 @@ pub(super) fn init(urls: &[String], path: &Path, force: bool) -> Result<u8, AppE
     Ok(0)
 }
 
-/// The file's text: comments that say how to use it, `[defaults]`, a target per URL, and
-/// a flow and more keys left commented.
-fn targets_file(urls: &[String], shown_path: &str) -> String {
-    let demo = [DEMO_URL.to_owned()];
-    let urls = if urls.is_empty() { &demo[..] } else { urls };
+/// The file's text: comments that say how to use it, `[defaults]`, a target per URL (as
+/// written, and parsed), and a flow and more keys left commented.
+fn targets_file(urls: &[(String, Uri)], shown_path: &str) -> String {
+    let given = !urls.is_empty();
+    let demo = [(DEMO_URL.to_owned(), Uri::from_static(DEMO_URL))];
+    let urls = if given { urls } else { &demo[..] };
     let mut out = format!(
         "# Targets for api-cannon. Check:  api-cannon run --targets {shown_path} --dry-run\n\
          #                        Fire:   api-cannon run --targets {shown_path} -n 100 -c 5\n\
@@ -49,14 +55,14 @@ fn targets_file(urls: &[String], shown_path: &str) -> String {
          [defaults.thresholds]            # checked after the run: a failure exits 1 (CI gates)\n\
          p99 = \"<1s\"\n\
          error_rate = \"<1%\"\n",
-        demo_note = match urls == demo {
-            true => "# No URL was given: this one is the demo's (api-cannon demo --serve).\n",
-            false => "",
+        demo_note = match given {
+            false => "# No URL was given: this one is the demo's (api-cannon demo --serve).\n",
+            true => "",
         }
     );
     let mut names: Vec<String> = Vec::new();
-    for url in urls {
-        let name = unique(name_for(url), &names);
+    for (url, uri) in urls {
+        let name = unique(name_for(uri), &names);
         let _ = write!(
             out,
             "\n[[target]]\nname = {}\nurl = {}\n\
@@ -67,7 +73,7 @@ fn targets_file(urls: &[String], shown_path: &str) -> String {
         );
         names.push(name);
     }
-    let origin = origin_of(&urls[0]);
+    let origin = origin_of(&urls[0].1);
     let _ = write!(
         out,
         "\n# A flow: steps in order per iteration; a step captures values for the next.\n\
@@ -87,13 +93,9 @@ fn targets_file(urls: &[String], shown_path: &str) -> String {
 }
 
 /// A name from the URL's last path segment, else its host (`hello`, `api.test`).
-fn name_for(url: &str) -> String {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = rest.split(['?', '#']).next().unwrap_or(rest);
-    let mut parts = path.split('/').filter(|p| !p.is_empty());
-    let host = parts.next().unwrap_or("target");
-    let host = host.rsplit('@').next().unwrap_or(host);
-    parts.next_back().unwrap_or(host).to_owned()
+fn name_for(uri: &Uri) -> String {
+    let last = uri.path().split('/').rfind(|p| !p.is_empty());
+    last.or(uri.host()).unwrap_or("target").to_owned()
 }
 
 /// `name`, or `name-2`, `name-3`... when taken.
@@ -108,12 +110,11 @@ fn unique(name: String, taken: &[String]) -> String {
 }
 
 /// `scheme://authority` of a URL.
-fn origin_of(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    format!("{scheme}://{authority}")
+fn origin_of(uri: &Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        _ => uri.to_string(),
+    }
 }
 
 /// A TOML basic string, escaped.
@@ -132,7 +133,11 @@ mod tests {
             "https://api.test/v1/users?x=1".to_owned(),
             "https://api.test/v2/users".to_owned(),
         ];
-        for urls in [&urls[..], &[]] {
+        let parsed: Vec<(String, Uri)> = urls
+            .iter()
+            .map(|u| (u.clone(), crate::targets::parse_url(u).expect("valid")))
+            .collect();
+        for urls in [&parsed[..], &[]] {
             let text = targets_file(urls, "targets.toml");
             let lookup = |_: &str| None;
             let targets = crate::targets::parse_file(
@@ -149,8 +154,18 @@ mod tests {
 
     #[test]
     fn names_come_from_the_last_segment_and_stay_unique() {
-        assert_eq!(name_for("http://h:1/a/hello?x=1"), "hello");
-        assert_eq!(name_for("https://user:pw@api.test"), "api.test");
+        let name = |url: &str| name_for(&crate::targets::parse_url(url).expect("valid"));
+        assert_eq!(name("http://h:1/a/hello?x=1"), "hello");
+        assert_eq!(name("https://user:pw@api.test"), "api.test");
+        assert_eq!(name("http://h:1"), "h");
         assert_eq!(unique("users".into(), &["users".into()]), "users-2");
+    }
+
+    #[test]
+    fn the_demo_note_is_for_when_no_url_was_given_not_for_the_demo_url() {
+        let note = "No URL was given";
+        assert!(targets_file(&[], "t.toml").contains(note));
+        let demo = [(DEMO_URL.to_owned(), Uri::from_static(DEMO_URL))];
+        assert!(!targets_file(&demo, "t.toml").contains(note));
     }
 }

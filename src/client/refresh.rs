@@ -10,6 +10,22 @@ use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption, Guard};
 
+/// Runs `argv` (its program and arguments: no shell, no stdin) and returns what it wrote
+/// on stdout. A failure says why: it could not start, or its exit status with its stderr.
+pub fn run_program(argv: &[String]) -> Result<Vec<u8>, String> {
+    let (program, args) = argv.split_first().ok_or("there is no program to run")?;
+    let output = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start it: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("{}: {}", output.status, stderr.trim()));
+    }
+    Ok(output.stdout)
+}
+
 /// How a value is renewed and when.
 pub trait Renew: Send + Sync + 'static {
     /// What is renewed.
@@ -169,6 +185,23 @@ fn renew_while_used<R: Renew>(refreshed: &Weak<Refreshed<R>>, mut wait: Duration
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn a_program_gives_its_stdout_or_says_why_not() {
+        let argv = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        let out = run_program(&argv(&["sh", "-c", "printf token"]));
+        assert_eq!(out.as_deref(), Ok(&b"token"[..]));
+        let failed = run_program(&argv(&["sh", "-c", "echo denied >&2; exit 3"]));
+        assert!(
+            failed
+                .as_ref()
+                .is_err_and(|e| e.contains("3") && e.ends_with("denied")),
+            "{failed:?}"
+        );
+        let missing = run_program(&argv(&["/nonexistent/api-cannon-test"]));
+        assert!(missing.is_err_and(|e| e.starts_with("cannot start it")));
+        assert!(run_program(&[]).is_err());
+    }
 
     /// Hands out the numbers 1, 2, 3...; fails on the calls listed.
     struct Counter {

@@ -80,17 +80,8 @@ impl Renew for Command {
 
 /// The command's trimmed output after the prefix, as a sensitive header value.
 fn run(command: &TokenCommand) -> Result<HeaderValue, String> {
-    let program = command.command.first().map_or("", String::as_str);
-    let output = std::process::Command::new(program)
-        .args(&command.command[1..])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(format!("{}: {}", output.status, stderr.trim()));
-    }
-    let token = String::from_utf8_lossy(&output.stdout);
+    let stdout = super::refresh::run_program(&command.command)?;
+    let token = String::from_utf8_lossy(&stdout);
     let token = token.trim();
     if token.is_empty() {
         return Err("it printed nothing".to_owned());

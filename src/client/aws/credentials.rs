@@ -22,8 +22,6 @@ use crate::client::refresh::{Refreshed, Renew};
 #[derive(Clone)]
 pub struct AwsCredentials {
     pub(super) identity: Identity,
-    /// When they stop working (`None`: long-term keys).
-    pub expires: Option<SystemTime>,
 }
 
 impl std::fmt::Debug for AwsCredentials {
@@ -49,8 +47,12 @@ impl AwsCredentials {
             Credentials::new(access_key, secret_key, session_token, expires, "api-cannon");
         AwsCredentials {
             identity: Identity::new(credentials, expires),
-            expires,
         }
+    }
+
+    /// When they stop working (`None`: long-term keys); the identity holds it.
+    pub fn expires(&self) -> Option<SystemTime> {
+        self.identity.expiration()
     }
 }
 
@@ -198,7 +200,7 @@ impl Renew for Origin {
             return None;
         }
         let left = value
-            .expires?
+            .expires()?
             .duration_since(SystemTime::now())
             .unwrap_or_default();
         Some(left - RENEW_AHEAD.min(left / 2))
@@ -213,7 +215,7 @@ impl Renew for Origin {
 
     fn kept(&self, value: &AwsCredentials) -> String {
         match value
-            .expires
+            .expires()
             .filter(|_| left_of(value).is_some_and(|l| !l.is_zero()))
         {
             Some(at) => format!(
@@ -227,7 +229,7 @@ impl Renew for Origin {
 
 /// How long the credentials have left (zero once expired; `None`: they do not expire).
 fn left_of(credentials: &AwsCredentials) -> Option<Duration> {
-    let at = credentials.expires?;
+    let at = credentials.expires()?;
     Some(at.duration_since(SystemTime::now()).unwrap_or_default())
 }
 

@@ -54,7 +54,7 @@ impl Signer {
         time: SystemTime,
     ) -> Result<(), String> {
         let credentials = self.credentials.current();
-        if let Some(at) = credentials.expires.filter(|at| *at <= time) {
+        if let Some(at) = credentials.expires().filter(|at| *at <= time) {
             let why = self.trouble().map_or(String::new(), |t| format!(" ({t})"));
             let at = humantime::format_rfc3339_seconds(at);
             return Err(format!("the AWS credentials expired at {at}{why}"));

@@ -39,17 +39,9 @@ impl CredentialProcess {
     /// Runs it and reads its credentials; credentials that have already expired are an
     /// error too (nothing could be signed with them).
     pub fn run(&self, now: SystemTime) -> Result<AwsCredentials, String> {
-        let output = std::process::Command::new(&self.argv[0])
-            .args(&self.argv[1..])
-            .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot start it: {e}"))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(format!("{}: {}", output.status, stderr.trim()));
-        }
-        let credentials = parse_output(&output.stdout)?;
-        match credentials.expires {
+        let stdout = crate::client::refresh::run_program(&self.argv)?;
+        let credentials = parse_output(&stdout)?;
+        match credentials.expires() {
             Some(at) if at <= now => Err(format!(
                 "it gave credentials that expired at {}",
                 humantime::format_rfc3339_seconds(at)
@@ -118,11 +110,11 @@ mod tests {
             );
             let credentials = parse_output(out.as_bytes()).expect("reads");
             let at = humantime::parse_rfc3339("2026-12-05T20:00:00Z").expect("a time");
-            assert_eq!(credentials.expires, Some(at), "{expiration}");
+            assert_eq!(credentials.expires(), Some(at), "{expiration}");
         }
         let lasting = format!(r#"{{"Version":1,"AccessKeyId":"A","SecretAccessKey":"{SECRET}"}}"#);
         assert_eq!(
-            parse_output(lasting.as_bytes()).expect("reads").expires,
+            parse_output(lasting.as_bytes()).expect("reads").expires(),
             None
         );
     }

@@ -218,3 +218,48 @@ async fn the_final_head_is_shown_where_it_lies_and_mapped_only_for_kept_response
         assert_eq!(got.headers.len(), if keep.is_some() { 2 } else { 0 });
     }
 }
+
+#[tokio::test]
+async fn a_long_chunked_body_streams_through_a_buffer_that_stays_small() {
+    // 16 MiB in 1 KiB chunks, written as fast as the socket takes them: the body is counted
+    // and dropped as it comes, and the read buffer never grows past a few reads' worth.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("an address");
+    let chunks = 16 * 1024;
+    tokio::spawn(async move {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let mut buf = [0u8; 1024];
+        let _ = stream.read(&mut buf).await;
+        let mut chunk = b"400\r\n".to_vec();
+        chunk.extend_from_slice(&[b'x'; 0x400]);
+        chunk.extend_from_slice(b"\r\n");
+        let many = chunk.repeat(64);
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await;
+        for _ in 0..chunks / 64 {
+            if stream.write_all(&many).await.is_err() {
+                return;
+            }
+        }
+        let _ = stream.write_all(b"0\r\n\r\n").await;
+        let _ = stream.read(&mut buf).await;
+    });
+    let mut conn = H1Conn::new(TcpStream::connect(address).await.expect("connects"));
+    conn.send(b"GET / HTTP/1.1\r\nhost: t\r\n\r\n")
+        .await
+        .expect("sent");
+    let response = conn
+        .receive(&Method::GET, Instant::now(), None, &mut |_, _| {})
+        .await
+        .expect("the whole body");
+    assert_eq!((response.status, response.body), (200, None));
+    assert!(conn.is_reusable());
+    let capacity = conn.buffer.capacity();
+    assert!(
+        capacity <= 64 * 1024,
+        "the read buffer grew to {capacity} bytes"
+    );
+}

@@ -166,8 +166,9 @@ fn malformed_or_oversized_heads_are_errors_of_their_own() {
 }
 
 #[test]
-fn an_endless_chunked_body_is_decoded_with_bounded_state() {
-    // A body that never ends: every chunk is decoded and dropped; nothing accumulates.
+fn an_endless_chunked_body_is_decoded_chunk_after_chunk_without_ending() {
+    // The decoder's side; that the connection's buffer stays small is
+    // conn::tests::a_long_chunked_body_streams_through_a_buffer_that_stays_small.
     let mut chunked = Chunked::default();
     let chunk = b"400\r\n"
         .iter()
